@@ -1,0 +1,1 @@
+"""Subcommands of ``livernn``; each module has ``register(subparsers)`` (see cli.py)."""

@@ -1,0 +1,1 @@
+"""Control sources (OSC, MIDI, gestures, automation) and their mappings onto parameters."""

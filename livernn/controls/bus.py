@@ -1,0 +1,90 @@
+"""The control bus: named sources with their latest value and time.
+
+Writers (OSC in, MIDI in, gestures, automation, the REPL) call ``publish``; readers
+subscribe to a name or a glob pattern (``hand.*.pinch``). Like python-osc's dispatcher, the
+bus knows nothing of who writes: a source is just a name. Values are floats (or short
+strings for discrete gestures); a non-finite float is dropped here, at the door, so no
+subscriber ever sees NaN or inf.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+Value = float | str
+Callback = Callable[[str, Value, float], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    value: Value
+    time: float  # time.monotonic() of the publish
+
+
+class ControlBus:
+    """Latest value per source, plus subscriptions by exact name or glob pattern."""
+
+    def __init__(self) -> None:
+        self._latest: dict[str, Reading] = {}
+        self._exact: dict[str, list[Callback]] = {}
+        self._patterns: list[tuple[str, Callback]] = []
+        self._lock = threading.Lock()  # guards subscription lists, not the hot read path
+        self.dropped = 0  # non-finite values refused
+
+    def publish(self, name: str, value: Value, t: float | None = None) -> bool:
+        """Record a value and notify subscribers; returns False if the value was refused."""
+        if not isinstance(value, str):
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                self.dropped += 1
+                return False
+            if not math.isfinite(value):
+                self.dropped += 1
+                return False
+        t = time.monotonic() if t is None else t
+        self._latest[name] = Reading(value, t)
+        callbacks = list(self._exact.get(name, ()))
+        callbacks += [cb for pattern, cb in self._patterns if fnmatch.fnmatchcase(name, pattern)]
+        for cb in callbacks:
+            cb(name, value, t)
+        return True
+
+    def get(self, name: str, default: Value | None = None) -> Value | None:
+        reading = self._latest.get(name)
+        return default if reading is None else reading.value
+
+    def reading(self, name: str) -> Reading | None:
+        return self._latest.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._latest)
+
+    def subscribe(self, pattern: str, callback: Callback) -> Callable[[], None]:
+        """Call ``callback(name, value, t)`` on every publish matching ``pattern``.
+
+        Returns a function that removes the subscription.
+        """
+        with self._lock:
+            if any(ch in pattern for ch in "*?["):
+                entry = (pattern, callback)
+                self._patterns = [*self._patterns, entry]
+
+                def remove() -> None:
+                    with self._lock:
+                        self._patterns = [e for e in self._patterns if e is not entry]
+
+            else:
+                self._exact.setdefault(pattern, [])
+                self._exact[pattern] = [*self._exact[pattern], callback]
+
+                def remove() -> None:
+                    with self._lock:
+                        self._exact[pattern] = [c for c in self._exact[pattern] if c is not callback]
+
+        return remove

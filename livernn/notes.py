@@ -1,0 +1,128 @@
+"""Notes as the model sees them, and MIDI files <-> notes.
+
+A performance is one time-ordered stream of notes. Each note carries ``step`` (seconds
+since the previous note's onset: 0 for the other notes of a chord), ``duration`` and
+``velocity``; ``start`` is the running sum of steps, kept so that files round-trip.
+All non-drum instruments are merged into that one stream, which is how the model
+learns polyphony: a chord is a run of notes with step 0, lowest pitch first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from livernn.errors import LivernnError
+
+NOTE_DTYPE = np.dtype(
+    [
+        ("pitch", np.int16),
+        ("step", np.float32),
+        ("duration", np.float32),
+        ("velocity", np.int16),
+        ("start", np.float64),
+    ]
+)
+
+
+class MidiFileError(LivernnError):
+    """A MIDI file that is missing, unreadable or holds no notes."""
+
+
+def make_notes(pitch, step, duration, velocity=None, start: float = 0.0) -> np.ndarray:
+    """Build a note array from columns; ``start`` is derived from the steps."""
+    pitch = np.asarray(pitch, dtype=np.int64)
+    n = len(pitch)
+    notes = np.zeros(n, dtype=NOTE_DTYPE)
+    notes["pitch"] = pitch
+    notes["step"] = np.asarray(step, dtype=np.float64)
+    notes["duration"] = np.asarray(duration, dtype=np.float64)
+    notes["velocity"] = 80 if velocity is None else np.asarray(velocity)
+    notes["start"] = start + np.cumsum(notes["step"].astype(np.float64))
+    return notes
+
+
+def _load_pretty_midi(path: Path):
+    import pretty_midi
+
+    if not path.is_file():
+        raise MidiFileError(f"{path}: no such MIDI file")
+    try:
+        return pretty_midi.PrettyMIDI(str(path))
+    except Exception as exc:  # pretty_midi/mido raise many types for bad bytes
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise MidiFileError(f"{path}: not a readable MIDI file ({reason})") from None
+
+
+def notes_from_midi(
+    path: str | Path, *, instrument: int | None = None, include_drums: bool = False
+) -> np.ndarray:
+    """Read a MIDI file into one note stream.
+
+    ``instrument`` picks one instrument by index (single-instrument mode); by default all
+    non-drum instruments are merged. Ties on onset are ordered by pitch, so chords are
+    always spelled bottom-up.
+    """
+    path = Path(path)
+    pm = _load_pretty_midi(path)
+    instruments = [i for i in pm.instruments if include_drums or not i.is_drum]
+    if instrument is not None:
+        if not 0 <= instrument < len(instruments):
+            raise MidiFileError(
+                f"{path}: instrument {instrument} out of range (file has {len(instruments)})"
+            )
+        instruments = [instruments[instrument]]
+    raw = [(n.start, n.pitch, n.end - n.start, n.velocity) for i in instruments for n in i.notes]
+    if not raw:
+        raise MidiFileError(f"{path}: no notes")
+    arr = np.array(raw, dtype=np.float64)
+    order = np.lexsort((arr[:, 1], arr[:, 0]))
+    arr = arr[order]
+    notes = np.zeros(len(arr), dtype=NOTE_DTYPE)
+    notes["start"] = arr[:, 0]
+    notes["pitch"] = arr[:, 1]
+    notes["duration"] = np.maximum(arr[:, 2], 0.0)
+    notes["velocity"] = arr[:, 3]
+    step = np.diff(arr[:, 0], prepend=arr[0, 0])
+    notes["step"] = np.maximum(step, 0.0)
+    return notes
+
+
+def notes_to_midi(
+    notes: np.ndarray,
+    path: str | Path | None = None,
+    *,
+    program: int = 0,
+    bpm: float = 120.0,
+    name: str = "livernn",
+):
+    """Write notes to a MIDI file (if ``path``) and return the ``PrettyMIDI`` object."""
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI(initial_tempo=float(bpm))
+    inst = pretty_midi.Instrument(program=int(program), name=name)
+    for n in notes:
+        start = float(n["start"])
+        dur = max(float(n["duration"]), 1e-3)
+        inst.notes.append(
+            pretty_midi.Note(
+                velocity=int(np.clip(n["velocity"], 1, 127)),
+                pitch=int(np.clip(n["pitch"], 0, 127)),
+                start=start,
+                end=start + dur,
+            )
+        )
+    pm.instruments.append(inst)
+    if path is not None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pm.write(str(path))
+    return pm
+
+
+def chord_rate(notes: np.ndarray) -> float:
+    """Fraction of notes that sound together with the previous one (step 0)."""
+    if len(notes) < 2:
+        return 0.0
+    return float(np.mean(notes["step"][1:] <= 1e-6))

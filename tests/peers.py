@@ -1,0 +1,230 @@
+"""Real peers for integration tests: JACK, scsynth, FluidSynth, and a MIDI probe.
+
+Each peer is a real process started on free ports with a unique JACK server name, and
+stopped by process id. A missing program is a test failure, never a skip: the README's
+test command installs them, and CI must notice when it did not.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+SOUNDFONT = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
+JACK_RATE = 48000
+JACK_PERIOD = 32
+
+
+def require(program: str) -> str:
+    path = shutil.which(program)
+    if path is None:
+        pytest.fail(f"{program} is not installed: run ./run-tests.sh, which installs the test peers")
+    return path
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 5.0) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@dataclass
+class JackServer:
+    name: str
+    proc: subprocess.Popen
+    log: Path
+
+    def ports(self, *flags: str) -> list[str]:
+        out = subprocess.run(
+            ["jack_lsp", *flags, "-s", self.name], capture_output=True, text=True, timeout=10
+        )
+        return [line.strip() for line in out.stdout.splitlines() if line.strip()]
+
+    def connect(self, source: str, dest: str) -> None:
+        subprocess.run(["jack_connect", "-s", self.name, source, dest], check=True, timeout=10)
+
+    def wait_port(self, name: str, timeout: float = 10.0) -> str:
+        return wait_for(
+            lambda: next((p for p in self.ports() if name in p), None), timeout, f"JACK port {name}"
+        )
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+
+def start_jack(tmpdir: Path, name: str | None = None) -> JackServer:
+    """Start ``jackd -d dummy`` under a unique server name and make it this process's default."""
+    require("jackd")
+    require("jack_lsp")
+    name = name or f"livernn-test-{os.getpid()}-{time.monotonic_ns() % 100000}"
+    log = tmpdir / f"{name}.log"
+    proc = subprocess.Popen(
+        ["jackd", "-n", name, "-d", "dummy", "-r", str(JACK_RATE), "-p", str(JACK_PERIOD)],
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    server = JackServer(name, proc, log)
+    os.environ["JACK_DEFAULT_SERVER"] = name
+    os.environ["JACK_NO_START_SERVER"] = "1"
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            pytest.fail(f"jackd exited: {log.read_text()[-500:]}")
+        return bool(server.ports())
+
+    wait_for(up, 15, "jackd to start")
+    return server
+
+
+@dataclass
+class Scsynth:
+    port: int
+    proc: subprocess.Popen
+    log: Path
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return ("127.0.0.1", self.port)
+
+
+def start_scsynth(tmpdir: Path, jack: JackServer) -> Scsynth:
+    require("scsynth")
+    port = free_udp_port()
+    log = tmpdir / f"scsynth-{port}.log"
+    env = dict(os.environ, JACK_DEFAULT_SERVER=jack.name, SC_JACK_DEFAULT_OUTPUTS="")
+    proc = subprocess.Popen(
+        ["scsynth", "-u", str(port), "-B", "127.0.0.1", "-i", "0", "-o", "2", "-R", "0"],
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+
+    def ready() -> bool:
+        if proc.poll() is not None:
+            pytest.fail(f"scsynth exited: {log.read_text()[-500:]}")
+        return "server ready" in log.read_text()
+
+    wait_for(ready, 20, "scsynth to start")
+    return Scsynth(port, proc, log)
+
+
+@dataclass
+class FluidSynth:
+    """FluidSynth reading JACK MIDI and writing raw 44.1 kHz stereo s16 to a file."""
+
+    midi_port: str
+    raw: Path
+    proc: subprocess.Popen
+
+    def stop(self) -> Path:
+        stop_process(self.proc)
+        return self.raw
+
+
+def start_fluidsynth(tmpdir: Path, jack: JackServer) -> FluidSynth:
+    require("fluidsynth")
+    if not SOUNDFONT.is_file():
+        pytest.fail(f"{SOUNDFONT} missing: install timgm6mb-soundfont (./run-tests.sh does)")
+    ident = f"fsynth{time.monotonic_ns() % 100000}"
+    raw = tmpdir / f"{ident}.raw"
+    proc = subprocess.Popen(
+        ["fluidsynth", "-q", "-i", "-s", "-a", "file", "-m", "jack",
+         "-o", f"audio.file.name={raw}", "-o", "audio.file.type=raw",
+         "-o", f"midi.jack.id={ident}", "-o", f"midi.jack.server={jack.name}",
+         "-g", "1.0", str(SOUNDFONT)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    port = jack.wait_port(f"{ident}:", timeout=15)
+    return FluidSynth(port, raw, proc)
+
+
+def raw_rms(raw: Path, start_s: float = 0.0, length_s: float | None = None) -> float:
+    """RMS amplitude (0..1) of a raw s16 stereo 44.1 kHz file, measured by sox."""
+    require("sox")
+    args = ["sox", "-t", "raw", "-r", "44100", "-e", "signed", "-b", "16", "-c", "2", str(raw), "-n"]
+    if start_s or length_s is not None:
+        args += ["trim", str(start_s)] + ([str(length_s)] if length_s is not None else [])
+    out = subprocess.run([*args, "stat"], capture_output=True, text=True, timeout=60)
+    for line in out.stderr.splitlines():
+        if line.startswith("RMS     amplitude"):
+            return float(line.split(":")[1])
+    raise AssertionError(f"sox gave no RMS: {out.stderr[-300:]}")
+
+
+@dataclass
+class MidiProbe:
+    """A JACK MIDI input that records (monotonic arrival time, message bytes)."""
+
+    client: str
+    received: list[tuple[float, list[int]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        import rtmidi
+
+        self._lock = threading.Lock()
+        self._in = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=self.client)
+        self._in.ignore_types(sysex=False, timing=True, active_sense=True)
+        self._in.open_virtual_port("in")
+        self._in.set_callback(self._on_message)
+
+    @property
+    def port(self) -> str:
+        return f"{self.client}:in"
+
+    def _on_message(self, event, _data=None) -> None:
+        message, _delta = event
+        with self._lock:
+            self.received.append((time.monotonic(), list(message)))
+
+    def messages(self) -> list[list[int]]:
+        with self._lock:
+            return [m for _, m in self.received]
+
+    def note_balance(self) -> dict[tuple[int, int], int]:
+        """Open notes per (channel, pitch): note-ons minus note-offs; all zero = none stuck."""
+        open_: dict[tuple[int, int], int] = {}
+        for m in self.messages():
+            kind, ch = m[0] & 0xF0, m[0] & 0x0F
+            if kind == 0x90 and len(m) == 3 and m[2] > 0:
+                open_[(ch, m[1])] = open_.get((ch, m[1]), 0) + 1
+            elif kind == 0x80 or (kind == 0x90 and len(m) == 3 and m[2] == 0):
+                if open_.get((ch, m[1]), 0) > 0:
+                    open_[(ch, m[1])] -= 1
+        return {k: v for k, v in open_.items() if v}
+
+    def close(self) -> None:
+        self._in.cancel_callback()
+        self._in.close_port()
+        del self._in

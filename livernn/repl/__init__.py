@@ -1,0 +1,1 @@
+"""The performer's REPL: an async prompt over the running engine (see app.py)."""

@@ -1,0 +1,121 @@
+"""Running what the performer typed: top-level ``await``, echo of values, short tracebacks.
+
+User code runs in the REPL's own thread (the asyncio loop that also draws the prompt); the
+engine's sender has its own thread, so a slow line delays the prompt, never a note. An
+exception prints the user's frames only and leaves the namespace and the show as they were;
+a ``LivernnError`` prints as one line, as everywhere else in livernn.
+"""
+
+from __future__ import annotations
+
+import ast
+import codeop
+import inspect
+import linecache
+import sys
+import traceback
+from collections.abc import Callable
+from types import CodeType
+from typing import Any, TextIO
+
+from livernn.errors import LivernnError
+
+FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+FILENAME_PREFIX = "<repl-"
+
+
+def is_complete(source: str) -> bool:
+    """True when ``source`` should run on Enter; False when it needs another line.
+
+    Mirrors the Python prompt: an open bracket or a compound statement without its closing
+    blank line continues; a syntax error is "complete" so that it gets reported.
+    """
+    if not source.strip():
+        return True
+    lines = source.split("\n")
+    if len(lines) > 1 and not lines[-1].strip():
+        return True  # a blank line closes a block, as in the Python prompt
+    compiler = codeop.CommandCompiler()
+    compiler.compiler.flags |= FLAGS
+    try:
+        return compiler(source, "<input>", "single") is not None
+    except (SyntaxError, ValueError, OverflowError):
+        return True
+
+
+class Evaluator:
+    """Compiles and runs inputs in one namespace, numbering them so tracebacks show source."""
+
+    def __init__(self, namespace: dict[str, Any], out: Callable[[], TextIO] = lambda: sys.stdout):
+        self.namespace = namespace
+        self._out = out
+        self.count = 0  # inputs evaluated (tests wait on it)
+        self.exit_code: int | None = None  # set when the code asked to leave (quit())
+
+    def _register(self, source: str) -> str:
+        """Give the input a file name and put its text in linecache for tracebacks/inspect."""
+        filename = f"{FILENAME_PREFIX}{self.count + 1}>"
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        return filename
+
+    def compile(self, source: str) -> tuple[CodeType | None, CodeType | None]:
+        """Compile ``source`` into (statements, final expression whose value is echoed)."""
+        filename = self._register(source)
+        tree = ast.parse(source, filename, "exec", type_comments=False)
+        last: ast.expr | None = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = tree.body.pop().value
+        body = compile(tree, filename, "exec", flags=FLAGS) if tree.body else None
+        expr = (
+            compile(ast.Expression(last), filename, "eval", flags=FLAGS) if last is not None else None
+        )
+        return body, expr
+
+    async def run(self, source: str) -> None:
+        """Evaluate one input. Exceptions are printed; ``SystemExit`` sets ``exit_code``.
+
+        Nothing propagates: a task that raised SystemExit would stop the whole event loop.
+        """
+        try:
+            try:
+                body, expr = self.compile(source)
+                if body is not None:
+                    await self._exec(body)
+                if expr is not None:
+                    value = await self._exec(expr)
+                    if value is not None:
+                        self.namespace["_"] = value
+                        print(repr(value), file=self._out())
+            except SystemExit as exc:
+                self.exit_code = exc.code if isinstance(exc.code, int) else 0
+            except KeyboardInterrupt:
+                print("KeyboardInterrupt", file=self._out())
+            except BaseException as exc:  # noqa: BLE001 - the prompt survives anything typed
+                if isinstance(exc, GeneratorExit):
+                    raise
+                self.report(exc)
+        finally:
+            self.count += 1
+
+    async def _exec(self, code: CodeType) -> Any:
+        result = eval(code, self.namespace)  # noqa: S307 - this is the REPL
+        if code.co_flags & inspect.CO_COROUTINE:
+            result = await result
+        return result
+
+    def report(self, exc: BaseException) -> None:
+        """Print ``exc``: one line for a LivernnError, else the user's frames and the error."""
+        print(format_error(exc), file=self._out(), end="")
+
+
+def format_error(exc: BaseException) -> str:
+    """The short report: user frames only (none for a LivernnError), then the error line."""
+    if isinstance(exc, LivernnError):
+        return f"error: {exc}\n"
+    if isinstance(exc, SyntaxError) and str(exc.filename).startswith(FILENAME_PREFIX):
+        return "".join(traceback.format_exception_only(exc))
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if f.filename.startswith(FILENAME_PREFIX)]
+    head = "Traceback (your code):\n" + "".join(traceback.format_list(frames)) if frames else ""
+    return head + "".join(traceback.format_exception_only(exc))
+

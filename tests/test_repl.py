@@ -1,0 +1,177 @@
+"""The REPL machinery: completeness, evaluation, short tracebacks, completion, the prompt.
+
+The prompt is driven through prompt_toolkit's pipe input, as a terminal would drive it;
+tests/test_repl_engine.py does the same against a running Session and a JACK probe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from prompt_toolkit.application import create_app_session
+from prompt_toolkit.completion import CompleteEvent
+from prompt_toolkit.document import Document
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+
+from livernn.errors import LivernnError
+from livernn.repl.app import Repl, history_path
+from livernn.repl.complete import LivernnCompleter
+from livernn.repl.evaluate import Evaluator, format_error, is_complete
+
+
+@pytest.mark.parametrize(
+    ("source", "complete"),
+    [
+        ("x = 1", True),
+        ("x = (1,", False),
+        ("for i in range(3):", False),
+        ("for i in range(3):\n    print(i)", False),
+        ("for i in range(3):\n    print(i)\n", True),
+        ("await asyncio.sleep(0)", True),
+        ("def f(:", True),  # a syntax error runs, so that it is reported
+        ("x = 1\ny = 2", True),
+        ("", True),
+    ],
+)
+def test_enter_runs_complete_code_and_continues_incomplete_code(source, complete):
+    assert is_complete(source) is complete
+
+
+def run(evaluator: Evaluator, source: str) -> None:
+    asyncio.run(evaluator.run(source))
+
+
+def test_top_level_await_and_the_last_expression_is_echoed(capsys):
+    ns: dict = {}
+    ev = Evaluator(ns)
+    run(ev, "import asyncio\nx = 20")
+    run(ev, "await asyncio.sleep(0.01); x * 2 + 2")
+    assert capsys.readouterr().out == "42\n"
+    assert ns["_"] == 42 and ev.count == 2
+
+
+def test_statements_alone_print_nothing_and_none_is_not_echoed(capsys):
+    ev = Evaluator({})
+    run(ev, "y = [1, 2]")
+    run(ev, "None")
+    assert capsys.readouterr().out == ""
+
+
+def test_an_exception_shows_only_the_users_frames_and_changes_nothing(capsys):
+    ns: dict = {}
+    ev = Evaluator(ns)
+    run(ev, "def f(x):\n    return 1 / x\n")
+    run(ev, "kept = 1")
+    run(ev, "kept = 2; f(0)")
+    out = capsys.readouterr().out
+    assert "ZeroDivisionError: division by zero" in out
+    assert '"<repl-1>", line 2, in f' in out and "return 1 / x" in out
+    assert "livernn/repl" not in out and "asyncio" not in out
+    assert ns["kept"] == 2  # what ran before the error stays, like Python's prompt
+    run(ev, "kept")
+    assert capsys.readouterr().out == "2\n"
+
+
+def test_a_livernn_error_is_one_line(capsys):
+    ev = Evaluator({"LivernnError": LivernnError})
+    run(ev, "raise LivernnError('temperature must be in 0.05..5, got 9')")
+    assert capsys.readouterr().out == "error: temperature must be in 0.05..5, got 9\n"
+
+
+def test_a_syntax_error_names_the_input_line():
+    ev = Evaluator({})
+    with pytest.raises(SyntaxError) as info:
+        ev.compile("x = = 1")
+    assert format_error(info.value).splitlines()[0].startswith('  File "<repl-')
+
+
+def test_quit_is_recorded_not_raised():
+    ev = Evaluator({})
+    run(ev, "raise SystemExit(3)")
+    assert ev.exit_code == 3
+
+
+class Thing:
+    """Has a few attributes to complete."""
+
+    tempo = 120
+    temperature = 1.0
+    _hidden = 0
+
+
+def completions(completer: LivernnCompleter, text: str) -> list[str]:
+    return [c.text for c in completer.get_completions(Document(text), CompleteEvent(True))]
+
+
+def test_completion_of_names_attributes_and_bus_sources():
+    ns = {"thing": Thing(), "voice": lambda: None}
+    completer = LivernnCompleter(ns, lambda: ["osc./1/fader1", "osc./1/fader2", "hand.right.pinch"])
+    assert completions(completer, "thi") == ["thing"]
+    assert completions(completer, "thing.tem") == ["temperature", "tempo"]
+    assert "_hidden" not in completions(completer, "thing.")
+    assert completions(completer, 'patch("osc./1/f') == ["osc./1/fader1", "osc./1/fader2"]
+    assert completions(completer, "patch('hand.") == ["hand.right.pinch"]
+    assert completions(completer, 'x = "done" + thi') == ["thing"]
+    assert completions(completer, "nothing_here.a") == []
+
+
+def test_history_path_is_overridable(monkeypatch, tmp_path):
+    monkeypatch.setenv("LIVERNN_HISTORY", str(tmp_path / "h"))
+    assert history_path() == tmp_path / "h"
+    assert history_path(tmp_path / "other") == tmp_path / "other"
+    monkeypatch.delenv("LIVERNN_HISTORY")
+    assert history_path().name == ".livernn_history"
+
+
+class Driver:
+    """Types into a Repl through a pipe and waits until each input has been evaluated."""
+
+    def __init__(self, repl: Repl, pipe) -> None:
+        self.repl, self.pipe = repl, pipe
+
+    async def line(self, text: str, timeout: float = 10.0) -> None:
+        before = self.repl.evaluator.count
+        self.pipe.send_text(text)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.repl.evaluator.count == before:
+            assert asyncio.get_running_loop().time() < deadline, f"REPL did not evaluate {text!r}"
+            await asyncio.sleep(0.01)
+
+
+def test_the_prompt_runs_blocks_survives_ctrl_c_and_leaves_on_ctrl_d(tmp_path, capsys):
+    exits = []
+    ns: dict = {}
+    history = tmp_path / "history"
+
+    async def session() -> int:
+        with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
+            repl = Repl(ns, history=history, toolbar=lambda: "tempo 120", on_exit=lambda: exits.append(1))
+            task = asyncio.create_task(repl.run(use_patch_stdout=False))
+            typing = Driver(repl, pipe)
+            await typing.line("total = 0\r")
+            await typing.line("for i in range(4):\rtotal += i\r\r")
+            pipe.send_text("half-typed line\x03")  # Ctrl-C: clears the line only
+            await typing.line("total\r")
+            pipe.send_text("\x04")  # Ctrl-D
+            return await asyncio.wait_for(task, 10)
+
+    assert asyncio.run(session()) == 0
+    assert ns["total"] == 6 and "half" not in str(ns)
+    assert capsys.readouterr().out.splitlines()[-1] == "6"
+    assert exits == [1]
+    assert "for i in range(4):" in history.read_text()
+
+
+def test_quit_in_the_prompt_ends_the_repl_and_calls_on_exit():
+    exits = []
+
+    async def session() -> int:
+        with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
+            repl = Repl({}, on_exit=lambda: exits.append(1))
+            task = asyncio.create_task(repl.run(use_patch_stdout=False))
+            pipe.send_text("quit()\r")
+            return await asyncio.wait_for(task, 10)
+
+    assert asyncio.run(session()) == 0 and exits == [1]

@@ -1,0 +1,243 @@
+"""Mappings: one control source shaped into one voice parameter.
+
+A mapping is pure arithmetic with a little memory (smoothing, rate limit, deadband): it
+turns an incoming value and its time into the value to write, or ``None`` when nothing
+should be written. Who listens to the bus and who writes to the voice is the runtime's
+job (``livernn.controls.runtime``), so a mapping can be tested and benchmarked alone.
+
+The pipeline, in order: deadband on the input, normalise by the input range, clip mode
+(clip, wrap, fold, free), invert, curve (lin, exp, log, breakpoints), scale to the output
+range, smoothing (EMA or One Euro, driven by event times), rate limit, quantize or steps,
+then the parameter's kind (int rounds, bool thresholds at the middle, choice picks).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from livernn.controls.filters import EmaFilter, OneEuroFilter
+from livernn.errors import LivernnError
+
+CURVES = ("lin", "exp", "log", "breakpoints")
+CLIPS = ("clip", "free", "wrap", "fold")
+SMOOTHERS = ("none", "ema", "one_euro")
+KINDS = ("float", "int", "bool", "choice")
+
+
+def _shape_exp(u: float, k: float) -> float:
+    return math.expm1(k * u) / math.expm1(k)
+
+
+def _shape_log(u: float, k: float) -> float:
+    return math.log1p(math.expm1(k) * u) / k if u > -1 / math.expm1(k) else -math.inf
+
+
+def _apply_clip(u: float, mode: str) -> float:
+    if mode == "clip":
+        return min(1.0, max(0.0, u))
+    if mode == "wrap":
+        return u - math.floor(u)
+    if mode == "fold":
+        w = u - 2.0 * math.floor(u / 2.0)  # 0..2
+        return 2.0 - w if w > 1.0 else w
+    return u
+
+
+@dataclass
+class Mapping:
+    """Shape a control value into a parameter value; see the module docstring for the order.
+
+    ``out_range`` is in parameter units (the caller fills it from the parameter's spec when
+    the patch leaves it out). ``points`` are (input, output) pairs in normalised 0..1 units
+    for the breakpoints curve. ``quantize`` is a grid in output units; ``steps`` splits the
+    output range into that many equal steps (2 = the two ends). ``deadband`` is in input
+    units, ``rate`` in output units per second.
+    """
+
+    in_range: tuple[float, float] = (0.0, 1.0)
+    out_range: tuple[float, float] = (0.0, 1.0)
+    curve: str = "lin"
+    shape: float = 3.0
+    points: Sequence[tuple[float, float]] = ()
+    clip: str = "clip"
+    invert: bool = False
+    smooth: str = "none"
+    alpha: float = 0.3
+    mincutoff: float = 1.0
+    beta: float = 0.007
+    dcutoff: float = 1.0
+    quantize: float = 0.0
+    steps: int = 0
+    deadband: float = 0.0
+    rate: float = 0.0
+    kind: str = "float"
+    choices: Sequence[str] = ()
+    _last_in: float | None = field(default=None, init=False, repr=False)
+    _level: float | None = field(default=None, init=False, repr=False)
+    _level_t: float = field(default=0.0, init=False, repr=False)
+    _target: float | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise LivernnError(f"mapping: {problems[0]}")
+        self._filter = self._make_filter()
+        if self.curve == "breakpoints":
+            pts = sorted((float(a), float(b)) for a, b in self.points)
+            self._xs = [a for a, _ in pts]
+            self._ys = [b for _, b in pts]
+
+    def problems(self) -> list[str]:
+        """Everything wrong with the settings, one short phrase each (empty = fine)."""
+        out = []
+        lo, hi = self.in_range
+        if not (math.isfinite(lo) and math.isfinite(hi)) or lo == hi:
+            out.append(f"range {list(self.in_range)} must be two different finite numbers")
+        olo, ohi = self.out_range
+        if not (math.isfinite(olo) and math.isfinite(ohi)):
+            out.append(f"out {list(self.out_range)} must be two finite numbers")
+        if self.curve not in CURVES:
+            out.append(f"curve {self.curve!r} is not one of {', '.join(CURVES)}")
+        if self.curve in ("exp", "log") and not (math.isfinite(self.shape) and self.shape > 0):
+            out.append(f"shape {self.shape} must be > 0")
+        if self.curve == "breakpoints":
+            if len(self.points) < 2 or any(
+                len(p) != 2 or not all(isinstance(v, int | float) and math.isfinite(v) for v in p)
+                for p in self.points
+            ):
+                out.append("points must be at least two [input, output] pairs of finite numbers")
+            elif len({p[0] for p in self.points}) != len(self.points):
+                out.append("points must have distinct inputs")
+        if self.clip not in CLIPS:
+            out.append(f"clip {self.clip!r} is not one of {', '.join(CLIPS)}")
+        if self.smooth not in SMOOTHERS:
+            out.append(f"smooth {self.smooth!r} is not one of {', '.join(SMOOTHERS)}")
+        if not 0 < self.alpha <= 1:
+            out.append(f"alpha {self.alpha} must be in (0, 1]")
+        if not (self.mincutoff > 0 and self.dcutoff > 0 and self.beta >= 0):
+            out.append("one_euro needs mincutoff > 0, dcutoff > 0, beta >= 0")
+        for name in ("quantize", "deadband", "rate"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                out.append(f"{name} {value} must be a finite number >= 0")
+        if self.steps < 0 or self.steps == 1:
+            out.append(f"steps {self.steps} must be 0 (off) or >= 2")
+        if self.kind not in KINDS:
+            out.append(f"kind {self.kind!r} is not one of {', '.join(KINDS)}")
+        if self.kind == "choice" and not self.choices:
+            out.append("a choice parameter needs its choices")
+        return out
+
+    def _make_filter(self) -> OneEuroFilter | EmaFilter | None:
+        if self.smooth == "ema":
+            return EmaFilter(self.alpha)
+        if self.smooth == "one_euro":
+            return OneEuroFilter(self.mincutoff, self.beta, self.dcutoff)
+        return None
+
+    @property
+    def settles(self) -> bool:
+        """True when the output keeps moving after the input stops (needs ``tick``)."""
+        return self._filter is not None or self.rate > 0
+
+    def shape_value(self, x: float) -> float:
+        """The stateless part: input value -> output units before smoothing."""
+        lo, hi = self.in_range
+        u = _apply_clip((x - lo) / (hi - lo), self.clip)
+        if self.invert:
+            u = 1.0 - u
+        if self.curve == "exp":
+            u = _shape_exp(u, self.shape)
+        elif self.curve == "log":
+            u = _shape_log(u, self.shape)
+        elif self.curve == "breakpoints":
+            u = self._breakpoint(u)
+        olo, ohi = self.out_range
+        return olo + u * (ohi - olo)
+
+    def _breakpoint(self, u: float) -> float:
+        xs, ys = self._xs, self._ys
+        if u <= xs[0]:
+            return ys[0]
+        if u >= xs[-1]:
+            return ys[-1]
+        return interpolate(u, xs, ys)
+
+    def inverse(self, y: float) -> float | None:
+        """Output value -> the input that gives it (for OSC feedback); None if not invertible."""
+        olo, ohi = self.out_range
+        if olo == ohi or self.curve == "breakpoints" and any(
+            b <= a for a, b in zip(self._ys, self._ys[1:], strict=False)
+        ):
+            return None
+        u = (y - olo) / (ohi - olo)
+        u = min(1.0, max(0.0, u))
+        if self.curve == "exp":
+            u = _shape_log(u, self.shape)
+        elif self.curve == "log":
+            u = _shape_exp(u, self.shape)
+        elif self.curve == "breakpoints":
+            ys, xs = self._ys, self._xs
+            u = xs[0] if u <= ys[0] else xs[-1] if u >= ys[-1] else interpolate(u, ys, xs)
+        if self.invert:
+            u = 1.0 - u
+        lo, hi = self.in_range
+        return lo + u * (hi - lo)
+
+    def __call__(self, x: float, t: float) -> float | str | bool | None:
+        """Feed an input value at time ``t`` (seconds); returns the value to write or None."""
+        if not math.isfinite(x):
+            return None
+        if self._last_in is not None and abs(x - self._last_in) < self.deadband:
+            return None
+        self._last_in = x
+        try:
+            y = self.shape_value(x)
+        except (OverflowError, ZeroDivisionError):
+            return None
+        if not math.isfinite(y):
+            return None
+        self._target = y
+        return self._advance(t)
+
+    def tick(self, t: float) -> float | str | bool | None:
+        """Let smoothing and rate limiting move on toward the last input without a new one."""
+        if self._target is None or not self.settles:
+            return None
+        return self._advance(t)
+
+    def _advance(self, t: float) -> float | str | bool | None:
+        y = self._target
+        assert y is not None
+        if self._filter is not None:
+            y = self._filter(y, t)
+        if self.rate > 0 and self._level is not None:
+            step = self.rate * max(0.0, t - self._level_t)
+            y = min(self._level + step, max(self._level - step, y))
+        self._level, self._level_t = y, t
+        return self._finish(y)
+
+    def _finish(self, y: float) -> float | str | bool:
+        olo, ohi = self.out_range
+        if self.steps >= 2:
+            width = (ohi - olo) / (self.steps - 1)
+            y = olo + round((y - olo) / width) * width if width else olo
+        elif self.quantize > 0:
+            y = olo + round((y - olo) / self.quantize) * self.quantize
+        if self.kind == "int":
+            return float(round(y))
+        if self.kind == "bool":
+            return y >= (olo + ohi) / 2
+        if self.kind == "choice":
+            return self.choices[int(min(len(self.choices) - 1, max(0, round(y))))]
+        return y
+
+
+def interpolate(v: float, xs: Sequence[float], ys: Sequence[float]) -> float:
+    """Piecewise-linear interpolation inside sorted ``xs`` (the caller handles the ends)."""
+    i = bisect.bisect_right(xs, v)
+    x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+    return y0 + (v - x0) * (y1 - y0) / (x1 - x0)

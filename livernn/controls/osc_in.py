@@ -1,0 +1,268 @@
+"""OSC input: python-osc's asyncio UDP server, hardened for a stage.
+
+Every message becomes a bus value named ``osc.<address>`` (the first argument; with
+several arguments also ``osc.<address>.<i>`` for each), unless a command handler owns the
+address (``/livernn/...``, see ``livernn.controls.commands``). What python-osc leaves to
+the application is done here:
+
+- packets from hosts outside the allow list are refused before parsing (only 127.0.0.1
+  unless the patch opens it);
+- any exception while parsing or handling one packet (python-osc lets a UnicodeDecodeError
+  from a bad string escape, and handler errors) is caught, counted and logged at a limited
+  rate, so one bad packet never reaches the event loop;
+- NaN/inf, blobs, arrays and oversized strings are refused at the door; a flood of
+  invented addresses cannot grow the bus without bound (``max_names``);
+- timetags are ignored (``strict_timing=False``): a bundle stamped in the future must not
+  park the event loop in a sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import math
+import socket
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from pythonosc import osc_packet
+from pythonosc.dispatcher import Dispatcher
+from pythonosc.osc_server import AsyncIOOSCUDPServer
+
+from livernn.controls.bus import ControlBus
+from livernn.errors import LivernnError
+
+log = logging.getLogger(__name__)
+
+PREFIX = "osc."
+MAX_STRING = 64
+MAX_ARGS = 64
+MAX_ADDRESS = 256
+WILDCARDS = frozenset("*?[]{}")
+
+
+class _QuietUnknownTypes(logging.Filter):
+    """python-osc logs one warning per unknown type tag through the root logger: a flood of
+    such packets would flood the log. We count them as bad values instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Unhandled parameter type")
+
+
+logging.getLogger().addFilter(_QuietUnknownTypes())
+
+
+@dataclass
+class OscStats:
+    packets: int = 0
+    messages: int = 0
+    published: int = 0
+    refused_host: int = 0
+    malformed: int = 0
+    bad_value: int = 0
+    handler_errors: int = 0
+    names_full: int = 0
+
+    @property
+    def errors(self) -> int:
+        return self.refused_host + self.malformed + self.bad_value + self.handler_errors + self.names_full
+
+
+class RateLimitedLog:
+    """At most one warning per ``interval`` seconds; the next one says how many were held back."""
+
+    def __init__(self, logger: logging.Logger, interval: float = 5.0) -> None:
+        self._logger, self._interval = logger, interval
+        self._last = -math.inf
+        self._held = 0
+
+    def warning(self, message: str) -> None:
+        now = time.monotonic()
+        if now - self._last < self._interval:
+            self._held += 1
+            return
+        more = f" ({self._held} more since the last report)" if self._held else ""
+        self._logger.warning("%s%s", message, more)
+        self._last, self._held = now, 0
+
+
+def parse_allow(entries: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Hosts or networks (``192.168.1.20``, ``10.0.0.0/24``); 127.0.0.1 is always allowed."""
+    nets = [ipaddress.ip_network("127.0.0.1/32")]
+    for entry in entries:
+        try:
+            nets.append(ipaddress.ip_network(str(entry), strict=False))
+        except ValueError:
+            raise LivernnError(f"osc allow: {entry!r} is not an IP address or network") from None
+    return nets
+
+
+def osc_value(arg: Any) -> float | str | None:
+    """An OSC argument as a bus value, or None when it cannot be one."""
+    if isinstance(arg, bool):
+        return 1.0 if arg else 0.0
+    if isinstance(arg, int | float):
+        value = float(arg)
+        return value if math.isfinite(value) else None
+    if isinstance(arg, str) and 0 < len(arg) <= MAX_STRING and arg.isprintable():
+        return arg
+    return None
+
+
+class GuardedDispatcher(Dispatcher):
+    """A python-osc dispatcher that checks the sender, counts and survives every failure."""
+
+    def __init__(self, owner: OscIn) -> None:
+        super().__init__(strict_timing=False)
+        self._owner = owner
+        self.set_default_handler(owner._publish_unmapped)
+
+    def call_handlers_for_packet(self, data: bytes, client_address: tuple[str, int]) -> list:
+        owner = self._owner
+        stats = owner.stats
+        stats.packets += 1
+        if not owner.allowed(client_address[0]):
+            stats.refused_host += 1
+            owner.warn(f"OSC from {client_address[0]} refused (not in the patch's osc.allow)")
+            return []
+        try:
+            messages = osc_packet.OscPacket(data).messages
+        except Exception as exc:  # ParseError, UnicodeDecodeError, RecursionError, ...
+            stats.malformed += 1
+            owner.warn(f"malformed OSC packet from {client_address[0]}: {type(exc).__name__}")
+            return []
+        for timed in messages:
+            stats.messages += 1
+            message = timed.message
+            try:
+                if len(message.address) > MAX_ADDRESS or not message.address.startswith("/"):
+                    stats.malformed += 1
+                    continue
+                for handler in list(self.handlers_for_address(message.address)):
+                    handler.invoke(client_address, message)
+            except Exception as exc:
+                stats.handler_errors += 1
+                owner.warn(f"OSC {message.address[:80]!r}: {type(exc).__name__}: {exc}"[:200])
+        return []
+
+
+class OscIn:
+    """An OSC server publishing to a ``ControlBus``; start it inside a running event loop."""
+
+    def __init__(
+        self,
+        bus: ControlBus,
+        port: int = 9000,
+        bind: str = "127.0.0.1",
+        allow: Iterable[str] = (),
+        max_names: int = 1024,
+    ) -> None:
+        self.bus = bus
+        self.port = port
+        self.bind = bind
+        self._allow = parse_allow(allow)
+        self._allowed_cache: dict[str, bool] = {}
+        self.max_names = max_names
+        self._names: set[str] = set()
+        self._watched: set[str] = set()
+        self.stats = OscStats()
+        self._log = RateLimitedLog(log)
+        self.dispatcher = GuardedDispatcher(self)
+        self.transport: asyncio.DatagramTransport | None = None
+
+    # -- sender and logging -------------------------------------------------------------
+    def allowed(self, host: str) -> bool:
+        known = self._allowed_cache.get(host)
+        if known is None:
+            try:
+                ip = ipaddress.ip_address(host.split("%")[0])
+                if ip.version == 6 and ip.ipv4_mapped is not None:
+                    ip = ip.ipv4_mapped
+                known = any(ip in net for net in self._allow)
+            except ValueError:
+                known = False
+            if len(self._allowed_cache) < 4096:
+                self._allowed_cache[host] = known
+        return known
+
+    def warn(self, message: str) -> None:
+        self._log.warning(message)
+
+    # -- handlers -------------------------------------------------------------------------
+    def on(self, address: str, handler: Callable[..., None]) -> None:
+        """Let ``handler(address, *args)`` own an address (commands); nothing is published."""
+        self.dispatcher.map(address, handler)
+
+    def watch(self, address: str) -> None:
+        """Register an address so that incoming wildcard patterns (``/1/fader*``) reach it.
+
+        A watched pattern (``/1/fader*``) instead publishes each concrete address it receives.
+        """
+        if address in self._watched:
+            return
+        self._watched.add(address)
+        pattern = bool(WILDCARDS.intersection(address))
+
+        def publish(incoming: str, *args: Any) -> None:
+            if not (pattern and WILDCARDS.intersection(incoming)):
+                self._publish(incoming if pattern else address, *args)
+
+        self.dispatcher.map(address, publish)
+
+    def _publish_unmapped(self, address: str, *args: Any) -> None:
+        if WILDCARDS.intersection(address):
+            return  # a pattern that matched nothing we know: nothing to publish
+        self._publish(address, *args)
+
+    def _publish(self, address: str, *args: Any) -> None:
+        name = PREFIX + address
+        if name not in self._names:
+            if len(self._names) >= self.max_names:
+                self.stats.names_full += 1
+                self.warn(f"OSC {address[:80]!r} ignored: already {self.max_names} distinct addresses")
+                return
+            self._names.add(name)
+        if not args:
+            args = (1.0,)  # a bare message is a bang
+        if len(args) > MAX_ARGS:
+            self.stats.bad_value += 1
+            return
+        values = [osc_value(a) for a in args]
+        if values[0] is None:
+            self.stats.bad_value += 1
+            self.warn(f"OSC {address[:80]!r}: value {str(args[0])[:40]!r} refused (need a finite number)")
+            return
+        now = time.monotonic()
+        self.bus.publish(name, values[0], now)
+        self.stats.published += 1
+        if len(values) > 1:
+            for i, value in enumerate(values):
+                if value is None:
+                    self.stats.bad_value += 1
+                else:
+                    self.bus.publish(f"{name}.{i}", value, now)
+
+    # -- life cycle -----------------------------------------------------------------------
+    async def start(self) -> tuple[str, int]:
+        """Bind and serve on the running loop; returns the bound (host, port)."""
+        loop = asyncio.get_running_loop()
+        server = AsyncIOOSCUDPServer((self.bind, self.port), self.dispatcher, loop)
+        try:
+            transport, _ = await server.create_serve_endpoint()
+        except OSError as exc:
+            raise LivernnError(f"OSC: cannot listen on {self.bind}:{self.port} ({exc.strerror or exc})") from None
+        self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        host, port = transport.get_extra_info("sockname")[:2]
+        self.port = port
+        return host, port
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None

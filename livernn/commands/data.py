@@ -1,0 +1,46 @@
+"""``livernn data``: get training data (music21's corpora as MIDI) and pre-parse folders."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("data", help="export music21 corpora as MIDI; parse a MIDI folder")
+    sub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    m = sub.add_parser("music21", help="write a music21 corpus (offline) as MIDI files")
+    m.add_argument("--corpus", default="bach", help="bach, essenFolksong, ryansMammoth, oneills1850")
+    m.add_argument("--out", required=True, help="folder to write .mid files into")
+    m.add_argument("--limit", type=int, help="only the first N corpus files")
+    m.add_argument("--workers", type=int, default=2)
+    m.set_defaults(func=run_music21)
+    s = sub.add_parser("prepare", help="parse a MIDI folder into the note cache; print its splits")
+    s.add_argument("folder")
+    s.add_argument("--max-files", type=int)
+    s.add_argument("--cache-dir")
+    s.add_argument("--workers", type=int)
+    s.set_defaults(func=run_prepare)
+
+
+def run_music21(args: argparse.Namespace) -> int:
+    from livernn.data.corpus import export_corpus
+
+    count, errors = export_corpus(args.corpus, args.out, limit=args.limit, workers=args.workers)
+    for e in errors:
+        print(f"skipped {e}")
+    print(f"wrote {count} MIDI files from music21 corpus {args.corpus!r} to {args.out}")
+    return 0
+
+
+def run_prepare(args: argparse.Namespace) -> int:
+    from livernn.data import find_midi_files, load_notes
+    from livernn.notes import chord_rate
+
+    files = find_midi_files(args.folder, max_files=args.max_files)
+    for split, paths in files.items():
+        loaded, report = load_notes(paths, cache_dir=args.cache_dir, workers=args.workers, progress=True)
+        notes = sum(len(n) for _, n in loaded)
+        rate = sum(chord_rate(n) * len(n) for _, n in loaded) / max(notes, 1)
+        print(f"{split:5s} {len(loaded):6d} files {notes:9d} notes  chord rate {rate:.2f}  "
+              f"(parsed {report.parsed}, cached {report.cached}, skipped {len(report.skipped)})")
+    return 0

@@ -1,0 +1,9 @@
+"""MIDI folders and corpora -> cached note arrays, file-level splits, windows, augmentation."""
+
+from livernn.data.augment import Augment
+from livernn.data.cache import DataWarning, LoadReport, load_notes
+from livernn.data.split import SPLITS, find_midi_files, split_of
+from livernn.data.windows import WindowSet, pad_pieces
+
+__all__ = ["SPLITS", "Augment", "DataWarning", "LoadReport", "WindowSet", "find_midi_files",
+           "load_notes", "pad_pieces", "split_of"]

@@ -1,0 +1,149 @@
+"""NoteLSTM: the training-time network (torch), its target encoding and its loss.
+
+Reads top to bottom: encode a batch of notes into inputs and targets, run the stacked
+LSTM, apply the heads, score them. Inference does not use this module's forward pass;
+``livernn.model.generator`` runs the same weights through a hand-fused numpy cell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from livernn.model.config import N_PITCHES, ModelConfig
+
+HEADS = ("pitch", "step", "duration", "velocity")
+
+
+@dataclass
+class LossWeights:
+    """Per-head weights of the training loss.
+
+    Defaults are all 1: with categorical heads each term is nats of one factor of the
+    joint note likelihood, so the weighted total *is* the note's NLL and no head is
+    traded against another. The original used pitch 0.05 (later 0.5) only because its
+    cross-entropy and its MSE timing losses were on unrelated scales.
+    """
+
+    pitch: float = 1.0
+    step: float = 1.0
+    duration: float = 1.0
+    velocity: float = 1.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {h: float(getattr(self, h)) for h in HEADS}
+
+
+def time_feature_t(x: torch.Tensor) -> torch.Tensor:
+    """Torch twin of ``config.time_feature`` (kept in one line so the two can't drift far)."""
+    return torch.log1p(x.clamp_min(0.0) / 0.01) / 6.0
+
+
+def encode_inputs(cfg: ModelConfig, pitch, step, duration, velocity) -> tuple[torch.Tensor, torch.Tensor]:
+    """(pitch indices, continuous features) the LSTM reads for each note."""
+    feats = torch.stack(
+        [time_feature_t(step), time_feature_t(duration), velocity.float() / 127.0,
+         (step < cfg.chord_eps).float()],
+        dim=-1,
+    )
+    return pitch.long().clamp(0, N_PITCHES - 1), feats
+
+
+def encode_targets(cfg: ModelConfig, step, duration, velocity, edges: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Class indices (categorical heads) or raw seconds (regression heads) to predict."""
+    out = {"velocity": (velocity.long().clamp(0, 127) * cfg.vel_bins) // 128}
+    if cfg.categorical:
+        inner = edges[1:-1].contiguous()
+        sbin = torch.bucketize(step.contiguous(), inner, right=True) + 1
+        out["step"] = torch.where(step < cfg.chord_eps, torch.zeros_like(sbin), sbin)
+        out["duration"] = torch.bucketize(duration.contiguous(), inner, right=True)
+    else:
+        out["step"], out["duration"] = step.float(), duration.float()
+    return out
+
+
+class NoteLSTM(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        h = cfg.hidden
+        self.embed = nn.Embedding(N_PITCHES, cfg.embed) if cfg.embed else None
+        self.lstm = nn.LSTM(cfg.input_size, h, cfg.layers, batch_first=True,
+                            dropout=cfg.dropout if cfg.layers > 1 else 0.0)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.step_head = nn.Linear(h, cfg.n_step)
+        self.dur_head = nn.Linear(h, cfg.n_dur)
+        self.vel_head = nn.Linear(h, cfg.vel_bins)
+        self.pitch_head = nn.Linear(h, N_PITCHES)
+        # Pitch given the (teacher-forced or sampled) step bin: tanh(h + E[bin]).
+        self.step_to_pitch = (nn.Embedding(cfg.n_step, h)
+                              if cfg.categorical and cfg.pitch_given_step else None)
+        self.register_buffer("edges", torch.tensor(cfg.time_edges(), dtype=torch.float32),
+                             persistent=False)
+
+    def features(self, pitch: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+        first = self.embed(pitch) if self.embed is not None else pitch.unsqueeze(-1).float() / 127.0
+        return torch.cat([first, feats], dim=-1)
+
+    def forward(self, pitch, feats, step_target=None, state=None):
+        """Logits (or regression outputs) for the note after each input note."""
+        out, state = self.lstm(self.features(pitch, feats), state)
+        out = self.drop(out)
+        logits = {"step": self.step_head(out), "duration": self.dur_head(out),
+                  "velocity": self.vel_head(out)}
+        if self.step_to_pitch is not None:
+            logits["pitch"] = self.pitch_head(torch.tanh(out + self.step_to_pitch(step_target)))
+        else:
+            logits["pitch"] = self.pitch_head(out)
+        if not self.cfg.categorical:
+            logits["step"], logits["duration"] = logits["step"].squeeze(-1), logits["duration"].squeeze(-1)
+        return logits, state
+
+
+def head_losses(cfg: ModelConfig, logits: dict, pitch_target, targets: dict, mask) -> dict[str, torch.Tensor]:
+    """Mean per-note loss of each head over the masked positions.
+
+    Categorical heads give NLL in nats. Regression heads give the original's MSE with
+    positive pressure (10 x mean of the negative part), which is not an NLL.
+    """
+    m = mask.float()
+    denom = m.sum().clamp_min(1.0)
+
+    def ce(lg, tgt):
+        return (F.cross_entropy(lg.float().flatten(0, 1), tgt.flatten(), reduction="none")
+                * m.flatten()).sum() / denom
+
+    losses = {"pitch": ce(logits["pitch"], pitch_target.long()),
+              "velocity": ce(logits["velocity"], targets["velocity"])}
+    for head in ("step", "duration"):
+        if cfg.categorical:
+            losses[head] = ce(logits[head], targets[head])
+        else:
+            pred = logits[head].float()
+            mse = ((pred - targets[head]) ** 2 * m).sum() / denom
+            losses[head] = mse + 10.0 * (F.relu(-pred) * m).sum() / denom
+    return losses
+
+
+def model_step(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Per-head losses for a batch of windows: note t predicts note t + 1.
+
+    ``model`` is a NoteLSTM or a DistributedDataParallel wrapping one (called, so that
+    gradients are synchronised).
+    """
+    core = getattr(model, "module", model)
+    cfg = core.cfg
+    p, s, d, v, valid = batch["pitch"], batch["step"], batch["duration"], batch["velocity"], batch["mask"]
+    pitch_in, feats = encode_inputs(cfg, p[:, :-1], s[:, :-1], d[:, :-1], v[:, :-1])
+    targets = encode_targets(cfg, s[:, 1:], d[:, 1:], v[:, 1:], core.edges)
+    step_bin = targets["step"] if cfg.categorical else None
+    logits, _ = model(pitch_in, feats, step_bin)
+    return head_losses(cfg, logits, p[:, 1:], targets, valid[:, 1:])
+
+
+def total_loss(losses: dict[str, torch.Tensor], weights: LossWeights) -> torch.Tensor:
+    w = weights.as_dict()
+    return sum(w[h] * losses[h] for h in HEADS)

@@ -1,0 +1,97 @@
+"""Training recipes: TOML files in ``training/`` -> one small dataclass, then CLI overrides.
+
+A recipe has four tables, each mapping onto a dataclass: ``[model]`` (ModelConfig),
+``[train]`` (TrainConfig below), ``[loss]`` (LossWeights) and ``[augment]`` (Augment).
+Unknown keys are an error, so a typo in a recipe can't silently train the wrong thing.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from livernn.data.augment import Augment
+from livernn.errors import LivernnError
+from livernn.model.config import ModelConfig
+from livernn.model.net import LossWeights
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 64
+    seq_len: int = 64
+    stride: int = 0  # between window starts; 0 = seq_len // 2
+    lr: float = 3e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    min_lr_frac: float = 0.05  # cosine decays to lr * this
+    clip: float = 1.0
+    patience: int = 6  # epochs without a better val loss before stopping
+    seed: int = 1234
+    device: str = "auto"  # auto | cpu | cuda | mps
+    amp: str = "auto"  # auto (bf16/fp16 on CUDA) | off
+    threads: int = 0  # torch CPU threads; 0 = torch's default
+    workers: int = 0  # MIDI parsing processes; 0 = one per core
+    max_files: int = 0  # 0 = all
+    time_limit_min: float = 0.0  # stop after the epoch that crosses this (0 = none)
+    epoch_checkpoints: bool = True
+    cache_dir: str = ""
+
+
+@dataclass
+class Recipe:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    loss: LossWeights = field(default_factory=LossWeights)
+    augment: Augment = field(default_factory=Augment)
+
+    def to_dict(self) -> dict:
+        return {"model": self.model.to_dict(), "train": asdict(self.train),
+                "loss": self.loss.as_dict(), "augment": asdict(self.augment)}
+
+
+def _fill(cls, table: dict, where: str):
+    if not isinstance(table, dict):
+        raise LivernnError(f"{where} must be a table")
+    known = {f.name: f for f in fields(cls)}
+    for key, value in table.items():
+        if key not in known:
+            raise LivernnError(f"{where}: unknown key {key!r} (allowed: {', '.join(known)})")
+    try:
+        return cls(**table)
+    except TypeError as exc:
+        raise LivernnError(f"{where}: {exc}") from None
+
+
+def load_recipe(path: str | Path | None, overrides: dict | None = None) -> Recipe:
+    """A Recipe from a TOML file (or defaults), with ``{"section.key": value}`` overrides."""
+    doc: dict = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            doc = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise LivernnError(f"{p}: no such training recipe") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise LivernnError(f"{p}: not valid TOML ({exc})") from None
+        extra = set(doc) - {"model", "train", "loss", "augment"}
+        if extra:
+            raise LivernnError(f"{p}: unknown tables {sorted(extra)} (allowed: model, train, loss, augment)")
+    for dotted, value in (overrides or {}).items():
+        section, key = dotted.split(".", 1)
+        doc.setdefault(section, {})[key] = value
+    recipe = Recipe(
+        model=_fill(ModelConfig, doc.get("model", {}), "[model]"),
+        train=_fill(TrainConfig, doc.get("train", {}), "[train]"),
+        loss=_fill(LossWeights, doc.get("loss", {}), "[loss]"),
+        augment=_fill(Augment, doc.get("augment", {}), "[augment]"),
+    )
+    recipe.model.validated()
+    t = recipe.train
+    if t.epochs < 1 or t.batch_size < 1 or t.seq_len < 2 or t.lr <= 0:
+        raise LivernnError("[train] needs epochs >= 1, batch_size >= 1, seq_len >= 2, lr > 0")
+    if t.device not in ("auto", "cpu", "cuda", "mps"):
+        raise LivernnError(f"device must be auto, cpu, cuda or mps, got {t.device!r}")
+    return recipe

@@ -1,0 +1,242 @@
+"""The training loop, top to bottom: data, model, AdamW + warm-up/cosine, epochs, checkpoints.
+
+One process trains on CPU, CUDA or MPS; under ``torchrun`` (WORLD_SIZE > 1) each process
+takes a DistributedSampler shard and DDP averages gradients (gloo on CPU, nccl on CUDA);
+only rank 0 logs and writes files. The output directory ends up holding the best model
+(``model.safetensors`` + ``config.json``, loadable by ``livernn.model.load_model``) plus
+``last/`` (resumable), ``epochs/`` (one model per epoch), ``metrics.jsonl`` and ``loss.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from livernn.data import WindowSet, find_midi_files, load_notes
+from livernn.errors import LivernnError
+from livernn.model.checkpoint import read_model, write_model
+from livernn.model.net import HEADS, NoteLSTM, model_step, total_loss
+from livernn.notes import chord_rate
+from livernn.train.config import Recipe
+from livernn.train.evaluate import evaluate, pitch_unigram, unigram_nll
+from livernn.train.plots import plot_losses
+from livernn.train.state import load_trainer_state, save_trainer_state
+
+
+def pick_device(name: str, local_rank: int = 0) -> torch.device:
+    """``auto`` prefers CUDA, then MPS, then CPU; an explicit device must exist."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else (
+            "mps" if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available() else "cpu")
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise LivernnError("--device cuda: no CUDA GPU is available (try --device cpu)")
+        return torch.device("cuda", local_rank % torch.cuda.device_count())
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise LivernnError("--device mps: Metal is not available (try --device cpu)")
+    return torch.device(name)
+
+
+def lr_at(step: int, total: int, recipe: Recipe) -> float:
+    """Linear warm-up, then cosine decay to ``lr * min_lr_frac``."""
+    t = recipe.train
+    warm = min(1.0, (step + 1) / max(1, t.warmup_steps))
+    progress = min(1.0, step / max(1, total))
+    cos = t.min_lr_frac + (1 - t.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress))
+    return t.lr * warm * cos
+
+
+def load_splits(data_dir: Path, recipe: Recipe, *, progress: bool) -> tuple[dict, dict]:
+    """Note arrays per split, and the data facts that go into the model's config.json."""
+    t = recipe.train
+    files = find_midi_files(data_dir, max_files=t.max_files or None)
+    pieces, stats = {}, {"root": str(data_dir), "files": {}, "notes": {}, "skipped": 0}
+    for split, paths in files.items():
+        loaded, report = load_notes(paths, cache_dir=t.cache_dir or None, workers=t.workers or None,
+                                    progress=progress)
+        pieces[split] = [n for _, n in loaded]
+        stats["files"][split] = len(loaded)
+        stats["notes"][split] = int(sum(len(n) for n in pieces[split]))
+        stats["skipped"] += len(report.skipped)
+    if not pieces["train"] or not pieces["val"]:
+        raise LivernnError(f"{data_dir}: need MIDI files in both train and val splits "
+                           f"(found {stats['files']}); add files or raise --max-files")
+    train_notes = np.concatenate(pieces["train"])
+    stats["chord_rate"] = chord_rate(train_notes)
+    vals, counts = np.unique(train_notes["pitch"], return_counts=True)
+    vvals, vcounts = np.unique(train_notes["velocity"], return_counts=True)
+    stats["start_note"] = {"pitch": int(vals[counts.argmax()]), "step": 0.0,
+                           "duration": float(np.median(train_notes["duration"])),
+                           "velocity": int(vvals[vcounts.argmax()])}
+    return pieces, stats
+
+
+def _distributed() -> tuple[int, int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def train(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *,
+          resume: bool = False, progress: bool = True) -> dict:
+    """Train per ``recipe``; returns the final metrics (also in ``out_dir/config.json``)."""
+    t, cfg = recipe.train, recipe.model
+    rank, world, local_rank = _distributed()
+    device = pick_device(t.device, local_rank)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    main = rank == 0
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    torch.manual_seed(t.seed + rank)
+    np.random.seed(t.seed + rank)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    out, data_dir = Path(out_dir), Path(data_dir)
+
+    # -- data: rank 0 parses (and fills the cache) first, the others then read the cache
+    if world > 1 and not main:
+        dist.barrier()
+    pieces, stats = load_splits(data_dir, recipe, progress=progress and main)
+    if world > 1 and main:
+        dist.barrier()
+    windows = WindowSet(pieces["train"], t.seq_len, t.stride or None)
+    augment = recipe.augment
+
+    # -- model and optimiser
+    model = NoteLSTM(cfg).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    sampler = torch.utils.data.DistributedSampler(range(len(windows)), num_replicas=world, rank=rank,
+                                                  shuffle=True, seed=t.seed, drop_last=world > 1)
+    steps_per_epoch = math.ceil(len(sampler) / t.batch_size)
+    total_steps = steps_per_epoch * t.epochs
+    start_epoch, step, best, bad, elapsed = 0, 0, float("inf"), 0, 0.0
+    if resume:
+        last = out / "last"
+        _, _, arrays, _ = read_model(last)
+        model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})
+        info = load_trainer_state(last, opt)
+        start_epoch, step, best, bad, elapsed = (info["epoch"] + 1, info["step"], info["best"],
+                                                 info["bad_epochs"], info["elapsed_s"])
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    amp_dtype = None
+    if device.type == "cuda" and t.amp != "off":
+        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    autocast = (lambda: torch.autocast("cuda", dtype=amp_dtype)) if amp_dtype else nullcontext
+
+    meta_base = {"name": out.name, "data": stats, "recipe": recipe.to_dict(), "seed": t.seed,
+                 "start_note": stats["start_note"],
+                 "hardware": {"device": str(device), "world_size": world, "torch": torch.__version__,
+                              "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
+                              "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None}}
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            (out / "metrics.jsonl").write_text("")
+    gen = torch.Generator().manual_seed(t.seed * 1000 + rank)
+
+    for epoch in range(start_epoch, t.epochs):
+        model.train()
+        sampler.set_epoch(epoch)
+        order = torch.tensor(list(sampler), dtype=torch.int64)
+        sums, n_notes, t0 = {h: 0.0 for h in HEADS}, 0, time.perf_counter()
+        bar = range(0, len(order), t.batch_size)
+        if progress and main:
+            from tqdm import tqdm
+
+            bar = tqdm(bar, desc=f"epoch {epoch + 1}/{t.epochs}", unit="batch", leave=False)
+        try:
+            for i in bar:
+                batch = augment(windows.batch(order[i:i + t.batch_size]), gen)
+                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+                for group in opt.param_groups:
+                    group["lr"] = lr_at(step, total_steps, recipe)
+                with autocast():
+                    losses = model_step(net, batch)
+                    loss = total_loss(losses, recipe.loss)
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), t.clip)
+                scaler.step(opt)
+                scaler.update()
+                step += 1
+                n = int(batch["mask"][:, 1:].sum())
+                n_notes += n
+                for h in HEADS:
+                    sums[h] += float(losses[h]) * n
+                if progress and main:
+                    bar.set_postfix({h[:3]: f"{sums[h] / n_notes:.3f}" for h in HEADS})
+        except torch.cuda.OutOfMemoryError:
+            raise LivernnError(
+                f"CUDA out of memory with batch {t.batch_size} x seq {t.seq_len} "
+                f"(hidden {cfg.hidden}, layers {cfg.layers}); try --batch-size {max(1, t.batch_size // 2)} "
+                f"or --seq-len {max(2, t.seq_len // 2)}") from None
+        train_s = time.perf_counter() - t0
+        elapsed += train_s
+        val = evaluate(model, pieces["val"], recipe.loss, device)
+        record = {"epoch": epoch + 1, "step": step, "lr": opt.param_groups[0]["lr"],
+                  "train": {h: sums[h] / max(n_notes, 1) for h in HEADS},
+                  "val": {h: val[h] for h in (*HEADS, "total")},
+                  "notes_per_s": n_notes * world / train_s, "epoch_s": train_s, "elapsed_s": elapsed}
+        record["train"]["total"] = float(total_loss({h: torch.tensor(v) for h, v in record["train"].items()},
+                                                    recipe.loss))
+        improved = val["total"] < best
+        best, bad = (val["total"], 0) if improved else (best, bad + 1)
+        if main:
+            meta = {**meta_base, "metrics": {"epoch": epoch + 1, "val": record["val"]}}
+            with open(out / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+            if improved:
+                write_model(out, cfg, model.state_dict(), meta)
+            write_model(out / "last", cfg, model.state_dict(), meta)
+            save_trainer_state(out / "last", opt, {"epoch": epoch, "step": step, "best": best,
+                                                   "bad_epochs": bad, "elapsed_s": elapsed})
+            if t.epoch_checkpoints:
+                write_model(out / "epochs" / f"epoch_{epoch + 1:03d}", cfg, model.state_dict(), meta)
+            plot_losses(out / "metrics.jsonl", out / "loss.png")
+            print(f"epoch {epoch + 1}: train {record['train']['total']:.3f} val {val['total']:.3f} "
+                  f"(pitch {val['pitch']:.3f} step {val['step']:.3f} dur {val['duration']:.3f} "
+                  f"vel {val['velocity']:.3f}) {record['notes_per_s']:.0f} notes/s"
+                  f"{' *' if improved else ''}", flush=True)
+        if world > 1:
+            dist.barrier()
+        if bad >= t.patience or (t.time_limit_min and elapsed > 60 * t.time_limit_min):
+            break
+
+    result = {}
+    if main:
+        result = finalize(out, pieces, recipe, device)
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return result
+
+
+def finalize(out: Path, pieces: dict, recipe: Recipe, device: torch.device) -> dict:
+    """Score the best model on val and test (and the unigram), and store it in config.json."""
+    cfg, meta, arrays, _ = read_model(out)
+    model = NoteLSTM(cfg).to(device)
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})
+    uni = pitch_unigram(pieces["train"])
+    results = {}
+    for split in ("val", "test"):
+        if pieces[split]:
+            results[split] = evaluate(model, pieces[split], recipe.loss, device)
+            results[split]["unigram_pitch"] = unigram_nll(uni, pieces[split])
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line]
+    results["epochs_run"] = len(lines)
+    results["train_s"] = lines[-1]["elapsed_s"] if lines else 0.0
+    results["notes_per_s"] = float(np.mean([r["notes_per_s"] for r in lines])) if lines else 0.0
+    meta["metrics"] = {**meta.get("metrics", {}), **results}
+    write_model(out, cfg, model.state_dict(), meta)
+    return meta["metrics"]

@@ -1,0 +1,352 @@
+"""The session: one clock, one scheduler, the outputs and the voices, started and stopped together.
+
+Three threads of its own, none of them the caller's: the sender (``Scheduler``), the
+generation thread (every voice's ``fill`` every few milliseconds, so generation never
+blocks sending and no asyncio loop is involved) and a housekeeping thread (port
+reconnection, recorder saves, Link sync). Model loading for hot swaps runs on a fourth,
+short-lived worker. Everything the REPL, patches and controls need goes through the
+methods here (docs/ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from livernn.controls.bus import ControlBus
+from livernn.engine.clock import Clock, LinkClock, check_bpm
+from livernn.engine.params import VoiceParams
+from livernn.engine.scheduler import SPIN, SWITCH_INTERVAL, Scheduler, set_switch_interval
+from livernn.engine.voice import SwapPlan, Voice
+from livernn.errors import LivernnError
+from livernn.outputs.base import Output
+
+GENERATION_PERIOD = 0.004  # seconds between generation passes
+HOUSEKEEPING_PERIOD = 0.25
+EVENTS = ("note", "swap", "error", "tempo", "panic")
+SWAP_AT = ("now", "beat", "bar")
+SWAP_POLICIES = ("ring", "cut")
+
+
+class Session:
+    """A playing (or ready-to-play) set: ``Session(bpm=120).start()``."""
+
+    def __init__(self, bpm: float = 120.0, lookahead: float = 0.1, beats_per_bar: int = 4,
+                 clock: str | Clock = "internal", switch_interval: float | None = SWITCH_INTERVAL,
+                 spin: float = SPIN, bus: ControlBus | None = None) -> None:
+        if not isinstance(lookahead, (int, float)) or not 0.005 <= lookahead <= 2.0:
+            raise LivernnError(f"lookahead must be 0.005..2 s, got {lookahead!r}")
+        if isinstance(clock, Clock):
+            self.clock = clock
+        elif clock == "internal":
+            self.clock = Clock(bpm, beats_per_bar)
+        elif clock == "link":
+            self.clock = LinkClock(bpm, beats_per_bar)
+        else:
+            raise LivernnError(f"clock must be 'internal' or 'link', got {clock!r}")
+        self.lookahead = float(lookahead)
+        self.switch_interval = switch_interval
+        self.bus = bus or ControlBus()
+        self.scheduler = Scheduler(spin, on_error=self._error)
+        self.outputs: dict[str, Output] = {}
+        self.voices: dict[str, Voice] = {}
+        self.taps: tuple[Output, ...] = ()  # recorders: get every voice's notes
+        self._recorder: Output | None = None
+        self._listeners: dict[str, list[Callable]] = {e: [] for e in EVENTS}
+        self._threads: list[threading.Thread] = []
+        self._running = False
+        self._stopped = threading.Event()
+        self._previous_switch: float | None = None
+        self._loader: ThreadPoolExecutor | None = None
+        self.errors: list[str] = []
+
+    # -- lifecycle -------------------------------------------------------------------
+    @property
+    def playing(self) -> bool:
+        return self._running
+
+    def start(self) -> Session:
+        if self._running:
+            return self
+        self._running = True
+        self._stopped.clear()
+        if self.switch_interval is not None:
+            self._previous_switch = set_switch_interval(self.switch_interval)
+        self.clock.restart()
+        self.scheduler.start()
+        for target, name in ((self._generate, "livernn-generate"), (self._housekeep, "livernn-house")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        """Stop playing: end every open note, save the recording, close every output."""
+        if not self._running and not self.outputs and self._recorder is None:
+            return
+        self._running = False
+        self._stopped.set()
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(2.0)
+        self._threads = []
+        self.scheduler.stop()
+        self.scheduler.panic(all_notes_off=False)
+        if self._loader is not None:
+            self._loader.shutdown(wait=False, cancel_futures=True)
+            self._loader = None
+        if self._recorder is not None:
+            self.stop_record()
+        for out in list(self.outputs.values()):
+            try:
+                out.close()
+            except Exception as exc:  # closing must reach every output
+                self._error(f"closing {out.describe()}: {exc}")
+        self.outputs.clear()
+        if self._previous_switch is not None:
+            set_switch_interval(self._previous_switch)
+            self._previous_switch = None
+
+    def __enter__(self) -> Session:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- outputs and voices ------------------------------------------------------------
+    def add_output(self, name: str, output: Output | str) -> Output:
+        """Add an output under a name (an Output, or a spec such as ``"midi:synth"``)."""
+        if name in self.outputs:
+            raise LivernnError(f"there is already an output named {name!r}")
+        if isinstance(output, str):
+            from livernn.outputs import from_spec
+
+            output = from_spec(output)
+        if not isinstance(output, Output):
+            raise LivernnError(f"output {name!r} must be an Output or a spec string, got {output!r}")
+        output.attach(self.clock)
+        self.outputs[name] = output
+        return output
+
+    def remove_output(self, name: str) -> None:
+        out = self.outputs.pop(name, None)
+        if out is None:
+            raise LivernnError(f"no output named {name!r}; outputs: {', '.join(self.outputs) or 'none'}")
+        for voice in self.voices.values():
+            if out in voice.outputs:
+                voice.outputs = [o for o in voice.outputs if o is not out]
+        self.scheduler.end_notes(lambda n: out in n.outputs)
+        out.close()
+
+    def _resolve_outputs(self, outputs: Iterable[str | Output] | None) -> list[Output]:
+        if outputs is None:
+            return list(self.outputs.values())
+        if isinstance(outputs, (str, Output)):
+            outputs = [outputs]
+        resolved = []
+        for item in outputs:
+            if isinstance(item, Output):
+                if item not in self.outputs.values():
+                    self.add_output(f"{item.kind}{len(self.outputs) + 1}", item)
+                resolved.append(item)
+            elif item in self.outputs:
+                resolved.append(self.outputs[item])
+            else:
+                raise LivernnError(f"no output named {item!r}; outputs: {', '.join(self.outputs) or 'none'}")
+        return resolved
+
+    @staticmethod
+    def load(model: Any) -> Any:
+        """A LoadedModel from None (the shipped model), a path, or a LoadedModel."""
+        from livernn.model import default_model_path, load_model
+
+        if model is None:
+            return load_model(default_model_path())
+        if isinstance(model, (str, Path)):
+            return load_model(model)
+        if not callable(getattr(model, "generator", None)):
+            raise LivernnError(f"a model must be a path or a loaded model, got {model!r}")
+        return model
+
+    def add_voice(self, name: str, model: Any = None, outputs: Iterable[str | Output] | None = None,
+                  channel: int = 1, seed: int | None = None, clamp: bool = False, **params: Any) -> Voice:
+        """Add a voice playing ``model`` (default: the shipped model) on ``outputs`` (default: all)."""
+        if not isinstance(name, str) or not name.isidentifier():
+            raise LivernnError(f"a voice name must be an identifier such as 'lead', got {name!r}")
+        if name in self.voices:
+            raise LivernnError(f"there is already a voice named {name!r}")
+        voice_params = VoiceParams().with_(clamp=clamp, **params)
+        voice = Voice(self, name, self.load(model), self._resolve_outputs(outputs), channel, voice_params, seed)
+        self.voices[name] = voice
+        return voice
+
+    def remove_voice(self, name: str) -> None:
+        voice = self._voice(name)
+        del self.voices[voice.name]
+        self.scheduler.end_notes(lambda n: n.voice == voice.name)
+
+    def _voice(self, voice: str | Voice) -> Voice:
+        if isinstance(voice, Voice):
+            return voice
+        if voice not in self.voices:
+            raise LivernnError(f"no voice named {voice!r}; voices: {', '.join(self.voices) or 'none'}")
+        return self.voices[voice]
+
+    # -- performance -----------------------------------------------------------------
+    def swap(self, voice: str | Voice, model: Any, at: str = "now", policy: str = "ring") -> Future:
+        """Load, warm and prime ``model`` off the clock, then swap it into ``voice`` at the
+        next ``at`` boundary. The Future gives the new model, or a one-line LivernnError
+        (and the old model plays on)."""
+        voice = self._voice(voice)
+        if at not in SWAP_AT:
+            raise LivernnError(f"swap at must be one of {', '.join(SWAP_AT)}, got {at!r}")
+        if policy not in SWAP_POLICIES:
+            raise LivernnError(f"swap policy must be one of {', '.join(SWAP_POLICIES)}, got {policy!r}")
+        future: Future = Future()
+        if self._loader is None:
+            self._loader = ThreadPoolExecutor(1, thread_name_prefix="livernn-load")
+
+        def job() -> None:
+            try:
+                loaded = self.load(model)
+                generator = loaded.generator(voice.seed)
+                generator.warmup()
+                primed_at = voice.notes_heard
+                generator.prime(voice.recent_notes())
+                voice.install(SwapPlan(loaded, generator, at, policy, future, primed_at))
+            except Exception as exc:
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                message = f"swap on voice {voice.name} failed, old model plays on: {reason}"
+                future.set_exception(LivernnError(message))
+                self._error(message)
+
+        self._loader.submit(job)
+        return future
+
+    @property
+    def tempo(self) -> float:
+        return self.clock.bpm
+
+    @tempo.setter
+    def tempo(self, bpm: float) -> None:
+        self.set_tempo(bpm)
+
+    def set_tempo(self, bpm: float) -> None:
+        self.clock.set_tempo(check_bpm(bpm))
+        self.emit("tempo", self.clock.bpm)
+
+    def panic(self) -> None:
+        """Tracked note-offs, then CC 123/120 on every output; voices play on from here."""
+        self.scheduler.panic(list(self.outputs.values()) + list(self.taps))
+        for voice in self.voices.values():
+            voice._sounding = []
+        self.emit("panic")
+
+    def record(self, path: str | Path) -> Path:
+        """Record everything played from now on to a MIDI file."""
+        from livernn.outputs import file_recorder
+
+        if self._recorder is not None:
+            raise LivernnError(f"already recording to {self._recorder.path}; stop_record() first")
+        recorder = file_recorder(path, self.clock.bpm)
+        recorder.attach(self.clock)
+        self._recorder = recorder
+        self.taps = (*self.taps, recorder)
+        return recorder.path
+
+    def stop_record(self) -> Path:
+        """Stop recording and write the file; returns its path."""
+        recorder = self._recorder
+        if recorder is None:
+            raise LivernnError("not recording")
+        self._recorder = None
+        self.taps = tuple(t for t in self.taps if t is not recorder)
+        recorder.close()
+        if recorder.failed:
+            self._error(recorder.failed)
+        return recorder.path
+
+    # -- events ------------------------------------------------------------------------
+    def on(self, event: str, callback: Callable) -> Callable[[], None]:
+        """Call ``callback(*args)`` on an event; returns a function that unsubscribes.
+
+        note: (voice, pitch, velocity, t_on, t_off); swap: (voice, model name, beat);
+        error: (message,); tempo: (bpm,); panic: (). Callbacks run on engine threads:
+        keep them short."""
+        if event not in self._listeners:
+            raise LivernnError(f"unknown event {event!r}; events: {', '.join(EVENTS)}")
+        self._listeners[event] = [*self._listeners[event], callback]
+
+        def off() -> None:
+            self._listeners[event] = [c for c in self._listeners[event] if c is not callback]
+
+        return off
+
+    def emit(self, event: str, *args: Any) -> None:
+        for callback in self._listeners[event]:
+            try:
+                callback(*args)
+            except Exception as exc:  # a listener's bug must not stop the music
+                if event != "error":
+                    self._error(f"{event} listener {callback!r}: {exc}")
+
+    def _error(self, message: str) -> None:
+        self.errors.append(message)
+        del self.errors[:-100]
+        if self._listeners["error"]:
+            self.emit("error", message)
+        else:
+            print(f"livernn: {message}", file=sys.stderr)
+
+    # -- threads -----------------------------------------------------------------------
+    def _generate(self) -> None:
+        while self._running:
+            now = time.monotonic()
+            for voice in list(self.voices.values()):
+                try:
+                    voice.fill(now)
+                except Exception as exc:  # this voice falls back or goes silent; the rest play on
+                    self._error(voice.fail(exc))
+            self._stopped.wait(GENERATION_PERIOD)
+
+    def _housekeep(self) -> None:
+        while not self._stopped.wait(HOUSEKEEPING_PERIOD):
+            sync = getattr(self.clock, "sync", None)
+            if sync is not None:
+                sync()
+            for out in (*self.outputs.values(), *self.taps):
+                try:
+                    out.maintain()
+                except Exception as exc:
+                    self._error(f"{out.describe()}: {exc}")
+            recorder = self._recorder
+            if recorder is not None and recorder.failed:
+                self._error(recorder.failed)
+                self._recorder = None
+                self.taps = tuple(t for t in self.taps if t is not recorder)
+
+    def status(self) -> dict[str, Any]:
+        late = sorted(self.scheduler.lateness)
+
+        def pct(q: float) -> float:
+            return round(1000 * late[min(len(late) - 1, int(q * len(late)))], 3) if late else math.nan
+
+        return {
+            "playing": self._running,
+            "bpm": self.clock.bpm,
+            "beat": round(self.clock.beat(), 3),
+            "lookahead": self.lookahead,
+            "voices": {name: v.status() for name, v in self.voices.items()},
+            "outputs": {name: o.describe() for name, o in self.outputs.items()},
+            "recording": str(self._recorder.path) if self._recorder is not None else None,
+            "open_notes": len(self.scheduler.open_notes()),
+            "send_late_ms": {"p50": pct(0.5), "p99": pct(0.99), "max": pct(1.0)},
+            "switch_interval": sys.getswitchinterval(),
+            "errors": self.errors[-5:],
+        }

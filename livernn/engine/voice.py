@@ -1,0 +1,307 @@
+"""A voice: one model slot and its generator, turned into timed notes on some outputs.
+
+The session's generation thread calls ``fill(now)`` every few milliseconds. The voice
+keeps one sampled note in hand and emits it once its onset falls inside the horizon
+(``lookahead`` plus the slowest output's latency), so generation runs ahead of the
+sender by about one lookahead and a control change is heard about one lookahead later.
+Timing, velocity, mute, transpose, scale and range are (re)applied to the note in hand
+when it is emitted, so they respond within the lookahead; temperature and top_p act from
+the next sampled note.
+
+Model seconds become beats with ``beats = s * ref_bpm / 60 / density``; onsets are then
+quantized (with swing on every second grid step), note lengths capped, polyphony bounded
+(the oldest note is cut) and velocities scaled. Parameters are a frozen snapshot swapped
+in whole, so the generation thread reads them without a lock.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from livernn.engine.params import PARAM_SPECS, VoiceParams
+from livernn.engine.scheduler import Note
+from livernn.errors import LivernnError
+from livernn.model.sampling import SCALES
+from livernn.notes import make_notes
+from livernn.outputs.base import Output
+
+if TYPE_CHECKING:
+    from livernn.engine.session import Session
+
+RECENT = 64  # notes kept for priming a swapped-in model
+MIN_LENGTH = 0.01  # seconds
+
+
+@dataclass(slots=True)
+class _Sampled:
+    """The note in hand: what the model said, in model space."""
+
+    model_pitch: int
+    out_pitch: int
+    step_s: float
+    dur_s: float
+    velocity: int
+    params: VoiceParams
+
+
+@dataclass(slots=True)
+class SwapPlan:
+    model: Any
+    generator: Any
+    at: str
+    policy: str
+    future: Future
+    primed_at: int  # the voice's note count when the new generator was primed
+    boundary: float | None = None
+
+
+class Voice:
+    """A named voice: ``v.temperature = 1.2``, ``v.set("density", 2)``, ``v.observe(...)``."""
+
+    def __init__(self, session: Session, name: str, model: Any, outputs: list[Output],
+                 channel: int = 1, params: VoiceParams | None = None, seed: int | None = None) -> None:
+        if not isinstance(channel, int) or not 1 <= channel <= 16:
+            raise LivernnError(f"MIDI channel must be 1..16, got {channel!r}")
+        object.__setattr__(self, "_params", params or VoiceParams())
+        self.name = name
+        self.channel = channel
+        self.outputs = list(outputs)
+        self.session = session
+        self.seed = seed
+        self.model = model
+        self.generator = model.generator(seed)
+        self.generator.warmup()
+        self.last_good: Any = None  # the model before the last swap: where a failure falls back to
+        self.epoch = 0
+        self.failed: str | None = None
+        self.notes_played = 0
+        self.generated = 0
+        self.late = 0
+        self.notes_heard = 0
+        self._cursor: float | None = None  # raw (unquantized) beat of the last onset
+        self._at_cursor = False  # next onset exactly at the cursor (first note after a beat/bar swap)
+        self._hand: _Sampled | None = None
+        self._recent: deque[tuple[int, float, float, int]] = deque(maxlen=RECENT)
+        self._observed: deque[tuple[int, float, float, int]] = deque()
+        self._sounding: list[Note] = []
+        self._plan: SwapPlan | None = None
+
+    # -- parameters ------------------------------------------------------------------
+    @property
+    def params(self) -> VoiceParams:
+        return self._params
+
+    def set(self, name: str, value: Any, clamp: bool = False) -> Any:
+        """Change one parameter (validated; see PARAM_SPECS); returns the value now in force."""
+        new = self._params.with_(clamp=clamp, **{name: value})
+        object.__setattr__(self, "_params", new)
+        return getattr(new, name)
+
+    def update(self, clamp: bool = False, **values: Any) -> VoiceParams:
+        """Change several parameters at once, all or none."""
+        new = self._params.with_(clamp=clamp, **values)
+        object.__setattr__(self, "_params", new)
+        return new
+
+    def __getattr__(self, name: str) -> Any:
+        if name in PARAM_SPECS:
+            return getattr(self._params, name)
+        raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in PARAM_SPECS:
+            self.set(name, value)
+        else:
+            object.__setattr__(self, name, value)
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(PARAM_SPECS))
+
+    # -- listening and history -------------------------------------------------------
+    def observe(self, pitch: int, step_s: float, dur_s: float, velocity: int) -> None:
+        """Listen mode: the model hears a note someone else played (output-space pitch)."""
+        values = (pitch, step_s, dur_s, velocity)
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+            raise LivernnError(f"observe needs finite numbers, got {values!r}")
+        if not 0 <= pitch <= 127 or not 1 <= velocity <= 127 or step_s < 0 or dur_s <= 0:
+            raise LivernnError("observe: pitch 0..127, velocity 1..127, step >= 0, duration > 0")
+        self._observed.append((int(pitch), float(step_s), float(dur_s), int(velocity)))
+
+    def recent_notes(self) -> np.ndarray:
+        """The last notes the model heard (NOTE_DTYPE, model-space pitches), oldest first."""
+        recent = list(self._recent)
+        if not recent:
+            return make_notes([], [], [])
+        pitch, step, dur, vel = zip(*recent)
+        return make_notes(pitch, step, dur, vel)
+
+    # -- generation (the session's generation thread only) ----------------------------
+    def horizon(self) -> float:
+        return self.session.lookahead + max((o.latency for o in self.outputs), default=0.0)
+
+    def fill(self, now: float) -> None:
+        """Emit every note whose onset falls before ``now + horizon``."""
+        if self.failed is not None:
+            return
+        clock = self.session.clock
+        until = now + self.horizon()
+        if self._cursor is None:
+            self._cursor = clock.next_boundary(clock.beat(until), "beat")
+        while self._observed:
+            pitch, step, dur, vel = self._observed.popleft()
+            model_pitch = min(max(pitch - self._params.transpose, 0), 127)
+            self.generator.observe(model_pitch, step, dur, vel)
+            self._remember(model_pitch, step, dur, vel)
+        for _ in range(256):  # bounded: a burst of chord notes, never an endless loop
+            plan = self._plan
+            if plan is not None and plan.boundary is None:
+                self._plan_boundary(plan, until)
+            if self._hand is None:
+                self._hand = self._sample()
+            params = self._params
+            onset = self._onset(self._hand, params)
+            if plan is not None and (plan.at == "now" or (
+                    clock.time_of(plan.boundary) <= until + 1e-6 and onset >= plan.boundary - 1e-9)):
+                self._swap_now(plan)
+                continue
+            t_on = clock.time_of(onset)
+            if t_on > until:
+                return
+            self._emit(self._hand, params, onset, max(t_on, now))
+            if t_on < now - 0.002:
+                self.late += 1
+            self._hand = None
+
+    def _sample(self) -> _Sampled:
+        params = self._params
+        pitch, step, dur, vel = self.generator.next(params.sampler())
+        self.generated += 1
+        model_pitch = min(max(int(pitch) - params.transpose, 0), 127)
+        return _Sampled(model_pitch, int(pitch), float(step), float(dur), int(vel), params)
+
+    def _onset(self, note: _Sampled, params: VoiceParams) -> float:
+        """Quantized beat of the note in hand (with the parameters in force now)."""
+        if self._at_cursor:
+            return self._cursor
+        raw = self._cursor + self._beats(note.step_s, params)
+        return _quantize(raw, params.quantize, params.swing)
+
+    def _beats(self, seconds: float, params: VoiceParams) -> float:
+        return seconds * self.model.ref_bpm / 60.0 / params.density
+
+    def _emit(self, note: _Sampled, params: VoiceParams, onset: float, t_on: float) -> None:
+        clock = self.session.clock
+        self._cursor = onset if self._at_cursor else self._cursor + self._beats(note.step_s, params)
+        self._at_cursor = False
+        self._remember(note.model_pitch, note.step_s, note.dur_s, note.velocity)
+        if params.mute:
+            return
+        length = self._beats(note.dur_s, params)
+        if params.max_length > 0:
+            length = min(length, params.max_length)
+        t_off = max(clock.time_of(onset + length), t_on + MIN_LENGTH)
+        pitch = note.out_pitch if note.params is params else _constrain(note.model_pitch, params)
+        velocity = min(max(int(round(note.velocity * params.velocity_scale + params.velocity_offset)), 1), 127)
+        self._sounding = [n for n in self._sounding if n.t_off > t_on and not n.cancelled]
+        while len(self._sounding) >= params.max_polyphony:
+            oldest = self._sounding.pop(0)
+            self.session.scheduler.end_notes(lambda n, o=oldest: n is o, t_on)
+        outs = (*self.outputs, *self.session.taps)
+        n = Note(self.name, self.channel, pitch, velocity, t_on, t_off, outs, self.epoch)
+        self._sounding.append(n)
+        self.session.scheduler.schedule_note(n)
+        self.notes_played += 1
+        self.session.emit("note", self.name, pitch, velocity, t_on, t_off)
+
+    def _remember(self, pitch: int, step: float, dur: float, vel: int) -> None:
+        self._recent.append((pitch, step, dur, vel))
+        self.notes_heard += 1
+
+    # -- hot swap ----------------------------------------------------------------------
+    def install(self, plan: SwapPlan) -> None:
+        """Hand a loaded, warmed, primed model to the generation thread (any thread)."""
+        old, self._plan = self._plan, plan
+        if old is not None and not old.future.done():
+            old.future.set_exception(LivernnError(f"swap on voice {self.name} replaced by a newer swap"))
+
+    def _plan_boundary(self, plan: SwapPlan, until: float) -> None:
+        clock = self.session.clock
+        frontier = max(self._cursor, clock.beat(until))
+        plan.boundary = frontier if plan.at == "now" else clock.next_boundary(frontier, plan.at)
+
+    def _swap_now(self, plan: SwapPlan) -> None:
+        self._plan = None
+        heard = self.notes_heard - plan.primed_at
+        if heard > 0:  # notes generated while the new model was being primed
+            for pitch, step, dur, vel in list(self._recent)[-heard:]:
+                plan.generator.observe(pitch, step, dur, vel)
+        old_model = self.model
+        self.model, self.generator = plan.model, plan.generator
+        self.last_good = old_model
+        self.epoch += 1
+        self._hand = None
+        if plan.at != "now":
+            self._cursor, self._at_cursor = plan.boundary, True
+        if plan.policy == "cut":
+            epoch = self.epoch
+            self.session.scheduler.end_notes(
+                lambda n: n.voice == self.name and n.epoch < epoch, self.session.clock.time_of(plan.boundary)
+            )
+        plan.future.set_result(plan.model)
+        self.session.emit("swap", self.name, getattr(plan.model, "name", str(plan.model)), plan.boundary)
+
+    def fail(self, exc: BaseException) -> str:
+        """A failure inside the voice: end its notes, fall back to the last good model or go silent."""
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        self.session.scheduler.end_notes(lambda n: n.voice == self.name)
+        self._sounding, self._hand = [], None
+        fallback, self.last_good = self.last_good, None
+        if fallback is not None:
+            try:
+                generator = fallback.generator(self.seed)
+                generator.prime(self.recent_notes())
+                self.model, self.generator = fallback, generator
+                self.epoch += 1
+                return f"voice {self.name}: {type(exc).__name__}: {reason}; back to model {fallback.name}"
+            except Exception:  # the fallback is broken too: silence
+                pass
+        self.failed = f"{type(exc).__name__}: {reason}"
+        return f"voice {self.name}: {type(exc).__name__}: {reason}; the voice is silent"
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "model": getattr(self.model, "name", str(self.model)),
+            "channel": self.channel,
+            "outputs": [o.describe() for o in self.outputs],
+            "params": self._params.as_dict(),
+            "notes": self.notes_played,
+            "late": self.late,
+            "failed": self.failed,
+            "swap_pending": self._plan is not None,
+        }
+
+    def __repr__(self) -> str:
+        return f"<Voice {self.name} model={getattr(self.model, 'name', self.model)} ch={self.channel}>"
+
+
+def _quantize(beat: float, grid: float, swing: float) -> float:
+    if grid <= 0:
+        return beat
+    step = round(beat / grid)
+    return step * grid + (swing * grid if step % 2 else 0.0)
+
+
+def _constrain(model_pitch: int, params: VoiceParams) -> int:
+    """The model's pitch under the parameters in force now: transposed, into range and scale."""
+    pitch = model_pitch + params.transpose
+    classes = {(params.root + pc) % 12 for pc in SCALES[params.scale]}
+    allowed = [p for p in range(params.pitch_min, params.pitch_max + 1) if p % 12 in classes]
+    if not allowed:
+        allowed = list(range(params.pitch_min, params.pitch_max + 1))
+    return min(allowed, key=lambda p: (abs(p - pitch), p))

@@ -1,0 +1,215 @@
+"""MIDI out through python-rtmidi, on whichever of its APIs works on this machine.
+
+rtmidi is driven directly (raw three-byte messages) on the hot path: building a
+``mido.Message`` and going through mido's port lock costs tens of microseconds per event
+for nothing (mido is used for files, in the recorder). Linux offers ALSA (needs
+``/dev/snd/seq``) and JACK (needs a running JACK server); macOS CoreMIDI; Windows WinMM.
+``choose_api`` tries them in that order, or the one named by ``LIVERNN_MIDI_API``, and
+every output says which it chose.
+
+A port opened by name is watched from ``maintain()`` (off the clock, with a separate
+client so the sender never waits on a port listing): if it disappears, sends go nowhere
+harmlessly, and when it comes back it is reconnected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+
+import rtmidi
+
+from livernn.errors import LivernnError
+from livernn.outputs.base import Output
+
+API_NAMES = {
+    rtmidi.API_LINUX_ALSA: "ALSA",
+    rtmidi.API_UNIX_JACK: "JACK",
+    rtmidi.API_MACOSX_CORE: "CoreMIDI",
+    rtmidi.API_WINDOWS_MM: "WinMM",
+}
+_PREFERENCE = [rtmidi.API_LINUX_ALSA, rtmidi.API_MACOSX_CORE, rtmidi.API_WINDOWS_MM, rtmidi.API_UNIX_JACK]
+CLIENT_NAME = "livernn"
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """Hide what C libraries print while probing (JACK and ALSA complain on stderr)."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        sys.stderr.flush()
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+
+
+def api_works(api: int) -> bool:
+    """True if an rtmidi client can be made on ``api`` right now."""
+    try:
+        with quiet_stderr():
+            probe = rtmidi.MidiOut(api, name=f"{CLIENT_NAME}-probe")
+            probe.get_port_count()
+        del probe
+        return True
+    except (rtmidi.SystemError, rtmidi.RtMidiError, RuntimeError):
+        return False
+
+
+def working_apis() -> list[int]:
+    compiled = rtmidi.get_compiled_api()
+    return [api for api in _PREFERENCE if api in compiled and api_works(api)]
+
+
+def choose_api() -> int:
+    """The rtmidi API to use: ``LIVERNN_MIDI_API`` (alsa/jack/coremidi/winmm) or the first that works."""
+    wanted = os.environ.get("LIVERNN_MIDI_API", "").strip().lower()
+    if wanted:
+        by_name = {v.lower(): k for k, v in API_NAMES.items()}
+        api = by_name.get(wanted)
+        if api is None:
+            raise LivernnError(f"LIVERNN_MIDI_API={wanted!r}: use one of {', '.join(by_name)}")
+        if not api_works(api):
+            raise LivernnError(f"MIDI API {API_NAMES[api]} (from LIVERNN_MIDI_API) does not work here")
+        return api
+    apis = working_apis()
+    if not apis:
+        raise LivernnError(
+            "no MIDI system works here: ALSA needs /dev/snd/seq, JACK needs a running server "
+            "(e.g. jackd -d dummy)"
+        )
+    return apis[0]
+
+
+def list_ports(api: int, outputs: bool = True) -> list[str]:
+    """Names of the ports we could send to (``outputs``) or receive from."""
+    with quiet_stderr():
+        client = (rtmidi.MidiOut if outputs else rtmidi.MidiIn)(api, name=f"{CLIENT_NAME}-list")
+    try:
+        return list(client.get_ports())
+    finally:
+        del client
+
+
+class MidiOutput(Output):
+    """A MIDI port: an existing one found by (part of) its name, or a new virtual one."""
+
+    kind = "midi"
+
+    def __init__(self, name: str, create: bool = True, api: int | None = None,
+                 client_name: str = CLIENT_NAME) -> None:
+        super().__init__()
+        if not name or not isinstance(name, str):
+            raise LivernnError(f"a MIDI port name is needed, got {name!r}")
+        self.api = choose_api() if api is None else api
+        self.api_name = API_NAMES.get(self.api, str(self.api))
+        self.name = name
+        self._lock = threading.Lock()  # taken by send and by reconnect, never while listing
+        with quiet_stderr():
+            self._out = rtmidi.MidiOut(self.api, name=client_name)
+        ports = self._out.get_ports()
+        match = _find(ports, name)
+        self._watch: rtmidi.MidiOut | None = None
+        self.target: str | None = None
+        self.connected = True
+        if match is not None:
+            self.target = ports[match]
+            self._out.open_port(match, name=_port_label(name))
+            with quiet_stderr():
+                self._watch = rtmidi.MidiOut(self.api, name=f"{client_name}-watch")
+        elif create:
+            try:
+                self._out.open_virtual_port(name)
+            except (rtmidi.RtMidiError, NotImplementedError):
+                raise LivernnError(
+                    f"MIDI port {name!r} not found and {self.api_name} cannot create virtual ports; "
+                    f"ports: {', '.join(ports) or 'none'}"
+                ) from None
+        else:
+            del self._out
+            raise LivernnError(
+                f"no MIDI port matches {name!r} ({self.api_name}); ports: {', '.join(ports) or 'none'}"
+            )
+        self.reconnects = 0
+
+    def describe(self) -> str:
+        where = f"-> {self.target}" if self.target else f"virtual port {self.name!r}"
+        state = "" if self.connected else " (port gone, waiting for it)"
+        return f"MIDI {where} via {self.api_name}{state}"
+
+    def _send(self, message: list[int]) -> None:
+        with self._lock:
+            out = self._out
+            if out is None:
+                return
+            try:
+                out.send_message(message)
+                self.sent += 1
+            except Exception as exc:  # a vanished device: count it, keep the show going
+                self.errors += 1
+                self.last_error = str(exc)
+
+    def note_on(self, channel: int, pitch: int, velocity: int, t: float, duration: float | None = None) -> None:
+        self._send([0x90 | (channel - 1), pitch, velocity])
+
+    def note_off(self, channel: int, pitch: int, t: float) -> None:
+        self._send([0x80 | (channel - 1), pitch, 0])
+
+    def control(self, channel: int, cc: int, value: int, t: float) -> None:
+        self._send([0xB0 | (channel - 1), cc, value])
+
+    def all_notes_off(self) -> None:
+        for ch in range(16):
+            self._send([0xB0 | ch, 123, 0])
+            self._send([0xB0 | ch, 120, 0])
+
+    def maintain(self) -> None:
+        """Reconnect to a watched port that went away and came back."""
+        if self._watch is None or self.target is None:
+            return
+        ports = self._watch.get_ports()
+        present = _find(ports, self.target, exact=True)
+        if present is None:
+            self.connected = False
+            return
+        if self.connected:
+            return
+        with self._lock:
+            if self._out is None:
+                return
+            self._out.close_port()
+            current = self._out.get_ports()
+            index = _find(current, self.target, exact=True)
+            if index is not None:
+                self._out.open_port(index, name=_port_label(self.name))
+                self.connected = True
+                self.reconnects += 1
+
+    def close(self) -> None:
+        with self._lock:
+            out, self._out = self._out, None
+        if out is not None:
+            out.close_port()
+            del out
+        self._watch = None
+
+
+def _port_label(name: str) -> str:
+    return "out-" + "".join(ch if ch.isalnum() else "_" for ch in name)[:24]
+
+
+def _find(ports: list[str], name: str, exact: bool = False) -> int | None:
+    for i, port in enumerate(ports):
+        if (port == name) if exact else (name.lower() in port.lower()):
+            return i
+    return None

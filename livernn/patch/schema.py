@@ -1,0 +1,681 @@
+"""The patch-file schema (``version = 1``): a checked, typed view of the TOML.
+
+``load_patch(path)`` reads the file with tomllib (data only: nothing in a patch runs),
+checks every table and key, and returns a ``Patch`` or raises ``PatchError`` listing each
+problem as ``file:line: key.path: what is wrong; what is allowed``. Paths (models, files)
+are relative to the patch file and must stay inside its folder or the repository's
+``models/``. See ``docs/PATCHES.md``-style examples in ``patches/``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from livernn.controls.automation import SHAPES, Lfo, Ramp
+from livernn.controls.mapping import Mapping
+from livernn.controls.runtime import Scene
+from livernn.controls.trigger import ACTIONS, Trigger
+from livernn.engine.params import PARAM_SPECS, VoiceParams
+from livernn.errors import LivernnError
+from livernn.patch.lines import KeyLines
+from livernn.patch.sections import section
+
+VERSION = 1
+REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
+NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+
+TOP = ("version", "name", "description", "clock", "models", "outputs", "voices", "osc", "midi",
+       "mappings", "automation", "triggers", "scenes", "scene", "gesture")
+OUTPUT_OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "midi": {"port": str, "create": bool},
+    "osc": {"host": str, "port": int, "address": str, "args": list, "off_address": str,
+            "off_args": list, "latency": (int, float)},
+    "scsynth": {"host": str, "port": int, "latency": (int, float), "synth": str, "out_bus": int,
+                "amp": (int, float), "send_synthdef": bool},
+    "superdirt": {"host": str, "port": int, "sound": str, "orbit": int, "latency": (int, float)},
+    "file": {"path": str},
+}
+MAPPING_KEYS = ("source", "target", "range", "out", "curve", "shape", "points", "clip", "invert",
+                "smooth", "alpha", "mincutoff", "beta", "dcutoff", "quantize", "steps", "deadband", "rate")
+LFO_KEYS = ("name", "type", "target", "shape", "beats", "hz", "lo", "hi", "phase", "seed")
+RAMP_KEYS = ("name", "type", "target", "points", "loop", "step")
+TRIGGER_KEYS = ("source", "above", "below", "equals", "hysteresis", "action",
+                "scene", "voice", "model", "at", "bpm", "param", "value")
+
+
+class PatchError(LivernnError):
+    """A patch that cannot be played; ``problems`` holds one ``file:line: ...`` line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        more = f" (and {len(problems) - 1} more: run `livernn check`)" if len(problems) > 1 else ""
+        super().__init__(problems[0] + more)
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    name: str
+    type: str
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class VoiceSpec:
+    name: str
+    model: str  # a key of Patch.models, or "default"
+    outputs: tuple[str, ...]
+    channel: int
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class MappingSpec:
+    source: str
+    voice: str
+    param: str
+    options: dict[str, Any]  # Mapping keyword arguments
+
+    def build(self) -> Mapping:
+        return Mapping(**self.options)
+
+
+@dataclass(frozen=True)
+class AutomationSpec:
+    name: str  # the bus name it publishes to
+    type: str  # "lfo" | "ramp"
+    options: dict[str, Any]
+    target: tuple[str, str] | None  # (voice, param) for a direct write
+
+    def build(self) -> Lfo | Ramp:
+        cls = Lfo if self.type == "lfo" else Ramp
+        return cls(self.name, **self.options)
+
+    def span(self) -> tuple[float, float]:
+        """The values it can take: the identity range for a direct write."""
+        if self.type == "lfo":
+            lo, hi = self.options.get("lo", 0.0), self.options.get("hi", 1.0)
+        else:
+            values = [v for _, v in self.options["points"]]
+            lo, hi = min(values), max(values)
+        return (lo, hi) if lo != hi else (lo, lo + 1.0)
+
+
+@dataclass(frozen=True)
+class TriggerSpec:
+    source: str
+    action: str
+    args: dict[str, Any]
+    condition: dict[str, Any]
+
+    def build(self) -> Trigger:
+        return Trigger(self.source, self.action, dict(self.args), **self.condition)
+
+
+@dataclass(frozen=True)
+class OscSpec:
+    port: int = 9000
+    bind: str = "127.0.0.1"
+    allow: tuple[str, ...] = ()
+    feedback: tuple[str, int] | None = None
+
+
+@dataclass(frozen=True)
+class MidiSpec:
+    input: str
+    listen: str | None = None
+    listen_channel: int = 0  # 0 = every channel
+
+
+@dataclass(frozen=True)
+class Patch:
+    path: Path
+    name: str
+    bpm: float
+    beats_per_bar: int
+    models: dict[str, str]  # name -> absolute path, or "default"
+    outputs: dict[str, OutputSpec]
+    voices: dict[str, VoiceSpec]
+    osc: OscSpec | None
+    midi: MidiSpec | None
+    mappings: tuple[MappingSpec, ...]
+    automation: tuple[AutomationSpec, ...]
+    triggers: tuple[TriggerSpec, ...]
+    scenes: dict[str, Scene]
+    scene: str | None
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    def model_path(self, name: str) -> str:
+        """A model by its patch name or by a folder name in the patch's or the repo's models/."""
+        if name in self.models:
+            return self.models[name]
+        if not NAME.match(name):
+            raise LivernnError(f"model {name!r}: give a model name from the patch, not a path")
+        for folder in (self.folder / "models", REPO_MODELS):
+            candidate = folder / name
+            if candidate.exists():
+                return str(candidate)
+        known = ", ".join(sorted({*self.models, *_folder_models(self.folder / "models"), *_folder_models(REPO_MODELS)}))
+        raise LivernnError(f"no model {name!r}; known: {known or 'none'}")
+
+
+def _folder_models(folder: Path) -> list[str]:
+    return [p.name for p in folder.iterdir() if not p.name.startswith(".")] if folder.is_dir() else []
+
+
+def _show(path: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+class _Checker:
+    """Collects problems against key paths while walking the parsed TOML."""
+
+    def __init__(self, file: Path, lines: KeyLines) -> None:
+        self.file, self.lines = file, lines
+        self.problems: list[tuple[int, str]] = []
+
+    def bad(self, path: tuple[str | int, ...], message: str) -> None:
+        where = f"{_show(path)}: " if path else ""
+        self.problems.append((self.lines.line(path), f"{where}{message}"))
+
+    def table(self, path: tuple[str | int, ...], value: Any, allowed: tuple[str, ...] | None = None) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            self.bad(path, f"must be a table, got {_kind(value)}")
+            return {}
+        if allowed is not None:
+            for key in value:
+                if key not in allowed:
+                    self.bad((*path, key), f"unknown key; allowed: {', '.join(allowed)}")
+        return value
+
+    def number(self, path: tuple[str | int, ...], value: Any, lo: float = -math.inf, hi: float = math.inf,
+               integer: bool = False) -> Any:
+        ok = isinstance(value, int) if integer else isinstance(value, int | float)
+        if isinstance(value, bool) or not ok:
+            self.bad(path, f"must be {'an integer' if integer else 'a number'}, got {_kind(value)}")
+            return None
+        if not (math.isfinite(value) and lo <= value <= hi):
+            self.bad(path, f"{value!r} is out of range {lo:g}..{hi:g}")
+            return None
+        return value
+
+    def string(self, path: tuple[str | int, ...], value: Any, choices: tuple[str, ...] | None = None) -> str | None:
+        if not isinstance(value, str):
+            self.bad(path, f"must be a string, got {_kind(value)}")
+            return None
+        if choices is not None and value not in choices:
+            self.bad(path, f"{value!r} is not allowed; allowed: {', '.join(choices) or 'none defined'}")
+            return None
+        return value
+
+    def strings(self, path: tuple[str | int, ...], value: Any) -> list[str]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.bad(path, f"must be a list of strings, got {_kind(value)}")
+            return []
+        return value
+
+    def pair(self, path: tuple[str | int, ...], value: Any) -> tuple[float, float] | None:
+        if (not isinstance(value, list) or len(value) != 2
+                or not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value)):
+            self.bad(path, f"must be [low, high], two finite numbers, got {value!r}")
+            return None
+        return float(value[0]), float(value[1])
+
+    def inside(self, path: tuple[str | int, ...], value: str, folder: Path, also: Path | None = None) -> Path | None:
+        """A relative path that stays inside ``folder`` (or ``also``), resolved."""
+        if Path(value).is_absolute():
+            self.bad(path, f"{value!r}: absolute paths are refused; give a path relative to the patch file")
+            return None
+        resolved = (folder / value).resolve()
+        roots = [folder.resolve()] + ([also.resolve()] if also is not None else [])
+        if not any(resolved.is_relative_to(root) for root in roots):
+            where = " or ".join(str(r) for r in roots)
+            self.bad(path, f"{value!r} leads outside the patch's folder; allowed inside {where}")
+            return None
+        return resolved
+
+
+def _kind(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
+            dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def load_patch(path: str | Path) -> Patch:
+    """Read and check a patch file; raises PatchError with every problem found."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PatchError([f"{path}:1: cannot read the patch: {getattr(exc, 'strerror', None) or exc}"]) from None
+    return parse_patch(text, path)
+
+
+def parse_patch(text: str, path: Path) -> Patch:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        found = re.search(r"at line (\d+)", str(exc))
+        line = found.group(1) if found else "1"
+        reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        raise PatchError([f"{path}:{line}: TOML syntax: {reason}"]) from None
+    check = _Checker(path, KeyLines(text))
+    patch = _build(data, path.resolve(), check)
+    if check.problems:
+        check.problems.sort(key=lambda p: p[0])
+        raise PatchError([f"{path}:{line}: {message}" for line, message in check.problems])
+    assert patch is not None
+    return patch
+
+
+def _build(data: dict[str, Any], path: Path, check: _Checker) -> Patch | None:
+    folder = path.parent
+    check.table((), data, TOP)
+    if data.get("version") != VERSION:
+        check.bad(("version",), f"must be {VERSION} (the schema version this livernn reads), got {data.get('version')!r}")
+    name = data.get("name", path.stem)
+    if not isinstance(name, str):
+        check.bad(("name",), f"must be a string, got {_kind(name)}")
+
+    clock = check.table(("clock",), data.get("clock", {}), ("bpm", "beats_per_bar", "time_signature"))
+    bpm = check.number(("clock", "bpm"), clock.get("bpm", 120.0), 1, 999) or 120.0
+    beats_per_bar = _beats_per_bar(clock, check)
+
+    models = _models(data, folder, check)
+    outputs = _outputs(data, folder, check)
+    voices = _voices(data, models, outputs, check)
+    osc = _osc(data, check)
+    midi = _midi(data, voices, check)
+    mappings = _mappings(data, voices, check)
+    automation = _automation(data, voices, check)
+    scenes = _scenes(data, voices, models, check)
+    triggers = _triggers(data, voices, models, scenes, check)
+    start_scene = data.get("scene")
+    if start_scene is not None:
+        check.string(("scene",), start_scene, tuple(scenes))
+    sections = _sections(data, check)
+    return Patch(path, str(name), float(bpm), beats_per_bar, models, outputs, voices, osc, midi,
+                 tuple(mappings), tuple(automation), tuple(triggers), scenes, start_scene, sections)
+
+
+def _beats_per_bar(clock: dict[str, Any], check: _Checker) -> int:
+    if "time_signature" in clock:
+        if "beats_per_bar" in clock:
+            check.bad(("clock", "time_signature"), "give time_signature or beats_per_bar, not both")
+        sig = clock["time_signature"]
+        found = re.fullmatch(r"(\d{1,2})/(1|2|4|8|16)", sig) if isinstance(sig, str) else None
+        if not found or not 1 <= int(found.group(1)) <= 32:
+            check.bad(("clock", "time_signature"), f"{sig!r} must look like \"3/4\" or \"7/8\"")
+            return 4
+        return int(found.group(1))
+    return check.number(("clock", "beats_per_bar"), clock.get("beats_per_bar", 4), 1, 32, integer=True) or 4
+
+
+def _models(data: dict[str, Any], folder: Path, check: _Checker) -> dict[str, str]:
+    """Name -> absolute path or "default"; a broken entry maps to "" (declared, so the
+    voices naming it get no second, misleading error)."""
+    models: dict[str, str] = {}
+    for name, value in check.table(("models",), data.get("models", {})).items():
+        where = ("models", name)
+        models[name] = ""
+        if not NAME.match(name):
+            check.bad(where, "model names are letters, digits, _ and -")
+        if check.string(where, value) is None:
+            continue
+        if value == "default":
+            models[name] = "default"
+            continue
+        resolved = check.inside(where, value, folder, also=REPO_MODELS)
+        if resolved is None:
+            continue
+        if not resolved.exists():
+            check.bad(where, f"model {value!r} not found (looked for {resolved})")
+            continue
+        models[name] = str(resolved)
+    return models
+
+
+def _outputs(data: dict[str, Any], folder: Path, check: _Checker) -> dict[str, OutputSpec]:
+    raw = data.get("outputs", {})
+    items: list[tuple[tuple[str | int, ...], str | None, Any]] = []
+    if isinstance(raw, list):  # [[outputs]] with name = ...
+        for i, table in enumerate(raw):
+            name = table.get("name") if isinstance(table, dict) else None
+            items.append((("outputs", i), name, table))
+    else:
+        items = [(("outputs", name), name, table) for name, table in check.table(("outputs",), raw).items()]
+    outputs: dict[str, OutputSpec] = {}
+    for where, name, table in items:
+        if not isinstance(name, str) or not NAME.match(name):
+            check.bad((*where, "name") if isinstance(where[-1], int) else where,
+                      f"an output needs a name of letters, digits, _ and -, got {name!r}")
+            continue
+        if name in outputs:
+            check.bad(where, f"duplicate output name {name!r}")
+            continue
+        kind = check.string((*where, "type"), check.table(where, table).get("type"), tuple(OUTPUT_OPTIONS))
+        if kind is None:
+            outputs[name] = OutputSpec(name, "", {})  # declared: voices naming it are fine
+            continue
+        allowed = OUTPUT_OPTIONS[kind]
+        extra = ("type", "name") if isinstance(where[-1], int) else ("type",)
+        options = {}
+        for key, value in check.table(where, table, (*extra, *allowed)).items():
+            if key in allowed:
+                expected = allowed[key]
+                if isinstance(value, bool) and expected is not bool or not isinstance(value, expected):
+                    check.bad((*where, key), f"has the wrong type ({_kind(value)})")
+                    continue
+                options[key] = value
+        if kind == "file":
+            file = check.inside((*where, "path"), options.get("path", f"{name}.mid"), folder)
+            options["path"] = str(file) if file else ""
+        if "port" in options and kind != "midi" and check.number((*where, "port"), options["port"], 1, 65535, True) is None:
+            continue
+        outputs[name] = OutputSpec(name, kind, options)
+    return outputs
+
+
+def _voice_params(where: tuple[str | int, ...], params: dict[str, Any], check: _Checker) -> dict[str, Any]:
+    clean: dict[str, Any] = {}
+    for key, value in check.table(where, params, tuple(PARAM_SPECS)).items():
+        if key not in PARAM_SPECS:
+            continue
+        try:
+            clean[key] = PARAM_SPECS[key].coerce(value)
+        except LivernnError as exc:
+            check.bad((*where, key), str(exc))
+    try:
+        VoiceParams().with_(**clean)
+    except LivernnError as exc:
+        check.bad(where, str(exc))
+    return clean
+
+
+def _voices(data: dict[str, Any], models: dict[str, str], outputs: dict[str, OutputSpec],
+            check: _Checker) -> dict[str, VoiceSpec]:
+    voices: dict[str, VoiceSpec] = {}
+    for name, table in check.table(("voices",), data.get("voices", {})).items():
+        where = ("voices", name)
+        if not (NAME.match(name) and name.isidentifier()):
+            check.bad(where, "voice names are letters, digits and _, not starting with a digit")
+        table = check.table(where, table, ("model", "outputs", "channel", "params"))
+        model = table.get("model", "default")
+        if check.string((*where, "model"), model) is not None and model != "default" and model not in models:
+            check.bad((*where, "model"), f"unknown model {model!r}; models: {', '.join(['default', *models])}")
+        voice_outputs = check.strings((*where, "outputs"), table.get("outputs", []))
+        for out in voice_outputs:
+            if out not in outputs:
+                check.bad((*where, "outputs"), f"unknown output {out!r}; outputs: {', '.join(outputs) or 'none'}")
+        channel = check.number((*where, "channel"), table.get("channel", 1), 1, 16, integer=True) or 1
+        params = _voice_params((*where, "params"), table.get("params", {}), check)
+        voices[name] = VoiceSpec(name, str(model), tuple(voice_outputs), channel, params)
+    return voices
+
+
+def _osc(data: dict[str, Any], check: _Checker) -> OscSpec | None:
+    if "osc" not in data:
+        return None
+    table = check.table(("osc",), data["osc"], ("port", "bind", "allow", "feedback"))
+    port = check.number(("osc", "port"), table.get("port", 9000), 0, 65535, integer=True)
+    bind = table.get("bind", "127.0.0.1")
+    if check.string(("osc", "bind"), bind) is not None:
+        try:
+            ipaddress.ip_address(bind)
+        except ValueError:
+            check.bad(("osc", "bind"), f"{bind!r} is not an IP address (127.0.0.1, 0.0.0.0, ...)")
+    allow = check.strings(("osc", "allow"), table.get("allow", []))
+    for i, entry in enumerate(allow):
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            check.bad(("osc", "allow", i), f"{entry!r} is not an IP address or network")
+    feedback = None
+    if "feedback" in table:
+        fb = check.table(("osc", "feedback"), table["feedback"], ("host", "port"))
+        host = check.string(("osc", "feedback", "host"), fb.get("host", "127.0.0.1"))
+        fport = check.number(("osc", "feedback", "port"), fb.get("port"), 1, 65535, integer=True)
+        feedback = (host, fport) if host and fport else None
+    return OscSpec(port if port is not None else 9000, str(bind), tuple(allow), feedback)
+
+
+def _midi(data: dict[str, Any], voices: dict[str, VoiceSpec], check: _Checker) -> MidiSpec | None:
+    if "midi" not in data:
+        return None
+    table = check.table(("midi",), data["midi"], ("input", "listen", "listen_channel"))
+    port = check.string(("midi", "input"), table.get("input"))
+    listen = table.get("listen")
+    if listen is not None:
+        check.string(("midi", "listen"), listen, tuple(voices))
+    channel = check.number(("midi", "listen_channel"), table.get("listen_channel", 0), 0, 16, integer=True)
+    return MidiSpec(port or "", listen, channel or 0)
+
+
+def _target(where: tuple[str | int, ...], target: Any, voices: dict[str, VoiceSpec],
+            check: _Checker) -> tuple[str, str] | None:
+    if check.string(where, target) is None:
+        return None
+    voice, _, param = target.partition(".")
+    if voice not in voices:
+        check.bad(where, f"unknown voice {voice!r} in {target!r}; voices: {', '.join(voices) or 'none'}")
+        return None
+    if param not in PARAM_SPECS:
+        check.bad(where, f"unknown parameter {param!r} in {target!r}; parameters: {', '.join(PARAM_SPECS)}")
+        return None
+    return voice, param
+
+
+def _param_range(param: str) -> tuple[tuple[float, float], str, tuple[str, ...]]:
+    spec = PARAM_SPECS[param]
+    if spec.kind == "choice":
+        return (0.0, float(len(spec.choices) - 1)), "choice", spec.choices
+    if spec.kind == "bool":
+        return (0.0, 1.0), "bool", ()
+    return (float(spec.min), float(spec.max)), spec.kind, ()
+
+
+def _mappings(data: dict[str, Any], voices: dict[str, VoiceSpec], check: _Checker) -> list[MappingSpec]:
+    raw = data.get("mappings", [])
+    if not isinstance(raw, list):
+        check.bad(("mappings",), "must be an array of tables: [[mappings]]")
+        return []
+    out = []
+    for i, table in enumerate(raw):
+        where: tuple[str | int, ...] = ("mappings", i)
+        table = check.table(where, table, MAPPING_KEYS)
+        source = check.string((*where, "source"), table.get("source"))
+        target = _target((*where, "target"), table.get("target"), voices, check)
+        if source is None or target is None:
+            continue
+        out_range, kind, choices = _param_range(target[1])
+        options: dict[str, Any] = {"out_range": out_range, "kind": kind, "choices": choices}
+        for key in ("range", "out"):
+            if key in table and (pair := check.pair((*where, key), table[key])) is not None:
+                options["in_range" if key == "range" else "out_range"] = pair
+        for key in ("curve", "clip", "smooth"):
+            if key in table and check.string((*where, key), table[key]) is not None:
+                options[key] = table[key]
+        for key in ("shape", "alpha", "mincutoff", "beta", "dcutoff", "quantize", "deadband", "rate"):
+            if key in table and check.number((*where, key), table[key]) is not None:
+                options[key] = float(table[key])
+        if "steps" in table and check.number((*where, "steps"), table["steps"], 0, 4096, integer=True) is not None:
+            options["steps"] = table["steps"]
+        if "invert" in table:
+            if isinstance(table["invert"], bool):
+                options["invert"] = table["invert"]
+            else:
+                check.bad((*where, "invert"), f"must be true or false, got {_kind(table['invert'])}")
+        if "points" in table:
+            options["points"] = [tuple(p) if isinstance(p, list) else p for p in table["points"]] \
+                if isinstance(table["points"], list) else ()
+        spec = MappingSpec(source, target[0], target[1], options)
+        try:
+            spec.build()
+        except LivernnError as exc:
+            reason = str(exc).removeprefix("mapping: ")
+            key = {"in_range": "range", "out_range": "out"}.get(reason.split()[0], reason.split()[0])
+            check.bad((*where, key) if key in MAPPING_KEYS else where, reason)
+            continue
+        out.append(spec)
+    return out
+
+
+def _automation(data: dict[str, Any], voices: dict[str, VoiceSpec], check: _Checker) -> list[AutomationSpec]:
+    raw = data.get("automation", [])
+    if not isinstance(raw, list):
+        check.bad(("automation",), "must be an array of tables: [[automation]]")
+        return []
+    out: list[AutomationSpec] = []
+    names: set[str] = set()
+    for i, table in enumerate(raw):
+        where: tuple[str | int, ...] = ("automation", i)
+        table = check.table(where, table)
+        kind = table.get("type", "ramp" if "points" in table else "lfo")
+        if check.string((*where, "type"), kind, ("lfo", "ramp")) is None:
+            continue
+        check.table(where, table, LFO_KEYS if kind == "lfo" else RAMP_KEYS)
+        name = check.string((*where, "name"), table.get("name"))
+        if name is None:
+            continue
+        if name in names:
+            check.bad((*where, "name"), f"duplicate automation name {name!r}")
+            continue
+        names.add(name)
+        target = _target((*where, "target"), table["target"], voices, check) if "target" in table else None
+        if "target" in table and target is None:
+            continue
+        if target is not None and PARAM_SPECS[target[1]].kind == "choice":
+            check.bad((*where, "target"), f"{target[1]} takes names, not numbers: map it with [[mappings]]")
+            continue
+        options: dict[str, Any] = {}
+        if kind == "lfo":
+            if "shape" in table:
+                options["shape"] = check.string((*where, "shape"), table["shape"], SHAPES)
+            for key in ("beats", "hz", "lo", "hi", "phase"):
+                if key in table:
+                    options[key] = check.number((*where, key), table[key])
+            if "seed" in table:
+                options["seed"] = check.number((*where, "seed"), table["seed"], 0, 2**31, integer=True)
+        else:
+            options["points"] = table.get("points", [])
+            if not isinstance(options["points"], list) or not all(
+                isinstance(p, list) and len(p) == 2 for p in options["points"]
+            ):
+                check.bad((*where, "points"), "must be a list of [beat, value] pairs")
+                continue
+            if "loop" in table:
+                options["loop"] = check.number((*where, "loop"), table["loop"], 0)
+            if "step" in table:
+                options["step"] = table["step"] if isinstance(table["step"], bool) else None
+                if options["step"] is None:
+                    check.bad((*where, "step"), "must be true or false")
+        if any(v is None for v in options.values()):
+            continue
+        spec = AutomationSpec(f"auto.{name}", kind, options, target)
+        try:
+            spec.build()
+        except (LivernnError, ValueError, TypeError) as exc:
+            check.bad(where, str(exc))
+            continue
+        out.append(spec)
+    return out
+
+
+def _scenes(data: dict[str, Any], voices: dict[str, VoiceSpec], models: dict[str, str],
+            check: _Checker) -> dict[str, Scene]:
+    scenes: dict[str, Scene] = {}
+    for name, table in check.table(("scenes",), data.get("scenes", {})).items():
+        where = ("scenes", name)
+        table = check.table(where, table, ("tempo", *voices))
+        scene = Scene(name)
+        if "tempo" in table:
+            scene.tempo = check.number((*where, "tempo"), table["tempo"], 1, 999)
+        for voice, values in table.items():
+            if voice == "tempo" or voice not in voices:
+                continue
+            values = dict(check.table((*where, voice), values))
+            model = values.pop("model", None)
+            if model is not None:
+                if check.string((*where, voice, "model"), model, ("default", *models)) is not None:
+                    scene.models[voice] = model
+            scene.params[voice] = _voice_params((*where, voice), values, check)
+        scenes[name] = scene
+    return scenes
+
+
+def _triggers(data: dict[str, Any], voices: dict[str, VoiceSpec], models: dict[str, str],
+              scenes: dict[str, Scene], check: _Checker) -> list[TriggerSpec]:
+    raw = data.get("triggers", [])
+    if not isinstance(raw, list):
+        check.bad(("triggers",), "must be an array of tables: [[triggers]]")
+        return []
+    needs = {"scene": ("scene",), "swap": ("voice", "model"), "tempo": ("bpm",),
+             "param": ("voice", "param", "value"), "mute": ("voice",), "unmute": ("voice",),
+             "toggle_mute": ("voice",), "panic": ()}
+    out = []
+    for i, table in enumerate(raw):
+        where: tuple[str | int, ...] = ("triggers", i)
+        table = check.table(where, table, TRIGGER_KEYS)
+        source = check.string((*where, "source"), table.get("source"))
+        action = check.string((*where, "action"), table.get("action"), ACTIONS)
+        if source is None or action is None:
+            continue
+        args = {}
+        for key in needs[action] + (("at",) if action == "swap" else ()):
+            if key not in table:
+                if key != "at":
+                    check.bad(where, f"action {action!r} needs {key!r}")
+                continue
+            args[key] = table[key]
+        ok = len(args) >= len(needs[action])
+        if "scene" in args:
+            ok &= check.string((*where, "scene"), args["scene"], tuple(scenes)) is not None
+        if "voice" in args:
+            ok &= check.string((*where, "voice"), args["voice"], ("*", *voices)) is not None
+        if "model" in args:
+            ok &= check.string((*where, "model"), args["model"], ("default", *models)) is not None
+        if "at" in args:
+            ok &= check.string((*where, "at"), args["at"], ("now", "beat", "bar")) is not None
+        if "bpm" in args:
+            ok &= check.number((*where, "bpm"), args["bpm"], 1, 999) is not None
+        if "param" in args:
+            ok &= check.string((*where, "param"), args["param"], tuple(PARAM_SPECS)) is not None
+        condition = {k: table[k] for k in ("above", "below", "equals", "hysteresis") if k in table}
+        for key in ("above", "below", "hysteresis"):
+            if key in condition and check.number((*where, key), condition[key]) is None:
+                ok = False
+        if not ok:
+            continue
+        spec = TriggerSpec(source, action, args, condition)
+        try:
+            spec.build()
+        except LivernnError as exc:
+            check.bad(where, str(exc))
+            continue
+        out.append(spec)
+    return out
+
+
+def _sections(data: dict[str, Any], check: _Checker) -> dict[str, dict[str, Any]]:
+    out = {}
+    for name in ("gesture",):
+        if name not in data:
+            continue
+        table = check.table((name,), data[name])
+        hook = section(name)
+        if hook is not None:
+            for subpath, message in hook.validate(table):
+                check.bad((name, *subpath), message)
+        out[name] = table
+    return out

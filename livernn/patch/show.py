@@ -1,0 +1,157 @@
+"""A show: a Session played from a patch file, with its control servers and live reload.
+
+``Show`` owns what a patch adds around a session: the ``ControlRuntime`` (mappings,
+automation, triggers, scenes), the OSC server with its remote commands and feedback, the
+MIDI input (with listen mode) and plug-in sections such as ``[gesture]``. ``load`` applies
+a patch (the first time, or as a change to the running one); ``reload`` does the same
+but keeps the last good patch when the new one is bad, printing the one-line reason;
+``watch`` reloads whenever the file is saved. ``livernn perform`` and the REPL share it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from livernn.controls.commands import install_commands
+from livernn.controls.feedback import OscFeedback
+from livernn.controls.midi_in import MidiIn, NoteListener
+from livernn.controls.osc_in import OscIn
+from livernn.controls.runtime import ControlRuntime
+from livernn.errors import LivernnError
+from livernn.patch.apply import apply_patch
+from livernn.patch.schema import Patch, load_patch
+from livernn.patch.sections import section
+
+log = logging.getLogger(__name__)
+
+
+class Show:
+    """See the module docstring. Use inside a running event loop."""
+
+    def __init__(self, session: Any, path: str | Path, report: Callable[[str], None] | None = None) -> None:
+        self.session = session
+        self.path = Path(path)
+        self.patch: Patch | None = None
+        self.runtime = ControlRuntime(session)
+        self.osc: OscIn | None = None
+        self.midi: MidiIn | None = None
+        self.report = report or (lambda line: log.warning("%s", line))
+        self.reloads = 0
+        self.rejected = 0
+        self._stops: dict[str, Callable[[], None]] = {}
+        self._tick: asyncio.Task | None = None
+
+    async def load(self) -> Patch:
+        """Read the file and make the session play it; raises LivernnError if it cannot."""
+        patch = load_patch(self.path)
+        old = self.patch
+        apply_patch(self.session, patch, self.runtime, old)
+        self.patch = patch
+        await self._servers(patch, old)
+        self._sections(patch, old)
+        if self._tick is None:
+            self._tick = asyncio.get_running_loop().create_task(self.runtime.run())
+        return patch
+
+    async def reload(self) -> bool:
+        """Apply the file as it is now; on any problem keep playing the last good patch."""
+        try:
+            await self.load()
+        except LivernnError as exc:
+            self.rejected += 1
+            self.report(f"{self.path.name}: kept the last good patch: {exc}")
+            return False
+        self.reloads += 1
+        self.report(f"{self.path.name}: reloaded")
+        return True
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        """Reload on every save of the patch file until ``stop`` is set."""
+        import watchfiles
+
+        target = self.path.resolve()
+        async for changes in watchfiles.awatch(target.parent, stop_event=stop, debounce=200, step=20):
+            if any(Path(p).resolve() == target for _, p in changes) and target.exists():
+                await self.reload()
+
+    # -- servers ---------------------------------------------------------------------------
+    async def _servers(self, patch: Patch, old: Patch | None) -> None:
+        runtime = self.runtime
+        spec, old_spec = patch.osc, old.osc if old else None
+        if self.osc is not None and (spec is None or (spec.port, spec.bind, spec.allow)
+                                     != (old_spec.port, old_spec.bind, old_spec.allow)):
+            self.osc.close()
+            self.osc = None
+        if spec is not None and self.osc is None:
+            osc = OscIn(self.session.bus, port=spec.port, bind=spec.bind, allow=spec.allow)
+            install_commands(osc, runtime)
+            await osc.start()
+            self.osc = osc
+        if self.osc is not None:
+            for binding in runtime.bindings:
+                if binding.source.startswith("osc."):
+                    self.osc.watch(binding.source[4:])
+        feedback = spec.feedback if spec else None
+        if feedback != (old_spec.feedback if old_spec else None) or (feedback and runtime.feedback is None):
+            if runtime.feedback is not None:
+                runtime.feedback.close()
+                runtime.feedback = None
+            if feedback is not None:
+                runtime.feedback = OscFeedback(*feedback)
+        if patch.midi != (old.midi if old else None):
+            if self.midi is not None:
+                self.midi.close()
+                self.midi = None
+            if patch.midi is not None:
+                listener = NoteListener(self._observer(patch.midi.listen)) if patch.midi.listen else None
+                self.midi = MidiIn(self.session.bus, patch.midi.input, listener, patch.midi.listen_channel)
+
+    def _observer(self, voice_name: str) -> Callable[[int, float, float, int], None]:
+        """Played seconds -> model seconds: the model's time runs at its own ref_bpm."""
+
+        def observe(pitch: int, step_s: float, dur_s: float, velocity: int) -> None:
+            voice = self.session.voices.get(voice_name)
+            if voice is None:
+                return
+            scale = self.session.clock.bpm * voice.params.density / getattr(voice.model, "ref_bpm", 120.0)
+            try:
+                voice.observe(pitch, step_s * scale, dur_s * scale, velocity)
+            except LivernnError as exc:
+                self.runtime.warn(f"listen {voice_name}: {exc}")
+
+        return observe
+
+    def _sections(self, patch: Patch, old: Patch | None) -> None:
+        old_sections = old.sections if old else {}
+        for name in set(old_sections) | set(patch.sections):
+            if old_sections.get(name) == patch.sections.get(name):
+                continue
+            stop = self._stops.pop(name, None)
+            if stop is not None:
+                stop()
+            hook = section(name)
+            if name in patch.sections and hook is not None and hook.start is not None:
+                self._stops[name] = hook.start(self.session, self.runtime, patch.sections[name])
+
+    async def close(self) -> None:
+        if self._tick is not None:
+            self._tick.cancel()
+            try:
+                await self._tick
+            except asyncio.CancelledError:
+                pass
+            self._tick = None
+        for stop in self._stops.values():
+            stop()
+        self._stops.clear()
+        if self.osc is not None:
+            self.osc.close()
+            self.osc = None
+        if self.midi is not None:
+            self.midi.close()
+            self.midi = None
+        self.runtime.close()

@@ -44,15 +44,16 @@ MAX_ADDRESS = 256
 WILDCARDS = frozenset("*?[]{}")
 
 
-class _QuietUnknownTypes(logging.Filter):
-    """python-osc logs one warning per unknown type tag through the root logger: a flood of
-    such packets would flood the log. We count them as bad values instead."""
+class _QuietPythonOsc(logging.Filter):
+    """python-osc logs a warning per odd packet (unknown type tag, empty bundle element)
+    through the root logger: a storm of such packets would flood the log. We count them
+    in ``OscStats`` and report at a limited rate instead."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Unhandled parameter type")
+        return "pythonosc" not in record.pathname
 
 
-logging.getLogger().addFilter(_QuietUnknownTypes())
+logging.getLogger().addFilter(_QuietPythonOsc())
 
 
 @dataclass

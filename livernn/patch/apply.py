@@ -20,22 +20,34 @@ _KEEP_ALIVE = object()
 
 
 def build_output(spec: OutputSpec, bpm: float) -> Any:
-    """Open one output from its patch table (raises LivernnError if it cannot)."""
-    from livernn import outputs
+    """Open one output from its patch table (raises LivernnError if it cannot).
 
+    The classes are used rather than the ``livernn.outputs`` factories: once a submodule
+    such as ``livernn.outputs.osc`` is imported, it hides the factory of the same name.
+    """
     o = dict(spec.options)
     if spec.type == "midi":
-        return outputs.midi(o.get("port", spec.name), create=o.get("create", True))
+        from livernn.outputs.midi import MidiOutput
+
+        return MidiOutput(o.get("port", spec.name), create=o.get("create", True))
     if spec.type == "osc":
+        from livernn.outputs.osc import OscOutput
+
         for key in ("args", "off_args"):
             if key in o:
                 o[key] = tuple(o[key])
-        return outputs.osc(**o)
+        return OscOutput(**o)
     if spec.type == "scsynth":
-        return outputs.scsynth(**o)
+        from livernn.outputs.scsynth import ScsynthOutput
+
+        return ScsynthOutput(**o)
     if spec.type == "superdirt":
-        return outputs.superdirt(**o)
-    return outputs.file_recorder(o["path"], bpm=bpm)
+        from livernn.outputs.superdirt import SuperDirtOutput
+
+        return SuperDirtOutput(**o)
+    from livernn.outputs.recorder import FileRecorder
+
+    return FileRecorder(o["path"], bpm)
 
 
 def _model_for(patch: Patch, name: str) -> Any:

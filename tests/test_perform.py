@@ -1,0 +1,307 @@
+"""Playing patches: OSC controls heard in the notes, a packet storm survived, live reload.
+
+Everything here is real: the engine plays the shipped model, controls arrive from a
+python-osc client over UDP, notes leave through an OSC output to a socket in the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import math
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from pythonosc import osc_packet
+from pythonosc.osc_message_builder import OscMessageBuilder
+from pythonosc.udp_client import SimpleUDPClient
+from test_osc_in import _random_packet
+
+from livernn.engine import PARAM_SPECS, Session
+from livernn.patch.show import Show
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class OscSink:
+    """A UDP socket that records every OSC message it receives (notes, feedback)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.messages: list[tuple[float, str, list]] = []
+        self._run = True
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while self._run:
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            for timed in osc_packet.OscPacket(data).messages:
+                self.messages.append((time.monotonic(), timed.message.address, list(timed.message.params)))
+
+    def since(self, t: float, address: str) -> list[list]:
+        return [args for at, addr, args in list(self.messages) if at >= t and addr == address]
+
+    def close(self) -> None:
+        self._run = False
+        self._thread.join(2)
+        self.sock.close()
+
+
+def entropy(values: list[int]) -> float:
+    counts = collections.Counter(values)
+    n = len(values)
+    return -sum(c / n * math.log2(c / n) for c in counts.values())
+
+
+def patch_text(sink_port: int | str, extra: str = "", pitch_max: int = 127) -> str:
+    return f"""\
+version = 1
+
+[clock]
+bpm = 240
+
+[outputs.probe]
+type = "osc"
+host = "127.0.0.1"
+port = {sink_port}
+address = "/note"
+args = ["pitch", "velocity"]
+latency = 0.05
+
+[voices.lead]
+outputs = ["probe"]
+params = {{ density = 2.0, pitch_max = {pitch_max} }}
+
+[osc]
+port = 0
+
+[[mappings]]
+source = "osc./1/fader1"
+target = "lead.temperature"
+out = [0.1, 4.0]
+
+[[mappings]]
+source = "osc./1/fader2"
+target = "lead.pitch_min"
+out = [30, 90]
+{extra}"""
+
+
+def run_show(tmp_path: Path, text: str, body) -> None:
+    """Load a patch into a playing Session on a fresh event loop and run ``body(show, sink)``."""
+    sink = OscSink()
+    path = tmp_path / "show.toml"
+    path.write_text(text.replace("SINK", str(sink.port)))
+
+    async def main() -> None:
+        session = Session(bpm=120)
+        show = Show(session, path, report=lambda line: None)
+        try:
+            await show.load()
+            session.start()
+            await body(show, sink)
+        finally:
+            await show.close()
+            session.stop()
+
+    try:
+        asyncio.run(main())
+    finally:
+        sink.close()
+
+
+def test_an_osc_fader_moves_temperature_and_the_notes_show_it(tmp_path):
+    async def body(show: Show, sink: OscSink) -> None:
+        client = SimpleUDPClient("127.0.0.1", show.osc.port)
+        variety = {}
+        for fader in (0.0, 1.0):
+            client.send_message("/1/fader1", fader)
+            await asyncio.sleep(0.4)  # the lookahead's worth of notes sampled before the move
+            t0 = time.monotonic()
+            await asyncio.sleep(2.0)
+            pitches = [int(args[0]) for args in sink.since(t0, "/note")]
+            assert len(pitches) > 30, f"too few notes at fader {fader}: {len(pitches)}"
+            variety[fader] = entropy(pitches)
+        assert show.session.voices["lead"].temperature == 4.0
+        assert variety[1.0] > variety[0.0] + 0.8, variety
+
+    run_show(tmp_path, patch_text("SINK"), body)
+
+
+def test_a_pitch_range_fader_moves_the_received_pitches_into_the_range(tmp_path):
+    async def body(show: Show, sink: OscSink) -> None:
+        client = SimpleUDPClient("127.0.0.1", show.osc.port)
+        client.send_message("/1/fader2", 1.0)  # pitch_min 90
+        await asyncio.sleep(0.4)
+        t0 = time.monotonic()
+        await asyncio.sleep(1.5)
+        pitches = [int(args[0]) for args in sink.since(t0, "/note")]
+        assert len(pitches) > 20
+        assert min(pitches) >= 90, sorted(pitches)[:10]
+
+    run_show(tmp_path, patch_text("SINK"), body)
+
+
+def test_a_packet_storm_leaves_the_show_playing_and_every_parameter_in_range(tmp_path):
+    async def body(show: Show, sink: OscSink) -> None:
+        port = show.osc.port
+        rng = random.Random(99)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        nasty = [math.nan, math.inf, -math.inf, 1e308, -1e308, -5.0, 1e9]
+
+        def command(address: str, *args) -> bytes:
+            msg = OscMessageBuilder(address)
+            for arg in args:
+                msg.add_arg(arg, "d" if isinstance(arg, float) else None)
+            return msg.build().dgram
+
+        packets = []
+        for i in range(12_000):
+            if i % 3 == 0:
+                packets.append(_random_packet(rng))
+            elif i % 3 == 1:
+                packets.append(command(rng.choice(["/1/fader1", "/1/fader2"]), rng.choice(nasty)))
+            else:
+                packets.append(rng.choice([
+                    command("/livernn/tempo", rng.choice(nasty)),
+                    command("/livernn/param", "lead", rng.choice(list(PARAM_SPECS)), rng.choice(nasty)),
+                    command("/livernn/param", "lead", "temperature"),
+                    command("/livernn/swap", "lead", rng.choice(["../../etc/passwd", "/etc/passwd", "nope"])),
+                    command("/livernn/scene", rng.choice([-1, 99, "nowhere", 1.5])),
+                    command("/livernn/param", "ghost", "temperature", 1.0),
+                ]))
+
+        def storm() -> None:  # from another thread, as a misbehaving controller would
+            for i, packet in enumerate(packets):
+                sock.sendto(packet, ("127.0.0.1", port))
+                if i % 25 == 0:
+                    time.sleep(0.001)
+
+        await asyncio.to_thread(storm)
+        sock.close()
+        await asyncio.sleep(0.5)
+        stats = show.osc.stats
+        assert stats.packets >= 10_000, stats
+        session = show.session
+        assert session.playing and 1 <= session.tempo <= 999
+        voice = session.voices["lead"]
+        for name, value in voice.params.as_dict().items():
+            spec = PARAM_SPECS[name]
+            if spec.kind in ("float", "int"):
+                assert math.isfinite(value) and spec.min <= value <= spec.max, (name, value)
+        # the server still answers, and the show still plays
+        SimpleUDPClient("127.0.0.1", port).send_message("/1/fader1", 0.5)
+        await asyncio.sleep(0.1)
+        assert voice.temperature == 0.1 + 0.5 * 3.9
+        t0 = time.monotonic()
+        await asyncio.sleep(1.0)
+        assert len(sink.since(t0, "/note")) > 10
+
+    run_show(tmp_path, patch_text("SINK"), body)
+
+
+def test_remote_commands_change_scene_tempo_and_params(tmp_path):
+    extra = """
+[scenes.calm]
+tempo = 90
+lead = { temperature = 0.3 }
+
+[scenes.wild]
+lead = { temperature = 3.0, transpose = 5 }
+"""
+
+    async def body(show: Show, sink: OscSink) -> None:
+        client = SimpleUDPClient("127.0.0.1", show.osc.port)
+        voice = show.session.voices["lead"]
+        client.send_message("/livernn/scene", "calm")
+        await asyncio.sleep(0.1)
+        assert (voice.temperature, show.session.tempo, show.runtime.scene) == (0.3, 90, "calm")
+        client.send_message("/livernn/scene", 1)
+        client.send_message("/livernn/tempo", 150.0)
+        client.send_message("/livernn/param", ["lead", "density", 1.5])
+        await asyncio.sleep(0.1)
+        assert (voice.temperature, voice.transpose, show.session.tempo, voice.density) == (3.0, 5, 150, 1.5)
+        client.send_message("/livernn/swap", ["lead", "../models/bach"])
+        await asyncio.sleep(0.1)
+        assert show.runtime.errors >= 1  # refused: a path is not a model name
+
+    run_show(tmp_path, patch_text("SINK") + extra, body)
+
+
+def test_feedback_sends_parameter_changes_back_to_the_controller(tmp_path):
+    async def body(show: Show, sink: OscSink) -> None:
+        show.session.voices["lead"].set("temperature", 2.05)  # as the REPL would
+        await asyncio.sleep(0.3)
+        assert [2.05] in [[round(a, 4) for a in args] for args in sink.since(0, "/livernn/lead/temperature")]
+        # the fader bound to it follows: (2.05 - 0.1) / 3.9 = 0.5
+        assert any(abs(args[0] - 0.5) < 1e-3 for args in sink.since(0, "/1/fader1"))
+
+    text = patch_text("SINK")
+    text = text.replace("[osc]\nport = 0\n", "[osc]\nport = 0\nfeedback = { host = \"127.0.0.1\", port = SINK }\n")
+    run_show(tmp_path, text, body)
+
+
+def _wait_line(proc: subprocess.Popen, lines: list[str], needle: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in lines:
+            if needle in line:
+                return line
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise AssertionError(f"no line with {needle!r} in {lines}")
+
+
+def test_perform_reloads_on_save_and_keeps_the_last_good_patch_on_a_bad_edit(tmp_path):
+    sink = OscSink()
+    path = tmp_path / "live.toml"
+    good = patch_text(sink.port, pitch_max=127)
+    path.write_text(good)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "livernn.cli", "perform", str(path), "--duration", "20",
+         "--record", str(tmp_path / "set.mid")],
+        stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)
+    reader.start()
+    try:
+        _wait_line(proc, lines, "playing live", 30)
+        time.sleep(1.0)
+        path.write_text(good.replace('target = "lead.pitch_min"', 'target = "lead.pitch_minimum"'))
+        bad = _wait_line(proc, lines, "kept the last good patch", 10)
+        assert "live.toml:" in bad and "pitch_minimum" in bad
+        t_bad = time.monotonic()
+        time.sleep(1.0)
+        assert len(sink.since(t_bad, "/note")) > 10, "the last good patch stopped playing"
+        path.write_text(patch_text(sink.port, pitch_max=40))
+        _wait_line(proc, lines, "reloaded", 10)
+        time.sleep(0.5)
+        t_good = time.monotonic()
+        time.sleep(1.0)
+        after = [int(a[0]) for a in sink.since(t_good, "/note")]
+        assert len(after) > 10 and max(after) <= 40, after
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+        sink.close()
+    assert proc.returncode == 0, lines
+    assert (tmp_path / "set.mid").stat().st_size > 100

@@ -36,8 +36,7 @@ class LegacyHands:
 
     def __init__(self, model_complexity: int = 0, static: bool = False, max_hands: int = 2,
                  min_detection_confidence: float = 0.5, min_tracking_confidence: float = 0.5) -> None:
-        if model_complexity not in (0, 1):
-            raise LivernnError(f"model complexity must be 0 or 1, got {model_complexity!r}")
+        check_settings(model_complexity, max_hands, min_detection_confidence, min_tracking_confidence)
         mp = deps.mediapipe()
         self._hands = mp.solutions.hands.Hands(
             static_image_mode=static, max_num_hands=max_hands, model_complexity=model_complexity,
@@ -100,6 +99,19 @@ class TaskHands:
 
     def close(self) -> None:
         self._landmarker.close()
+
+
+def check_settings(model_complexity: int, max_hands: int, min_detection_confidence: float,
+                   min_tracking_confidence: float) -> None:
+    """Refuse bad model settings in one line, before a camera is opened or a model loaded."""
+    if model_complexity not in (0, 1) or isinstance(model_complexity, bool):
+        raise LivernnError(f"model complexity must be 0 (lite) or 1 (full), got {model_complexity!r}")
+    if isinstance(max_hands, bool) or not isinstance(max_hands, int) or not 1 <= max_hands <= 4:
+        raise LivernnError(f"max_hands must be a whole number 1..4, got {max_hands!r}")
+    for name, value in (("min_detection_confidence", min_detection_confidence),
+                        ("min_tracking_confidence", min_tracking_confidence)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            raise LivernnError(f"{name} must be a number 0..1, got {value!r}")
 
 
 def open_landmarker(model_complexity: int = 0, task_file: str | Path | None = None, static: bool = False,

@@ -23,11 +23,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from livernn.controls.bus import ControlBus
+from livernn.errors import LivernnError
 from livernn.gesture import deps
 from livernn.gesture.hands import HandFeatures, HandTracks
-from livernn.gesture.landmarks import open_landmarker
+from livernn.gesture.landmarks import check_settings, open_landmarker
 from livernn.gesture.publish import Publisher
 from livernn.gesture.sources import Frame, FrameSource, open_source
+
+
+# patch-file key -> constructor argument
+TABLE_KEYS = {"source": "source", "complexity": "model_complexity", "task": "task_file", "filters": "filters",
+              "osc": "osc", "wekinator": "wekinator", "max_hands": "max_hands", "mirror": "mirror",
+              "realtime": "realtime", "hold_frames": "hold_frames",
+              "min_detection_confidence": "min_detection_confidence",
+              "min_tracking_confidence": "min_tracking_confidence"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +82,7 @@ class GestureTracker:
                  max_hands: int = 2, mirror: bool = False, realtime: bool = False, hold_frames: int = 3,
                  min_detection_confidence: float = 0.5, min_tracking_confidence: float = 0.5,
                  on_frame: Callable[[GestureFrame], None] | None = None) -> None:
+        check_settings(model_complexity, max_hands, min_detection_confidence, min_tracking_confidence)
         self.bus = bus
         self.tracks = HandTracks(filters, hold_frames, mirror)
         self.publisher = Publisher(bus, osc, wekinator)
@@ -86,7 +96,7 @@ class GestureTracker:
         self._cv2 = deps.cv2()
         self.on_frame = on_frame
         self.latest: GestureFrame | None = None
-        self.frame: Frame | None = None  # the frame behind ``latest`` (for a preview)
+        self.frame: Frame | None = None  # the frame being published, then behind ``latest``
         self.last_error: Exception | None = None
         self._latencies: deque[float] = deque(maxlen=2000)
         self._count = self._dropped = self._errors = 0
@@ -100,6 +110,21 @@ class GestureTracker:
         self._max_frames: int | None = None
         self._closed = False
 
+    @classmethod
+    def from_table(cls, table: Mapping[str, object], bus: ControlBus | None = None) -> GestureTracker:
+        """Build from a patch file's ``[gesture]`` table; its keys are ``TABLE_KEYS``.
+
+        ``complexity`` and ``task`` are the short patch-file names of ``model_complexity`` and
+        ``task_file``; every other key is the constructor argument of the same name.
+        """
+        unknown = sorted(set(table) - set(TABLE_KEYS))
+        if unknown:
+            raise LivernnError(f"unknown [gesture] setting {unknown[0]!r}; allowed: {', '.join(TABLE_KEYS)}")
+        if "source" not in table:
+            raise LivernnError("[gesture] needs source = a camera index, /dev/videoN, or a video or picture file")
+        kwargs = {TABLE_KEYS[key]: value for key, value in table.items()}
+        return cls(bus=bus, **kwargs)
+
     # --- one frame ---------------------------------------------------------------------
 
     def process(self, frame: Frame) -> GestureFrame:
@@ -112,12 +137,13 @@ class GestureTracker:
             self.tracks.reset()
         height, width = frame.image.shape[:2]
         hands = self.tracks.update(raw, frame.t, width / height)
+        self.frame = frame
         self.publisher.publish(hands)
         self._last = time.monotonic()
         result = GestureFrame(frame.index, frame.t, hands, self._last - frame.arrived)
         self._latencies.append(result.latency)
         self._count += 1
-        self.latest, self.frame = result, frame
+        self.latest = result
         if self.on_frame is not None:
             self.on_frame(result)
         return result

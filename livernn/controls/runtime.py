@@ -98,6 +98,7 @@ class ControlRuntime:
         self.errors = 0
         self._log = RateLimitedLog(log)
         self.on_action: list[Callable[[str, dict[str, Any]], None]] = []
+        self.tickers: list[Callable[[float], None]] = []  # more work for each tick (listen mode, plug-ins)
 
     # -- reporting ------------------------------------------------------------------------
     def warn(self, message: str) -> None:
@@ -273,6 +274,8 @@ class ControlRuntime:
             for binding in self.bindings:
                 if binding.mapping.settles:
                     self._write(binding, binding.mapping.tick(now))
+            for ticker in self.tickers:
+                ticker(now)
             if self.feedback is not None:
                 self.feedback.poll(self.session.voices, self.bindings, now)
         except Exception as exc:  # a tick must never stop the ticking

@@ -104,11 +104,15 @@ class Show:
                 runtime.feedback = OscFeedback(*feedback)
         if patch.midi != (old.midi if old else None):
             if self.midi is not None:
+                if self.midi.listener is not None:
+                    runtime.tickers.remove(self.midi.listener.flush)
                 self.midi.close()
                 self.midi = None
             if patch.midi is not None:
                 listener = NoteListener(self._observer(patch.midi.listen)) if patch.midi.listen else None
                 self.midi = MidiIn(self.session.bus, patch.midi.input, listener, patch.midi.listen_channel)
+                if listener is not None:
+                    runtime.tickers.append(listener.flush)  # a note held too long is reported anyway
 
     def _observer(self, voice_name: str) -> Callable[[int, float, float, int], None]:
         """Played seconds -> model seconds: the model's time runs at its own ref_bpm."""

@@ -1,0 +1,126 @@
+"""MIDI input through a real JACK server: CC/bend/notes on the bus, MIDI learn, listen mode."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import rtmidi
+
+from livernn.controls.bus import ControlBus
+from livernn.controls.midi_in import MidiIn, NoteListener
+from livernn.controls.runtime import ControlRuntime
+from livernn.engine import Session
+
+
+def wait_until(predicate, timeout: float = 3.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+@pytest.fixture
+def controller(jack, request):
+    """A JACK MIDI output playing the part of a hardware controller."""
+    name = f"ctl{abs(hash(request.node.nodeid)) % 100000}"
+    out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=name)
+    out.open_virtual_port("out")
+    yield out, f"{name}:out"
+    out.close_port()
+    del out
+
+
+
+
+def connect(jack, source: str, dest_part: str) -> None:
+    dest = jack.wait_port(dest_part)
+    jack.connect(source, dest)
+
+
+def test_cc_bend_and_notes_reach_the_bus(jack, controller):
+    out, source = controller
+    bus = ControlBus()
+    midi = MidiIn(bus, "livernn-test-in")
+    try:
+        assert midi.api_name == "JACK"
+        connect(jack, source, "livernn-test-in")
+        out.send_message([0xB0 | 2, 74, 127])  # CC 74 on channel 3
+        out.send_message([0xE0, 0x00, 0x00])  # bend fully down on channel 1
+        out.send_message([0x90, 60, 64])
+        assert wait_until(lambda: bus.get("midi.cc.3.74") == 1.0)
+        assert wait_until(lambda: bus.get("midi.bend.1") == -1.0)
+        assert wait_until(lambda: bus.get("midi.note.1.60") == pytest.approx(64 / 127))
+    finally:
+        midi.close()
+
+
+def test_midi_learn_binds_the_next_control_moved(jack, controller):
+    out, source = controller
+    session = Session(bpm=120)
+    session.add_voice("lead")
+    runtime = ControlRuntime(session)
+    midi = MidiIn(session.bus, "livernn-learn-in")
+    bound = []
+    try:
+        connect(jack, source, "livernn-learn-in")
+        runtime.learn("lead", "temperature", on_bound=bound.append)
+        out.send_message([0xB0, 21, 0])  # knob CC 21 on channel 1
+        assert wait_until(lambda: bound)
+        assert bound[0].source == "midi.cc.1.21"
+        out.send_message([0xB0, 21, 127])
+        assert wait_until(lambda: session.voices["lead"].temperature == 5.0)
+        out.send_message([0xB0, 22, 0])  # another knob: not bound, changes nothing
+        time.sleep(0.1)
+        assert session.voices["lead"].temperature == 5.0 and len(runtime.bindings) == 1
+    finally:
+        midi.close()
+        runtime.close()
+        session.stop()
+
+
+def test_listen_mode_feeds_played_notes_to_the_voice(jack, controller):
+    out, source = controller
+    session = Session(bpm=120)
+    voice = session.add_voice("lead", transpose=2)
+    heard = []
+
+    def observe(pitch, step_s, dur_s, velocity):
+        heard.append((pitch, step_s, dur_s, velocity))
+        voice.observe(pitch, step_s, dur_s, velocity)
+
+    midi = MidiIn(session.bus, "livernn-listen-in", NoteListener(observe))
+    session.start()
+    try:
+        connect(jack, source, "livernn-listen-in")
+        phrase = [62, 64, 66, 67]
+        for pitch in phrase:
+            out.send_message([0x90, pitch, 90])
+            time.sleep(0.08)
+            out.send_message([0x80, pitch, 0])
+            time.sleep(0.02)
+        assert wait_until(lambda: len(heard) == 4)
+        assert [h[0] for h in heard] == phrase
+        assert heard[0][1] == 0.0 and all(0.08 < h[1] < 0.2 for h in heard[1:])
+        assert all(0.06 < h[2] < 0.15 for h in heard) and {h[3] for h in heard} == {90}
+        # the voice's model heard them (model space: minus the transpose)
+        assert wait_until(lambda: [60, 62, 64, 65] == [
+            int(p) for p in voice.recent_notes()["pitch"] if int(p) in (60, 62, 64, 65)
+        ][-4:])
+    finally:
+        midi.close()
+        session.stop()
+
+
+def test_a_held_note_does_not_hold_back_the_phrase_for_ever():
+    heard = []
+    listener = NoteListener(lambda *note: heard.append(note), max_hold=1.0)
+    listener.note_on(60, 100, 0.0)  # held down
+    listener.note_on(64, 100, 0.5)
+    listener.note_off(64, 0.7)
+    assert heard == []  # 60 began first and is still held
+    listener.flush(1.2)
+    assert [n[0] for n in heard] == [60, 64]
+    assert heard[0][2] == pytest.approx(1.2) and heard[1][1] == pytest.approx(0.5)

@@ -186,3 +186,13 @@ def test_bad_patch_tables_are_refused_in_one_line(table: dict, words: str) -> No
     with pytest.raises(LivernnError, match=words) as err:
         GestureTracker.from_table(table)
     assert "\n" not in str(err.value)
+
+
+def test_preview_without_a_display_is_refused_before_tracking(hands_dir: Path, capsys, monkeypatch) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert main(["gesture", "--image", str(hands_dir / "thumb_up.jpg"), "--preview"]) == 2
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert out.err.strip() == ("livernn: error: --preview needs a display (no DISPLAY or WAYLAND_DISPLAY here); "
+                               "leave it out to run headless")

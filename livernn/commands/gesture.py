@@ -11,7 +11,12 @@ import json
 import os
 import sys
 
+from typing import TYPE_CHECKING
+
 from livernn.errors import LivernnError
+
+if TYPE_CHECKING:
+    from livernn.gesture import GestureFrame, GestureTracker, HandFeatures
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,13 +39,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _hand_dict(hand) -> dict:
+def _hand_dict(hand: HandFeatures) -> dict:
     return {"id": hand.id, "side": hand.side, "gesture": hand.gesture, "x": hand.x, "height": hand.y,
             "size": hand.size, "pinch": hand.pinch, "openness": hand.openness, "fingers": hand.fingers,
             "roll": hand.roll, "speed": hand.speed, "landmarks": hand.landmarks.round(5).tolist()}
 
 
-def _print_frame(frame, as_json: bool) -> None:
+def _print_frame(frame: GestureFrame, as_json: bool) -> None:
     if as_json:
         line = json.dumps({"index": frame.index, "t": round(frame.t, 4), "latency_ms": round(1000 * frame.latency, 2),
                            "hands": [_hand_dict(h) for h in frame.hands]})
@@ -51,10 +56,13 @@ def _print_frame(frame, as_json: bool) -> None:
     print(line, flush=True)
 
 
-def _preview(tracker) -> None:
-    """Show frames with landmarks in this (main) thread while the tracker runs in its own."""
+def _check_display() -> None:
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise LivernnError("--preview needs a display (no DISPLAY or WAYLAND_DISPLAY here); leave it out to run headless")
+
+
+def _preview(tracker: GestureTracker) -> None:
+    """Show frames with landmarks in this (main) thread while the tracker runs in its own."""
     from livernn.gesture import deps
 
     cv2 = deps.cv2()
@@ -82,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.frames is not None and args.frames < 1:
         raise LivernnError(f"--frames must be >= 1, got {args.frames}")
+    if args.preview:
+        _check_display()
     if args.camera is not None:
         source = int(args.camera) if args.camera.isdigit() else args.camera
     else:
@@ -97,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
             while not tracker.wait(0.2):
                 pass
     stats = tracker.stats
-    if tracker.last_error is not None and stats.frames == stats.errors:
+    if stats.errors and not stats.frames:
         raise LivernnError(f"hand tracking failed on every frame: {tracker.last_error}")
     print(f"# {stats.frames} frames, {stats.fps:.1f} fps, latency p50 {stats.latency_p50_ms:.1f} ms "
           f"p99 {stats.latency_p99_ms:.1f} ms, dropped {stats.dropped}", file=sys.stderr)

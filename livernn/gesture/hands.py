@@ -96,6 +96,13 @@ class GestureState:
         return self.current
 
 
+def _speed(prev: tuple[float, float, float] | None, t: float, x: float, y: float, aspect: float) -> float:
+    """Palm speed in picture heights per second since ``prev`` = (t, x, y)."""
+    if prev is None or t <= prev[0]:
+        return 0.0
+    return math.hypot((x - prev[1]) * aspect, y - prev[2]) / (t - prev[0])
+
+
 class _Track:
     def __init__(self, track_id: int, shape: Shape, settings: dict[str, dict[str, float]],
                  hold: int) -> None:
@@ -117,11 +124,6 @@ class _Track:
     def distance(self, shape: Shape, aspect: float) -> float:
         return math.hypot((shape.x - self.centre[0]) * aspect, shape.y - self.centre[1])
 
-    def _speed(self, prev: tuple[float, float, float] | None, t: float, x: float, y: float, aspect: float) -> float:
-        if prev is None or t <= prev[0]:
-            return 0.0
-        return math.hypot((x - prev[1]) * aspect, y - prev[2]) / (t - prev[0])
-
     def update(self, hand: RawHand, shape: Shape, points: np.ndarray, t: float, aspect: float) -> HandFeatures:
         self.vote = max(-VOTE_LIMIT, min(VOTE_LIMIT, self.vote + (hand.score if hand.label == "right" else -hand.score)))
         self.centre = (shape.x, shape.y)
@@ -129,8 +131,8 @@ class _Track:
         self.roll += math.remainder(shape.roll - self.roll, math.tau)
         f = self.filters
         x, y = f["x"](shape.x, t), f["y"](shape.y, t)
-        raw_speed = self._speed(self.prev_raw, t, shape.x, shape.y, aspect)
-        speed = f["speed"](self._speed(self.prev, t, x, y, aspect), t)
+        raw_speed = _speed(self.prev_raw, t, shape.x, shape.y, aspect)
+        speed = f["speed"](_speed(self.prev, t, x, y, aspect), t)
         self.prev, self.prev_raw = (t, x, y), (t, shape.x, shape.y)
         flat = points.ravel()
         smooth = np.array([lf(float(v), t) for lf, v in zip(self.landmark_filters, flat, strict=True)])

@@ -173,7 +173,7 @@ def train(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *,
                 n = int(batch["mask"][:, 1:].sum())
                 n_notes += n
                 for h in HEADS:
-                    sums[h] += float(losses[h]) * n
+                    sums[h] += float(losses[h].detach()) * n
                 if progress and main:
                     bar.set_postfix({h[:3]: f"{sums[h] / n_notes:.3f}" for h in HEADS})
         except torch.cuda.OutOfMemoryError:

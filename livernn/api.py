@@ -1,0 +1,415 @@
+"""The performer's vocabulary: short functions over one running Session.
+
+These are the names the REPL puts at the prompt, and they work the same from a plain
+script (``from livernn.api import *``). Each is a thin, documented wrapper over
+``livernn.engine.Session`` so that what a performer types reads like the set it plays::
+
+    lead = voice("lead", out=midi("synth"))     # the shipped model, playing at once
+    lead.temperature = 1.2                       # validated; a bad value is one line
+    patch("osc./1/fader1", "lead.temperature", out=(0.5, 1.5))
+    await swap(lead, "models/folk", at="bar")    # or swap(...).result() in a script
+    panic()
+
+The first call that needs a session starts one (``session()``); ``use(s)`` hands the
+vocabulary a session built elsewhere (``livernn repl PATCH`` builds it like ``perform``).
+Re-running a line is safe: an existing voice or output of that name is reused, not doubled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import os
+from collections.abc import Generator, Iterable
+from pathlib import Path
+from typing import Any
+
+from livernn.errors import LivernnError
+
+__all__ = [
+    "controls", "gesture", "load", "midi", "mute", "osc", "panic", "patch", "quit", "record", "scene",
+    "scsynth", "session", "solo", "status", "stop_record", "superdirt", "swap", "tempo",
+    "unmute", "unpatch", "use", "voice",
+]
+
+_state: dict[str, Any] = {"session": None, "runtime": None, "trackers": [], "solo": None}
+
+
+# -- the session ------------------------------------------------------------------------
+
+def session() -> Any:
+    """The running Session, started on first use (120 BPM, the engine's default lookahead).
+
+    One session per process: the REPL, scripts and patch files all play into it.
+    """
+    current = _state["session"]
+    if current is None:
+        from livernn.engine import Session
+
+        current = use(Session())
+        current.start()
+    return current
+
+
+def use(new_session: Any, runtime: Any = None) -> Any:
+    """Make ``new_session`` (already built, e.g. from a patch) the one these functions drive.
+
+    ``runtime`` is the patch's ControlRuntime, so ``patch()`` and ``scene()`` extend it.
+    """
+    _state.update(session=new_session, runtime=runtime, solo=None)
+    return new_session
+
+
+def quit() -> None:  # noqa: A001 - the performer types quit(), as in Python
+    """End the show: stop gesture tracking, end every note, close outputs and the recording."""
+    close()
+    raise SystemExit(0)
+
+
+def close() -> None:
+    """Stop everything this module started (called by quit(), Ctrl-D, SIGTERM, and at exit)."""
+    for tracker in _state["trackers"]:
+        tracker.stop()
+    _state["trackers"] = []
+    runtime, current = _state["runtime"], _state["session"]
+    _state.update(session=None, runtime=None, solo=None)
+    if runtime is not None:
+        runtime.close()
+    if current is not None:
+        current.stop()
+
+
+atexit.register(close)
+
+
+# -- models and voices ----------------------------------------------------------------------
+
+def load(path: str | os.PathLike[str]) -> Any:
+    """Load a model (a directory with model.safetensors + config.json, or either file).
+
+    Loading is checked (foreign, corrupt or oversized files are refused with one line);
+    pass the result to ``voice(..., model=m)`` or ``swap(v, m)`` to play it.
+    """
+    from livernn.model import load_model
+
+    return load_model(Path(path).expanduser())
+
+
+def voice(name: str, model: Any = None, out: Any = None, channel: int = 1, **params: Any) -> Any:
+    """Start a voice (or retune the one already called ``name``) and return it.
+
+    ``model``: None for the shipped model, a path, or what ``load`` returned.
+    ``out``: an output (``midi("synth")``), an output's name, or a list of them; None means
+    every output the session has, or a new MIDI port "livernn" when it has none.
+    ``params``: any voice parameter (``temperature=1.2``, ``scale="minor"``; see
+    ``PARAM_SPECS``). On an existing voice, the parameters are set and a different ``model``
+    is swapped in at the next bar.
+    """
+    s = session()
+    existing = s.voices.get(name)
+    if existing is not None:
+        existing.update(**params)
+        if model is not None:
+            swap(existing, model)
+        return existing
+    outputs = _outputs(s, out)
+    return s.add_voice(name, model=model, outputs=outputs, channel=channel, **params)
+
+
+def _outputs(s: Any, out: Any) -> Any:
+    """What ``voice(out=...)`` plays on; names and Output objects are the session's to resolve."""
+    if out is None:
+        return list(s.outputs.values()) or [midi("livernn")]
+    return list(out) if isinstance(out, list | tuple) else [out]
+
+
+def _voice(v: Any) -> Any:
+    """A Voice from a Voice or its name, with an error that lists the voices."""
+    s = session()
+    if isinstance(v, str):
+        found = s.voices.get(v)
+        if found is None:
+            raise LivernnError(f"no voice {v!r}; voices: {', '.join(s.voices) or 'none'}")
+        return found
+    if getattr(v, "name", None) in s.voices and s.voices[v.name] is v:
+        return v
+    raise LivernnError(f"expected a voice or a voice's name, got {v!r}")
+
+
+class Swap:
+    """A model swap on its way: ``await`` it in the REPL, or ``.result()`` in a script.
+
+    It finishes when the new model has taken over (at the boundary asked for); if loading
+    failed, the old model is still playing and awaiting raises the one-line reason.
+    """
+
+    def __init__(self, future: concurrent.futures.Future[Any], voice: str, model: Any) -> None:
+        self.future = future
+        self.label = f"{voice} <- {getattr(model, 'name', model)}"
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return asyncio.wrap_future(self.future).__await__()
+
+    def result(self, timeout: float | None = 30.0) -> Any:
+        return self.future.result(timeout)
+
+    def done(self) -> bool:
+        return self.future.done()
+
+    def __repr__(self) -> str:
+        if not self.future.done():
+            return f"<swap {self.label}: pending>"
+        exc = self.future.exception()
+        return f"<swap {self.label}: {'failed: ' + str(exc) if exc else 'done'}>"
+
+
+def swap(v: Any, model: Any, at: str = "bar", policy: str = "ring") -> Swap:
+    """Hot-swap a voice's model at the next ``"bar"``, ``"beat"`` or ``"now"``.
+
+    The new model is loaded, warmed up and primed with the voice's recent notes off the
+    clock; notes sounding at the swap ring out (``policy="ring"``) or end (``"cut"``).
+    """
+    target = _voice(v)
+    future = session().swap(target, model, at=at, policy=policy)
+    return Swap(future, target.name, model)
+
+
+# -- the show ----------------------------------------------------------------------------
+
+def tempo(bpm: float | None = None) -> float:
+    """Set the tempo in BPM (beat position stays continuous); with no argument, read it."""
+    s = session()
+    if bpm is not None:
+        s.set_tempo(bpm)
+    return s.tempo
+
+
+def panic() -> None:
+    """End every sounding note now, on every output (tracked note-offs, then CC 123/120)."""
+    session().panic()
+
+
+def mute(*voices: Any) -> None:
+    """Silence voices (they keep generating, so unmuting resumes mid-phrase); none = all."""
+    for v in _voices(voices):
+        v.set("mute", True)
+
+
+def unmute(*voices: Any) -> None:
+    """Let voices play again; none = all (this also ends a solo)."""
+    for v in _voices(voices):
+        v.set("mute", False)
+    if not voices:
+        _state["solo"] = None
+
+
+def solo(*voices: Any) -> None:
+    """Play only these voices; ``solo()`` with none restores the mutes from before the solo."""
+    s = session()
+    if not voices:
+        saved = _state["solo"] or {}
+        for name, muted in saved.items():
+            if name in s.voices:
+                s.voices[name].set("mute", muted)
+        _state["solo"] = None
+        return
+    keep = {_voice(v).name for v in voices}
+    if _state["solo"] is None:
+        _state["solo"] = {name: v.params.mute for name, v in s.voices.items()}
+    for name, v in s.voices.items():
+        v.set("mute", name not in keep)
+
+
+def _voices(voices: Iterable[Any]) -> list[Any]:
+    chosen = [_voice(v) for v in voices]
+    return chosen or list(session().voices.values())
+
+
+def record(path: str | os.PathLike[str]) -> Path:
+    """Record every note from now on into a MIDI file (at the notes' logical times)."""
+    target = Path(path).expanduser()
+    session().record(target)
+    return target
+
+
+def stop_record() -> Path:
+    """Close the recording and return its path."""
+    return session().stop_record()
+
+
+# -- outputs -----------------------------------------------------------------------------
+
+def _add(key: str, same: Any, factory: Any, *args: Any, **kwargs: Any) -> Any:
+    """The session's output for which ``same(output)`` holds, else a new one under ``key``."""
+    s = session()
+    for output in s.outputs.values():
+        if same(output):
+            return output
+    while key in s.outputs:
+        key += "'"
+    return s.add_output(key, factory(*args, **kwargs))
+
+
+def midi(name: str = "livernn", create: bool = True) -> Any:
+    """A MIDI output: an existing port whose name contains ``name``, or a new virtual port.
+
+    ``livernn devices`` lists the ports. Asking again for the same name (here or in the
+    patch the show started from) reuses that output instead of opening a second port.
+    """
+    from livernn.outputs.midi import MidiOutput
+
+    def same(o: Any) -> bool:
+        return o.kind == "midi" and getattr(o, "name", None) == name
+
+    return _add(name, same, MidiOutput, name, create=create)
+
+
+def _udp(kind: str, factory: Any, host: str, port: int, options: dict[str, Any]) -> Any:
+    from livernn.outputs.osc import parse_address
+
+    address = parse_address(host, port)
+
+    def same(o: Any) -> bool:
+        return o.kind == kind and getattr(o, "address", None) == address
+
+    return _add(f"{kind}:{address[0]}:{address[1]}", same, factory, address[0], address[1], **options)
+
+
+def osc(host: str = "127.0.0.1", port: int = 57120, **options: Any) -> Any:
+    """Notes as OSC messages, sent ahead in timestamped bundles, to ``host:port``.
+
+    Options: ``address`` ("/livernn/note"), ``args`` (from channel, pitch, velocity,
+    duration …), ``off_address``, ``off_args``, ``latency`` (s, default 0.2).
+    """
+    from livernn.outputs.osc import OscOutput
+
+    return _udp("osc", OscOutput, host, port, options)
+
+
+def scsynth(host: str = "127.0.0.1", port: int = 57110, **options: Any) -> Any:
+    """Notes as gated synths on a SuperCollider server (the SynthDef is sent on start)."""
+    from livernn.outputs.scsynth import ScsynthOutput
+
+    return _udp("scsynth", ScsynthOutput, host, port, options)
+
+
+def superdirt(host: str = "127.0.0.1", port: int = 57120, **options: Any) -> Any:
+    """Notes as SuperDirt ``/dirt/play`` events (``sound``, ``orbit``, ``latency`` options)."""
+    from livernn.outputs.superdirt import SuperDirtOutput
+
+    return _udp("superdirt", SuperDirtOutput, host, port, options)
+
+
+# -- controls ----------------------------------------------------------------------------
+
+def controls() -> Any:
+    """The ControlRuntime wiring the bus to voices (the patch's, or one made here)."""
+    if _state["runtime"] is None:
+        from livernn.controls.runtime import ControlRuntime
+
+        _state["runtime"] = ControlRuntime(session())
+    return _state["runtime"]
+
+
+def _target(target: str) -> tuple[str, str]:
+    from livernn.engine import PARAM_SPECS
+
+    voice_name, _, param = str(target).partition(".")
+    if not param or param not in PARAM_SPECS:
+        raise LivernnError(
+            f"patch target must be 'voice.param' with param one of {', '.join(PARAM_SPECS)}, got {target!r}"
+        )
+    _voice(voice_name)
+    return voice_name, param
+
+
+def patch(source: str, target: str, **mapping: Any) -> Any:
+    """Wire a control source (``"osc./1/fader1"``, ``"hand.right.pinch"``) to ``"voice.param"``.
+
+    Mapping options, as in patch files: ``range=(lo, hi)`` of the input, ``out=(lo, hi)`` in
+    the parameter's units (default: the parameter's whole range), ``curve`` (lin, exp, log),
+    ``clip`` (clip, free, wrap, fold), ``invert``, ``smooth`` (ema, one_euro) with ``alpha``
+    or ``mincutoff``/``beta``/``dcutoff``, ``quantize``, ``steps``, ``deadband``, ``rate``.
+    """
+    from livernn.controls.mapping import Mapping
+    from livernn.controls.runtime import Binding
+    from livernn.engine import PARAM_SPECS
+
+    voice_name, param = _target(target)
+    spec = PARAM_SPECS[param]
+    options = dict(mapping)
+    if "range" in options:
+        options["in_range"] = tuple(options.pop("range"))
+    if "out" in options:
+        options["out_range"] = tuple(options.pop("out"))
+    if spec.kind == "choice":
+        options.setdefault("out_range", (0.0, float(len(spec.choices) - 1)))
+        options.setdefault("choices", spec.choices)
+    elif spec.kind == "bool":
+        options.setdefault("out_range", (0.0, 1.0))
+    else:
+        options.setdefault("out_range", (float(spec.min), float(spec.max)))
+    options.setdefault("kind", spec.kind)
+    try:
+        shaped = Mapping(**options)
+    except TypeError as exc:
+        raise LivernnError(f"patch: {exc}") from None
+    return controls().add_mapping(Binding(str(source), voice_name, param, shaped))
+
+
+def unpatch(source: str | None = None, target: str | None = None) -> int:
+    """Remove mappings by source, by ``"voice.param"`` target, or both; none = all. Returns how many."""
+    runtime = controls()
+    keep, removed = [], 0
+    for b in runtime.bindings:
+        hit = (source is None or b.source == source) and (target is None or f"{b.voice}.{b.param}" == target)
+        if hit:
+            removed += 1
+        else:
+            keep.append(b)
+    runtime.set_mappings(keep)
+    return removed
+
+
+def scene(n: int | str) -> str:
+    """Apply a scene from the patch, by name or by 0-based index; returns its name."""
+    runtime = controls()
+    runtime.apply_scene(n)
+    return runtime.scene
+
+
+def gesture(source: int | str = 0, **options: Any) -> Any:
+    """Track hands from a camera index, video or picture and publish ``hand.*`` controls.
+
+    Options are GestureTracker's (``mirror``, ``filters``, ``realtime``, ``osc``…). Stopped
+    by ``quit()``; ``patch("hand.right.pinch", "lead.temperature")`` puts it to work.
+    """
+    from livernn.gesture.tracker import GestureTracker
+
+    tracker = GestureTracker(source, bus=session().bus, **options).start()
+    _state["trackers"].append(tracker)
+    return tracker
+
+
+# -- looking at it --------------------------------------------------------------------------
+
+class Status(dict):
+    """``session.status()`` that prints itself as a table at the prompt."""
+
+    def __repr__(self) -> str:
+        from livernn.repl.status import format_status
+
+        return format_status(self)
+
+
+def status() -> Status:
+    """Voices, models, parameters, outputs, patches and timing (late events, onset error)."""
+    s = session()
+    report = Status(s.status())
+    runtime = _state["runtime"]
+    report["patches"] = [
+        f"{b.source} -> {b.voice}.{b.param}" for b in (runtime.bindings if runtime else [])
+    ]
+    return report
+

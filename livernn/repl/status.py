@@ -1,0 +1,107 @@
+"""What the performer sees of the show: the live status line and the ``status()`` table.
+
+Plain text, so it reads the same in a terminal, a log and a test. The toolbar is redrawn a
+few times a second and must stay cheap: it reads the clock and counts notes itself
+(a subscription to the session's "note" event) instead of building the full status.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Any
+
+
+class Toolbar:
+    """``tempo 120 | bar 12:3 | 2 voices | 7.5 notes/s | late 0`` for the bottom line."""
+
+    def __init__(self, session: Any, window: float = 2.0) -> None:
+        self.session = session
+        self.window = window
+        self._onsets: deque[float] = deque(maxlen=4096)
+        self._lock = threading.Lock()
+        self._unsubscribe = session.on("note", self._on_note)
+
+    def _on_note(self, *_event: Any) -> None:
+        with self._lock:
+            self._onsets.append(time.monotonic())
+
+    def rate(self) -> float:
+        """Notes per second over the last ``window`` seconds."""
+        cutoff = time.monotonic() - self.window
+        with self._lock:
+            while self._onsets and self._onsets[0] < cutoff:
+                self._onsets.popleft()
+            return len(self._onsets) / self.window
+
+    def __call__(self) -> str:
+        s = self.session
+        beat = s.clock.beat()
+        bar, in_bar = divmod(int(beat), s.clock.beats_per_bar) if beat >= 0 else (0, 0)
+        voices = list(s.voices.values())
+        late = sum(v.late for v in voices)
+        return (
+            f" tempo {s.tempo:g} | bar {bar + 1}:{in_bar + 1} | {len(voices)} voice(s)"
+            f" | {self.rate():.1f} notes/s | late {late}"
+        )
+
+    def close(self) -> None:
+        self._unsubscribe()
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    """A plain text table with a header; missing cells are blank."""
+    cells = [[_cell(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def changed_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters that differ from their defaults (what the performer has turned)."""
+    from livernn.engine import PARAM_SPECS
+
+    return {k: v for k, v in params.items() if k in PARAM_SPECS and PARAM_SPECS[k].default != v}
+
+
+def format_status(status: dict[str, Any]) -> str:
+    """The ``status()`` report as text: a header line, then one table per part."""
+    head = f"{'playing' if status.get('playing') else 'stopped'} at {_cell(status.get('bpm'))} BPM, beat {_cell(status.get('beat'))}"
+    if status.get("recording"):
+        head += f", recording to {status['recording']}"
+    parts = [head]
+    voices = status.get("voices", {})
+    if voices:
+        rows = []
+        for name, info in voices.items():
+            params = ", ".join(f"{k}={_cell(v)}" for k, v in changed_params(info.get("params", {})).items())
+            state = info.get("failed") or ("swap pending" if info.get("swap_pending") else "")
+            rows.append({"voice": name, "model": info.get("model", ""), "ch": info.get("channel", ""),
+                         "notes": info.get("notes", ""), "late": info.get("late", ""),
+                         "params (not default)": params or "-", "state": state})
+        parts.append(table(rows, ["voice", "model", "ch", "notes", "late", "params (not default)", "state"]))
+    else:
+        parts.append("no voices yet: voice('lead') starts one")
+    outputs = status.get("outputs", {})
+    parts.append(table([{"output": k, "where": v} for k, v in outputs.items()], ["output", "where"])
+                 if outputs else "no outputs yet: midi('synth') opens one")
+    patches = status.get("patches", [])
+    parts.append("patches: " + ("; ".join(patches) if patches else "none"))
+    late = status.get("send_late_ms", {})
+    timing = [f"open notes {status.get('open_notes', 0)}"]
+    timing += [f"send lateness {k} {_cell(v)} ms" for k, v in late.items()]
+    if "onset_error_ms" in status:
+        timing += [f"onset error {k} {_cell(v)} ms" for k, v in status["onset_error_ms"].items()]
+    parts.append("timing: " + ", ".join(timing))
+    for error in status.get("errors", []):
+        parts.append(f"error: {error}")
+    return "\n".join(parts)

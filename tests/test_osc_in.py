@@ -162,3 +162,26 @@ def test_ten_thousand_bad_packets_do_not_stop_the_server(server):
     for name in bus.names():
         value = bus.get(name)
         assert isinstance(value, str) or math.isfinite(value)
+
+
+def test_packets_from_other_hosts_are_refused_on_the_wire():
+    """127.0.0.2 is another local address on Linux: a sender there is not 127.0.0.1."""
+    loop = LoopThread()
+    bus = ControlBus()
+    osc = OscIn(bus, port=0, bind="0.0.0.0", allow=["127.0.0.3"])
+    _, port = loop.call(osc.start())
+    try:
+        for source, value in (("127.0.0.2", 0.1), ("127.0.0.3", 0.2), ("127.0.0.1", 0.3)):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.bind((source, 0))
+            msg = OscMessageBuilder(f"/from/{source}")
+            msg.add_arg(value)
+            sock.sendto(msg.build().dgram, ("127.0.0.1", port))
+            sock.close()
+        assert wait_until(lambda: bus.get("osc./from/127.0.0.1") == pytest.approx(0.3))
+        assert bus.get("osc./from/127.0.0.3") == pytest.approx(0.2)
+        assert bus.get("osc./from/127.0.0.2") is None
+        assert osc.stats.refused_host == 1
+    finally:
+        loop.loop.call_soon_threadsafe(osc.close)
+        loop.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -42,8 +43,13 @@ async def _perform(args: argparse.Namespace, bpm: float, beats_per_bar: int) -> 
     from livernn.engine import Session
     from livernn.patch.show import Show
 
+    logging.basicConfig(format="livernn: %(message)s", level=logging.WARNING)  # rate-limited warnings
     session = Session(bpm=bpm, beats_per_bar=beats_per_bar)
     show = Show(session, args.patch, report=_say)
+    show.runtime.on_action.append(
+        lambda action, named: _say(f"bar {session.clock.bar() + 1:.0f}: {action} "
+                                   + " ".join(f"{k}={v}" for k, v in named.items()))
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):

@@ -105,7 +105,8 @@ class Mapping:
             out.append(f"shape {self.shape} must be > 0")
         if self.curve == "breakpoints":
             if len(self.points) < 2 or any(
-                len(p) != 2 or not all(isinstance(v, int | float) and math.isfinite(v) for v in p)
+                not isinstance(p, tuple | list) or len(p) != 2
+                or not all(isinstance(v, int | float) and math.isfinite(v) for v in p)
                 for p in self.points
             ):
                 out.append("points must be at least two [input, output] pairs of finite numbers")

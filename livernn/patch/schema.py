@@ -4,31 +4,40 @@
 checks every table and key, and returns a ``Patch`` or raises ``PatchError`` listing each
 problem as ``file:line: key.path: what is wrong; what is allowed``. Paths (models, files)
 are relative to the patch file and must stay inside its folder or the repository's
-``models/``. See ``docs/PATCHES.md``-style examples in ``patches/``.
+``models/``. The shipped patches in ``patches/`` show every table.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import math
 import re
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from livernn.controls.automation import SHAPES, Lfo, Ramp
-from livernn.controls.mapping import Mapping
+from livernn.controls.automation import SHAPES
 from livernn.controls.runtime import Scene
-from livernn.controls.trigger import ACTIONS, Trigger
+from livernn.controls.trigger import ACTIONS
 from livernn.engine.params import PARAM_SPECS, VoiceParams
 from livernn.errors import LivernnError
+from livernn.patch.checker import Checker, kind_of
 from livernn.patch.lines import KeyLines
 from livernn.patch.sections import section
+from livernn.patch.specs import (
+    NAME,
+    REPO_MODELS,
+    AutomationSpec,
+    MappingSpec,
+    MidiSpec,
+    OscSpec,
+    OutputSpec,
+    Patch,
+    PatchError,
+    TriggerSpec,
+    VoiceSpec,
+)
 
 VERSION = 1
-REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
-NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 
 TOP = ("version", "name", "description", "clock", "models", "outputs", "voices", "osc", "midi",
        "mappings", "automation", "triggers", "scenes", "scene", "gesture")
@@ -49,209 +58,6 @@ TRIGGER_KEYS = ("source", "above", "below", "equals", "hysteresis", "action",
                 "scene", "voice", "model", "at", "bpm", "param", "value")
 
 
-class PatchError(LivernnError):
-    """A patch that cannot be played; ``problems`` holds one ``file:line: ...`` line each."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        more = f" (and {len(problems) - 1} more: run `livernn check`)" if len(problems) > 1 else ""
-        super().__init__(problems[0] + more)
-
-
-@dataclass(frozen=True)
-class OutputSpec:
-    name: str
-    type: str
-    options: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class VoiceSpec:
-    name: str
-    model: str  # a key of Patch.models, or "default"
-    outputs: tuple[str, ...]
-    channel: int
-    params: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class MappingSpec:
-    source: str
-    voice: str
-    param: str
-    options: dict[str, Any]  # Mapping keyword arguments
-
-    def build(self) -> Mapping:
-        return Mapping(**self.options)
-
-
-@dataclass(frozen=True)
-class AutomationSpec:
-    name: str  # the bus name it publishes to
-    type: str  # "lfo" | "ramp"
-    options: dict[str, Any]
-    target: tuple[str, str] | None  # (voice, param) for a direct write
-
-    def build(self) -> Lfo | Ramp:
-        cls = Lfo if self.type == "lfo" else Ramp
-        return cls(self.name, **self.options)
-
-    def span(self) -> tuple[float, float]:
-        """The values it can take: the identity range for a direct write."""
-        if self.type == "lfo":
-            lo, hi = self.options.get("lo", 0.0), self.options.get("hi", 1.0)
-        else:
-            values = [v for _, v in self.options["points"]]
-            lo, hi = min(values), max(values)
-        return (lo, hi) if lo != hi else (lo, lo + 1.0)
-
-
-@dataclass(frozen=True)
-class TriggerSpec:
-    source: str
-    action: str
-    args: dict[str, Any]
-    condition: dict[str, Any]
-
-    def build(self) -> Trigger:
-        return Trigger(self.source, self.action, dict(self.args), **self.condition)
-
-
-@dataclass(frozen=True)
-class OscSpec:
-    port: int = 9000
-    bind: str = "127.0.0.1"
-    allow: tuple[str, ...] = ()
-    feedback: tuple[str, int] | None = None
-
-
-@dataclass(frozen=True)
-class MidiSpec:
-    input: str
-    listen: str | None = None
-    listen_channel: int = 0  # 0 = every channel
-
-
-@dataclass(frozen=True)
-class Patch:
-    path: Path
-    name: str
-    bpm: float
-    beats_per_bar: int
-    models: dict[str, str]  # name -> absolute path, or "default"
-    outputs: dict[str, OutputSpec]
-    voices: dict[str, VoiceSpec]
-    osc: OscSpec | None
-    midi: MidiSpec | None
-    mappings: tuple[MappingSpec, ...]
-    automation: tuple[AutomationSpec, ...]
-    triggers: tuple[TriggerSpec, ...]
-    scenes: dict[str, Scene]
-    scene: str | None
-    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @property
-    def folder(self) -> Path:
-        return self.path.parent
-
-    def model_path(self, name: str) -> str:
-        """A model by its patch name or by a folder name in the patch's or the repo's models/."""
-        if name in self.models:
-            return self.models[name]
-        if not NAME.match(name):
-            raise LivernnError(f"model {name!r}: give a model name from the patch, not a path")
-        for folder in (self.folder / "models", REPO_MODELS):
-            candidate = folder / name
-            if candidate.exists():
-                return str(candidate)
-        known = ", ".join(sorted({*self.models, *_folder_models(self.folder / "models"), *_folder_models(REPO_MODELS)}))
-        raise LivernnError(f"no model {name!r}; known: {known or 'none'}")
-
-
-def _folder_models(folder: Path) -> list[str]:
-    return [p.name for p in folder.iterdir() if not p.name.startswith(".")] if folder.is_dir() else []
-
-
-def _show(path: tuple[str | int, ...]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-class _Checker:
-    """Collects problems against key paths while walking the parsed TOML."""
-
-    def __init__(self, file: Path, lines: KeyLines) -> None:
-        self.file, self.lines = file, lines
-        self.problems: list[tuple[int, str]] = []
-
-    def bad(self, path: tuple[str | int, ...], message: str) -> None:
-        where = f"{_show(path)}: " if path else ""
-        self.problems.append((self.lines.line(path), f"{where}{message}"))
-
-    def table(self, path: tuple[str | int, ...], value: Any, allowed: tuple[str, ...] | None = None) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            self.bad(path, f"must be a table, got {_kind(value)}")
-            return {}
-        if allowed is not None:
-            for key in value:
-                if key not in allowed:
-                    self.bad((*path, key), f"unknown key; allowed: {', '.join(allowed)}")
-        return value
-
-    def number(self, path: tuple[str | int, ...], value: Any, lo: float = -math.inf, hi: float = math.inf,
-               integer: bool = False) -> Any:
-        ok = isinstance(value, int) if integer else isinstance(value, int | float)
-        if isinstance(value, bool) or not ok:
-            self.bad(path, f"must be {'an integer' if integer else 'a number'}, got {_kind(value)}")
-            return None
-        if not (math.isfinite(value) and lo <= value <= hi):
-            self.bad(path, f"{value!r} is out of range {lo:g}..{hi:g}")
-            return None
-        return value
-
-    def string(self, path: tuple[str | int, ...], value: Any, choices: tuple[str, ...] | None = None) -> str | None:
-        if not isinstance(value, str):
-            self.bad(path, f"must be a string, got {_kind(value)}")
-            return None
-        if choices is not None and value not in choices:
-            self.bad(path, f"{value!r} is not allowed; allowed: {', '.join(choices) or 'none defined'}")
-            return None
-        return value
-
-    def strings(self, path: tuple[str | int, ...], value: Any) -> list[str]:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.bad(path, f"must be a list of strings, got {_kind(value)}")
-            return []
-        return value
-
-    def pair(self, path: tuple[str | int, ...], value: Any) -> tuple[float, float] | None:
-        if (not isinstance(value, list) or len(value) != 2
-                or not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value)):
-            self.bad(path, f"must be [low, high], two finite numbers, got {value!r}")
-            return None
-        return float(value[0]), float(value[1])
-
-    def inside(self, path: tuple[str | int, ...], value: str, folder: Path, also: Path | None = None) -> Path | None:
-        """A relative path that stays inside ``folder`` (or ``also``), resolved."""
-        if Path(value).is_absolute():
-            self.bad(path, f"{value!r}: absolute paths are refused; give a path relative to the patch file")
-            return None
-        resolved = (folder / value).resolve()
-        roots = [folder.resolve()] + ([also.resolve()] if also is not None else [])
-        if not any(resolved.is_relative_to(root) for root in roots):
-            where = " or ".join(str(r) for r in roots)
-            self.bad(path, f"{value!r} leads outside the patch's folder; allowed inside {where}")
-            return None
-        return resolved
-
-
-def _kind(value: Any) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
-            dict: "a table"}.get(type(value), type(value).__name__)
-
-
 def load_patch(path: str | Path) -> Patch:
     """Read and check a patch file; raises PatchError with every problem found."""
     path = Path(path)
@@ -270,7 +76,7 @@ def parse_patch(text: str, path: Path) -> Patch:
         line = found.group(1) if found else "1"
         reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
         raise PatchError([f"{path}:{line}: TOML syntax: {reason}"]) from None
-    check = _Checker(path, KeyLines(text))
+    check = Checker(path, KeyLines(text))
     patch = _build(data, path.resolve(), check)
     if check.problems:
         check.problems.sort(key=lambda p: p[0])
@@ -279,14 +85,14 @@ def parse_patch(text: str, path: Path) -> Patch:
     return patch
 
 
-def _build(data: dict[str, Any], path: Path, check: _Checker) -> Patch | None:
+def _build(data: dict[str, Any], path: Path, check: Checker) -> Patch | None:
     folder = path.parent
     check.table((), data, TOP)
     if data.get("version") != VERSION:
         check.bad(("version",), f"must be {VERSION} (the schema version this livernn reads), got {data.get('version')!r}")
     name = data.get("name", path.stem)
     if not isinstance(name, str):
-        check.bad(("name",), f"must be a string, got {_kind(name)}")
+        check.bad(("name",), f"must be a string, got {kind_of(name)}")
 
     clock = check.table(("clock",), data.get("clock", {}), ("bpm", "beats_per_bar", "time_signature"))
     bpm = check.number(("clock", "bpm"), clock.get("bpm", 120.0), 1, 999) or 120.0
@@ -309,7 +115,7 @@ def _build(data: dict[str, Any], path: Path, check: _Checker) -> Patch | None:
                  tuple(mappings), tuple(automation), tuple(triggers), scenes, start_scene, sections)
 
 
-def _beats_per_bar(clock: dict[str, Any], check: _Checker) -> int:
+def _beats_per_bar(clock: dict[str, Any], check: Checker) -> int:
     if "time_signature" in clock:
         if "beats_per_bar" in clock:
             check.bad(("clock", "time_signature"), "give time_signature or beats_per_bar, not both")
@@ -322,7 +128,7 @@ def _beats_per_bar(clock: dict[str, Any], check: _Checker) -> int:
     return check.number(("clock", "beats_per_bar"), clock.get("beats_per_bar", 4), 1, 32, integer=True) or 4
 
 
-def _models(data: dict[str, Any], folder: Path, check: _Checker) -> dict[str, str]:
+def _models(data: dict[str, Any], folder: Path, check: Checker) -> dict[str, str]:
     """Name -> absolute path or "default"; a broken entry maps to "" (declared, so the
     voices naming it get no second, misleading error)."""
     models: dict[str, str] = {}
@@ -346,7 +152,7 @@ def _models(data: dict[str, Any], folder: Path, check: _Checker) -> dict[str, st
     return models
 
 
-def _outputs(data: dict[str, Any], folder: Path, check: _Checker) -> dict[str, OutputSpec]:
+def _outputs(data: dict[str, Any], folder: Path, check: Checker) -> dict[str, OutputSpec]:
     raw = data.get("outputs", {})
     items: list[tuple[tuple[str | int, ...], str | None, Any]] = []
     if isinstance(raw, list):  # [[outputs]] with name = ...
@@ -375,7 +181,7 @@ def _outputs(data: dict[str, Any], folder: Path, check: _Checker) -> dict[str, O
             if key in allowed:
                 expected = allowed[key]
                 if isinstance(value, bool) and expected is not bool or not isinstance(value, expected):
-                    check.bad((*where, key), f"has the wrong type ({_kind(value)})")
+                    check.bad((*where, key), f"has the wrong type ({kind_of(value)})")
                     continue
                 options[key] = value
         if kind == "file":
@@ -387,7 +193,7 @@ def _outputs(data: dict[str, Any], folder: Path, check: _Checker) -> dict[str, O
     return outputs
 
 
-def _voice_params(where: tuple[str | int, ...], params: dict[str, Any], check: _Checker) -> dict[str, Any]:
+def _voice_params(where: tuple[str | int, ...], params: dict[str, Any], check: Checker) -> dict[str, Any]:
     clean: dict[str, Any] = {}
     for key, value in check.table(where, params, tuple(PARAM_SPECS)).items():
         if key not in PARAM_SPECS:
@@ -404,7 +210,7 @@ def _voice_params(where: tuple[str | int, ...], params: dict[str, Any], check: _
 
 
 def _voices(data: dict[str, Any], models: dict[str, str], outputs: dict[str, OutputSpec],
-            check: _Checker) -> dict[str, VoiceSpec]:
+            check: Checker) -> dict[str, VoiceSpec]:
     voices: dict[str, VoiceSpec] = {}
     for name, table in check.table(("voices",), data.get("voices", {})).items():
         where = ("voices", name)
@@ -424,7 +230,7 @@ def _voices(data: dict[str, Any], models: dict[str, str], outputs: dict[str, Out
     return voices
 
 
-def _osc(data: dict[str, Any], check: _Checker) -> OscSpec | None:
+def _osc(data: dict[str, Any], check: Checker) -> OscSpec | None:
     if "osc" not in data:
         return None
     table = check.table(("osc",), data["osc"], ("port", "bind", "allow", "feedback"))
@@ -450,7 +256,7 @@ def _osc(data: dict[str, Any], check: _Checker) -> OscSpec | None:
     return OscSpec(port if port is not None else 9000, str(bind), tuple(allow), feedback)
 
 
-def _midi(data: dict[str, Any], voices: dict[str, VoiceSpec], check: _Checker) -> MidiSpec | None:
+def _midi(data: dict[str, Any], voices: dict[str, VoiceSpec], check: Checker) -> MidiSpec | None:
     if "midi" not in data:
         return None
     table = check.table(("midi",), data["midi"], ("input", "listen", "listen_channel"))
@@ -463,7 +269,7 @@ def _midi(data: dict[str, Any], voices: dict[str, VoiceSpec], check: _Checker) -
 
 
 def _target(where: tuple[str | int, ...], target: Any, voices: dict[str, VoiceSpec],
-            check: _Checker) -> tuple[str, str] | None:
+            check: Checker) -> tuple[str, str] | None:
     if check.string(where, target) is None:
         return None
     voice, _, param = target.partition(".")
@@ -485,7 +291,7 @@ def _param_range(param: str) -> tuple[tuple[float, float], str, tuple[str, ...]]
     return (float(spec.min), float(spec.max)), spec.kind, ()
 
 
-def _mappings(data: dict[str, Any], voices: dict[str, VoiceSpec], check: _Checker) -> list[MappingSpec]:
+def _mappings(data: dict[str, Any], voices: dict[str, VoiceSpec], check: Checker) -> list[MappingSpec]:
     raw = data.get("mappings", [])
     if not isinstance(raw, list):
         check.bad(("mappings",), "must be an array of tables: [[mappings]]")
@@ -515,7 +321,7 @@ def _mappings(data: dict[str, Any], voices: dict[str, VoiceSpec], check: _Checke
             if isinstance(table["invert"], bool):
                 options["invert"] = table["invert"]
             else:
-                check.bad((*where, "invert"), f"must be true or false, got {_kind(table['invert'])}")
+                check.bad((*where, "invert"), f"must be true or false, got {kind_of(table['invert'])}")
         if "points" in table:
             options["points"] = [tuple(p) if isinstance(p, list) else p for p in table["points"]] \
                 if isinstance(table["points"], list) else ()
@@ -531,7 +337,7 @@ def _mappings(data: dict[str, Any], voices: dict[str, VoiceSpec], check: _Checke
     return out
 
 
-def _automation(data: dict[str, Any], voices: dict[str, VoiceSpec], check: _Checker) -> list[AutomationSpec]:
+def _automation(data: dict[str, Any], voices: dict[str, VoiceSpec], check: Checker) -> list[AutomationSpec]:
     raw = data.get("automation", [])
     if not isinstance(raw, list):
         check.bad(("automation",), "must be an array of tables: [[automation]]")
@@ -593,7 +399,7 @@ def _automation(data: dict[str, Any], voices: dict[str, VoiceSpec], check: _Chec
 
 
 def _scenes(data: dict[str, Any], voices: dict[str, VoiceSpec], models: dict[str, str],
-            check: _Checker) -> dict[str, Scene]:
+            check: Checker) -> dict[str, Scene]:
     scenes: dict[str, Scene] = {}
     for name, table in check.table(("scenes",), data.get("scenes", {})).items():
         where = ("scenes", name)
@@ -615,7 +421,7 @@ def _scenes(data: dict[str, Any], voices: dict[str, VoiceSpec], models: dict[str
 
 
 def _triggers(data: dict[str, Any], voices: dict[str, VoiceSpec], models: dict[str, str],
-              scenes: dict[str, Scene], check: _Checker) -> list[TriggerSpec]:
+              scenes: dict[str, Scene], check: Checker) -> list[TriggerSpec]:
     raw = data.get("triggers", [])
     if not isinstance(raw, list):
         check.bad(("triggers",), "must be an array of tables: [[triggers]]")
@@ -652,6 +458,10 @@ def _triggers(data: dict[str, Any], voices: dict[str, VoiceSpec], models: dict[s
         if "param" in args:
             ok &= check.string((*where, "param"), args["param"], tuple(PARAM_SPECS)) is not None
         condition = {k: table[k] for k in ("above", "below", "equals", "hysteresis") if k in table}
+        equals = condition.get("equals")
+        if equals is not None and (isinstance(equals, bool) or not isinstance(equals, int | float | str)):
+            check.bad((*where, "equals"), f"must be a number or a string, got {kind_of(equals)}")
+            ok = False
         for key in ("above", "below", "hysteresis"):
             if key in condition and check.number((*where, key), condition[key]) is None:
                 ok = False
@@ -667,7 +477,7 @@ def _triggers(data: dict[str, Any], voices: dict[str, VoiceSpec], models: dict[s
     return out
 
 
-def _sections(data: dict[str, Any], check: _Checker) -> dict[str, dict[str, Any]]:
+def _sections(data: dict[str, Any], check: Checker) -> dict[str, dict[str, Any]]:
     out = {}
     for name in ("gesture",):
         if name not in data:

@@ -1,0 +1,144 @@
+"""What a checked patch is: plain frozen values that ``apply_patch`` turns into a show.
+
+Equality is by value, so ``apply_patch`` can diff an old patch against a new one voice by
+voice and output by output. ``schema.load_patch`` builds these; nothing else should.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from livernn.controls.automation import Lfo, Ramp
+from livernn.controls.mapping import Mapping
+from livernn.controls.runtime import Scene
+from livernn.controls.trigger import Trigger
+from livernn.errors import LivernnError
+
+REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
+NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+
+
+class PatchError(LivernnError):
+    """A patch that cannot be played; ``problems`` holds one ``file:line: ...`` line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        more = f" (and {len(problems) - 1} more: run `livernn check`)" if len(problems) > 1 else ""
+        super().__init__(problems[0] + more)
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    name: str
+    type: str
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class VoiceSpec:
+    name: str
+    model: str  # a key of Patch.models, or "default"
+    outputs: tuple[str, ...]
+    channel: int
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class MappingSpec:
+    source: str
+    voice: str
+    param: str
+    options: dict[str, Any]  # Mapping keyword arguments
+
+    def build(self) -> Mapping:
+        return Mapping(**self.options)
+
+
+@dataclass(frozen=True)
+class AutomationSpec:
+    name: str  # the bus name it publishes to
+    type: str  # "lfo" | "ramp"
+    options: dict[str, Any]
+    target: tuple[str, str] | None  # (voice, param) for a direct write
+
+    def build(self) -> Lfo | Ramp:
+        cls = Lfo if self.type == "lfo" else Ramp
+        return cls(self.name, **self.options)
+
+    def span(self) -> tuple[float, float]:
+        """The values it can take: the identity range for a direct write."""
+        if self.type == "lfo":
+            lo, hi = self.options.get("lo", 0.0), self.options.get("hi", 1.0)
+        else:
+            values = [v for _, v in self.options["points"]]
+            lo, hi = min(values), max(values)
+        return (lo, hi) if lo != hi else (lo, lo + 1.0)
+
+
+@dataclass(frozen=True)
+class TriggerSpec:
+    source: str
+    action: str
+    args: dict[str, Any]
+    condition: dict[str, Any]
+
+    def build(self) -> Trigger:
+        return Trigger(self.source, self.action, dict(self.args), **self.condition)
+
+
+@dataclass(frozen=True)
+class OscSpec:
+    port: int = 9000
+    bind: str = "127.0.0.1"
+    allow: tuple[str, ...] = ()
+    feedback: tuple[str, int] | None = None
+
+
+@dataclass(frozen=True)
+class MidiSpec:
+    input: str
+    listen: str | None = None
+    listen_channel: int = 0  # 0 = every channel
+
+
+@dataclass(frozen=True)
+class Patch:
+    path: Path
+    name: str
+    bpm: float
+    beats_per_bar: int
+    models: dict[str, str]  # name -> absolute path, or "default"
+    outputs: dict[str, OutputSpec]
+    voices: dict[str, VoiceSpec]
+    osc: OscSpec | None
+    midi: MidiSpec | None
+    mappings: tuple[MappingSpec, ...]
+    automation: tuple[AutomationSpec, ...]
+    triggers: tuple[TriggerSpec, ...]
+    scenes: dict[str, Scene]
+    scene: str | None
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    def model_path(self, name: str) -> str:
+        """A model by its patch name or by a folder name in the patch's or the repo's models/."""
+        if name in self.models:
+            return self.models[name]
+        if not NAME.match(name):
+            raise LivernnError(f"model {name!r}: give a model name from the patch, not a path")
+        for folder in (self.folder / "models", REPO_MODELS):
+            candidate = folder / name
+            if candidate.exists():
+                return str(candidate)
+        known = ", ".join(sorted({*self.models, *_folder_models(self.folder / "models"), *_folder_models(REPO_MODELS)}))
+        raise LivernnError(f"no model {name!r}; known: {known or 'none'}")
+
+
+def _folder_models(folder: Path) -> list[str]:
+    return [p.name for p in folder.iterdir() if not p.name.startswith(".")] if folder.is_dir() else []

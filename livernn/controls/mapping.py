@@ -17,6 +17,7 @@ import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from livernn.controls.filters import EmaFilter, OneEuroFilter
 from livernn.errors import LivernnError
@@ -235,6 +236,16 @@ class Mapping:
         if self.kind == "choice":
             return self.choices[int(min(len(self.choices) - 1, max(0, round(y))))]
         return y
+
+
+def param_defaults(spec: Any) -> dict[str, Any]:
+    """Mapping settings a parameter implies (``spec`` is an engine ``ParamSpec``): its whole
+    range as the output range (indices for a choice, 0..1 for a bool), its kind, its choices."""
+    if spec.kind == "choice":
+        return {"out_range": (0.0, float(len(spec.choices) - 1)), "kind": "choice", "choices": tuple(spec.choices)}
+    if spec.kind == "bool":
+        return {"out_range": (0.0, 1.0), "kind": "bool", "choices": ()}
+    return {"out_range": (float(spec.min), float(spec.max)), "kind": spec.kind, "choices": ()}
 
 
 def interpolate(v: float, xs: Sequence[float], ys: Sequence[float]) -> float:

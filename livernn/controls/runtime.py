@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from livernn.controls.automation import Automation
 from livernn.controls.bus import ControlBus
 from livernn.controls.feedback import OscFeedback
-from livernn.controls.mapping import Mapping
+from livernn.controls.mapping import Mapping, param_defaults
 from livernn.controls.osc_in import RateLimitedLog
 from livernn.controls.trigger import Trigger
 from livernn.errors import LivernnError
@@ -149,19 +149,15 @@ class ControlRuntime:
         if spec is None:
             raise LivernnError(f"unknown voice parameter {param!r}; known: {', '.join(PARAM_SPECS)}")
         self._voices(voice)
-        if spec.kind == "choice":
-            out, kind, choices = (0.0, float(len(spec.choices) - 1)), "choice", spec.choices
-        else:
-            out, kind, choices = (float(spec.min or 0.0), float(spec.max or 1.0)), spec.kind, ()
-        in_range = (-1.0, 1.0) if pattern.startswith("midi.bend") else (0.0, 1.0)
+        defaults = param_defaults(spec)
         state: dict[str, Callable[[], None]] = {}
 
         def first(name: str, value: Any, t: float) -> None:
             if "cancel" not in state or isinstance(value, str) or name.startswith("midi.note."):
                 return
             state.pop("cancel")()
-            binding = Binding(name, voice, param, Mapping(in_range=(-1.0, 1.0) if name.startswith("midi.bend")
-                              else in_range, out_range=out, kind=kind, choices=choices))
+            in_range = (-1.0, 1.0) if name.startswith("midi.bend") else (0.0, 1.0)
+            binding = Binding(name, voice, param, Mapping(in_range=in_range, **defaults))
             self.add_mapping(binding)
             self._write(binding, binding.mapping(value, t))
             if on_bound is not None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from livernn.controls.automation import SHAPES
+from livernn.controls.mapping import param_defaults
 from livernn.controls.runtime import Scene
 from livernn.controls.trigger import ACTIONS
 from livernn.engine.params import PARAM_SPECS, VoiceParams
@@ -282,15 +283,6 @@ def _target(where: tuple[str | int, ...], target: Any, voices: dict[str, VoiceSp
     return voice, param
 
 
-def _param_range(param: str) -> tuple[tuple[float, float], str, tuple[str, ...]]:
-    spec = PARAM_SPECS[param]
-    if spec.kind == "choice":
-        return (0.0, float(len(spec.choices) - 1)), "choice", spec.choices
-    if spec.kind == "bool":
-        return (0.0, 1.0), "bool", ()
-    return (float(spec.min), float(spec.max)), spec.kind, ()
-
-
 def _mappings(data: dict[str, Any], voices: dict[str, VoiceSpec], check: Checker) -> list[MappingSpec]:
     raw = data.get("mappings", [])
     if not isinstance(raw, list):
@@ -304,8 +296,7 @@ def _mappings(data: dict[str, Any], voices: dict[str, VoiceSpec], check: Checker
         target = _target((*where, "target"), table.get("target"), voices, check)
         if source is None or target is None:
             continue
-        out_range, kind, choices = _param_range(target[1])
-        options: dict[str, Any] = {"out_range": out_range, "kind": kind, "choices": choices}
+        options: dict[str, Any] = param_defaults(PARAM_SPECS[target[1]])
         for key in ("range", "out"):
             if key in table and (pair := check.pair((*where, key), table[key])) is not None:
                 options["in_range" if key == "range" else "out_range"] = pair

@@ -85,7 +85,9 @@ def start_jack(tmpdir: Path, name: str | None = None) -> JackServer:
     """Start ``jackd -d dummy`` under a unique server name and make it this process's default."""
     require("jackd")
     require("jack_lsp")
-    name = name or f"livernn-test-{os.getpid()}-{time.monotonic_ns() % 100000}"
+    # Keep server names short: jackd 1.9.21 clients abort (glibc malloc assertion) when the
+    # server name reaches 24 characters, which "livernn-test-<5-digit pid>-<5 digits>" did.
+    name = name or f"lrt{os.getpid()}-{time.monotonic_ns() % 100000}"
     log = tmpdir / f"{name}.log"
     proc = subprocess.Popen(
         ["jackd", "-n", name, "-d", "dummy", "-r", str(JACK_RATE), "-p", str(JACK_PERIOD)],
@@ -102,7 +104,11 @@ def start_jack(tmpdir: Path, name: str | None = None) -> JackServer:
             pytest.fail(f"jackd exited: {log.read_text()[-500:]}")
         return bool(server.ports())
 
-    wait_for(up, 15, "jackd to start")
+    try:
+        wait_for(up, 15, "jackd to start")
+    except BaseException:
+        stop_process(proc)  # never leave a half-started server behind
+        raise
     return server
 
 
@@ -228,3 +234,52 @@ class MidiProbe:
         self._in.cancel_callback()
         self._in.close_port()
         del self._in
+
+
+_PROBE_SCRIPT = r"""
+import sys, time, rtmidi
+inp = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=sys.argv[1])
+inp.ignore_types(sysex=False, timing=True, active_sense=True)
+inp.open_virtual_port("in")
+def on_message(event, data=None):
+    sys.stdout.write("%.7f %s\n" % (time.monotonic(), " ".join(map(str, event[0]))))
+    sys.stdout.flush()
+inp.set_callback(on_message)
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+@dataclass
+class ProcessMidiProbe(MidiProbe):
+    """A MidiProbe that listens in a separate Python process (same interface).
+
+    Use it to test a sender that runs busy Python threads: python-rtmidi's JACK input
+    callback delivers corrupted bursts (the later messages of a burst arrive as copies of
+    the first) when the *receiving* process has a busy Python thread, so an in-process
+    probe would measure that bug, not the sender. Arrival times are the probe process's
+    ``time.monotonic()``, the same clock as the test's.
+    """
+
+    def __post_init__(self) -> None:
+        import sys
+
+        self._lock = threading.Lock()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _PROBE_SCRIPT, self.client],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True,
+        )
+        if self.proc.stdout.readline().strip() != "ready":
+            stop_process(self.proc)
+            pytest.fail(f"MIDI probe process {self.client} did not start")
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            t, *data = line.split()
+            with self._lock:
+                self.received.append((float(t), [int(x) for x in data]))
+
+    def close(self) -> None:
+        stop_process(self.proc)

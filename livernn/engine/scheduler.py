@@ -14,6 +14,11 @@ at 48 kHz / 32 frames, probe in another process):
   which bounds that wait to a fraction of a millisecond at the cost of a few per cent of
   the busy thread's throughput; it is restored when the session stops. The measurements
   met the 1 ms p99 target under load this way, so no sender subprocess is needed.
+- The OS is the other enemy: on a loaded machine a normal thread is descheduled for
+  milliseconds (hundreds of them on the 2-core test machine). Where allowed (root, or an
+  rtprio limit, as JACK users have), the sender and the generation thread ask for
+  SCHED_FIFO at priorities below JACK's own (``REALTIME_PRIORITY``); where not, they
+  run as normal threads and ``realtime`` says so.
 
 Every note-on is scheduled together with its note-off. The open-note registry (per output,
 channel and pitch) decides what a note-off may end: a note retriggered on the same pitch
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
 import sys
 import threading
 import time
@@ -35,6 +41,7 @@ from livernn.outputs.base import Output
 
 SPIN = 0.0015  # seconds before a deadline at which the sender stops sleeping and spins
 SWITCH_INTERVAL = 2e-4  # sys.setswitchinterval while playing (default 5e-3)
+REALTIME_PRIORITY = 5  # SCHED_FIFO priority of the sender (jackd runs at 10, its clients at 5..9)
 ON, OFF, CC = 0, 1, 2
 
 
@@ -56,8 +63,11 @@ class Note:
 class Scheduler:
     """A heap of (send time, seq, kind, payload, output) served by one sender thread."""
 
-    def __init__(self, spin: float = SPIN, on_error: Callable[[str], None] | None = None) -> None:
+    def __init__(self, spin: float = SPIN, on_error: Callable[[str], None] | None = None,
+                 realtime: bool = True) -> None:
         self.spin = spin
+        self.want_realtime = realtime
+        self.realtime = False  # whether the sender thread got SCHED_FIFO
         self.on_error = on_error or (lambda message: None)
         self._cond = threading.Condition()
         self._heap: list = []
@@ -157,6 +167,8 @@ class Scheduler:
 
     # -- the sender thread -----------------------------------------------------------
     def _run(self) -> None:
+        if self.want_realtime:
+            self.realtime = make_realtime(REALTIME_PRIORITY)
         cond, heap, clock = self._cond, self._heap, time.monotonic
         while True:
             with cond:
@@ -210,6 +222,15 @@ class Scheduler:
             if id(out) not in self._failing:
                 self._failing.add(id(out))
                 self.on_error(f"output {out.describe()}: {type(exc).__name__}: {exc}")
+
+
+def make_realtime(priority: int) -> bool:
+    """Ask for SCHED_FIFO for the calling thread; False where the OS says no."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+        return True
+    except (AttributeError, OSError):
+        return False
 
 
 def set_switch_interval(seconds: float | None) -> float:

@@ -22,7 +22,14 @@ from typing import Any
 from livernn.controls.bus import ControlBus
 from livernn.engine.clock import Clock, LinkClock, check_bpm
 from livernn.engine.params import VoiceParams
-from livernn.engine.scheduler import SPIN, SWITCH_INTERVAL, Scheduler, set_switch_interval
+from livernn.engine.scheduler import (
+    REALTIME_PRIORITY,
+    SPIN,
+    SWITCH_INTERVAL,
+    Scheduler,
+    make_realtime,
+    set_switch_interval,
+)
 from livernn.engine.voice import SwapPlan, Voice
 from livernn.errors import LivernnError
 from livernn.outputs.base import Output
@@ -39,7 +46,7 @@ class Session:
 
     def __init__(self, bpm: float = 120.0, lookahead: float = 0.1, beats_per_bar: int = 4,
                  clock: str | Clock = "internal", switch_interval: float | None = SWITCH_INTERVAL,
-                 spin: float = SPIN, bus: ControlBus | None = None) -> None:
+                 spin: float = SPIN, bus: ControlBus | None = None, realtime: bool = True) -> None:
         if not isinstance(lookahead, (int, float)) or not 0.005 <= lookahead <= 2.0:
             raise LivernnError(f"lookahead must be 0.005..2 s, got {lookahead!r}")
         if isinstance(clock, Clock):
@@ -53,7 +60,7 @@ class Session:
         self.lookahead = float(lookahead)
         self.switch_interval = switch_interval
         self.bus = bus or ControlBus()
-        self.scheduler = Scheduler(spin, on_error=self._error)
+        self.scheduler = Scheduler(spin, on_error=self._error, realtime=realtime)
         self.outputs: dict[str, Output] = {}
         self.voices: dict[str, Voice] = {}
         self.taps: tuple[Output, ...] = ()  # recorders: get every voice's notes
@@ -306,6 +313,8 @@ class Session:
 
     # -- threads -----------------------------------------------------------------------
     def _generate(self) -> None:
+        if self.scheduler.want_realtime:
+            make_realtime(REALTIME_PRIORITY - 1)
         while self._running:
             now = time.monotonic()
             for voice in list(self.voices.values()):
@@ -348,5 +357,6 @@ class Session:
             "open_notes": len(self.scheduler.open_notes()),
             "send_late_ms": {"p50": pct(0.5), "p99": pct(0.99), "max": pct(1.0)},
             "switch_interval": sys.getswitchinterval(),
+            "realtime": self.scheduler.realtime,
             "errors": self.errors[-5:],
         }

@@ -18,6 +18,7 @@ import contextlib
 import os
 import sys
 import threading
+import time
 
 import rtmidi
 
@@ -32,17 +33,18 @@ API_NAMES = {
 }
 _PREFERENCE = [rtmidi.API_LINUX_ALSA, rtmidi.API_MACOSX_CORE, rtmidi.API_WINDOWS_MM, rtmidi.API_UNIX_JACK]
 CLIENT_NAME = "livernn"
+JACK_DRAIN = 0.05  # seconds: several JACK periods, even at 1024 frames
 
 
 @contextlib.contextmanager
 def quiet_stderr():
     """Hide what C libraries print while probing (JACK and ALSA complain on stderr)."""
+    fd = 2
     try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):
+        saved = os.dup(fd)
+    except OSError:
         yield
         return
-    saved = os.dup(fd)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         sys.stderr.flush()
@@ -199,6 +201,8 @@ class MidiOutput(Output):
         with self._lock:
             out, self._out = self._out, None
         if out is not None:
+            if self.api == rtmidi.API_UNIX_JACK:
+                time.sleep(JACK_DRAIN)  # JACK sends from a ringbuffer once per period: let it empty
             out.close_port()
             del out
         self._watch = None

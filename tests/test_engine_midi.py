@@ -1,0 +1,181 @@
+"""The engine playing the shipped model into real JACK MIDI ports: nothing stuck, ever."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from livernn.engine import Session
+from livernn.errors import LivernnError
+from livernn.model import load_model
+from livernn.outputs import midi
+from peers import ProcessMidiProbe, raw_rms, wait_for
+
+pytestmark = pytest.mark.integration
+
+CC_ALL_SOUND_OFF, CC_ALL_NOTES_OFF = 120, 123
+
+
+@pytest.fixture
+def midi_probe(jack, request):
+    """The probe listens in its own process: an in-process python-rtmidi JACK input garbles
+    bursts while the engine's threads are busy (see peers.ProcessMidiProbe)."""
+    probe = ProcessMidiProbe(f"eprobe{abs(hash(request.node.nodeid)) % 100000}")
+    yield probe
+    probe.close()
+
+
+def note_ons(probe) -> list[list[int]]:
+    return [m for m in probe.messages() if m[0] & 0xF0 == 0x90 and m[2] > 0]
+
+
+def playing_session(probe, bpm: float = 240.0, lookahead: float = 0.1, **voice) -> Session:
+    s = Session(bpm=bpm, lookahead=lookahead)
+    s.add_output("probe", midi(probe.client, create=False))
+    s.add_voice("lead", seed=7, **voice)
+    return s.start()
+
+
+class FailingModel:
+    """The shipped model, except that its generators raise on the ``after``-th note."""
+
+    def __init__(self, after: int) -> None:
+        self.inner = load_model()
+        self.name, self.ref_bpm, self.after = "failing", self.inner.ref_bpm, after
+
+    def generator(self, seed=None):
+        inner, after = self.inner.generator(seed), self.after
+
+        class Generator:
+            calls = 0
+
+            def __getattr__(self, name):
+                return getattr(inner, name)
+
+            def next(self, params):
+                Generator.calls += 1
+                if Generator.calls > after:
+                    raise FloatingPointError("logits went non-finite")
+                return inner.next(params)
+
+        return Generator()
+
+
+def test_notes_arrive_and_panic_ends_every_one(jack, midi_probe):
+    s = playing_session(midi_probe)
+    try:
+        wait_for(lambda: len(note_ons(midi_probe)) >= 8, 10, "notes from the voice")
+        s.panic()
+        expected = {(ch, cc) for ch in range(16) for cc in (CC_ALL_SOUND_OFF, CC_ALL_NOTES_OFF)}
+        ccs = lambda: {(m[0] & 0x0F, m[1]) for m in midi_probe.messages() if m[0] & 0xF0 == 0xB0}  # noqa: E731
+        wait_for(lambda: expected <= ccs(), 5, "CC 120 and 123 on every channel")
+        assert midi_probe.note_balance() == {}
+        assert s.status()["voices"]["lead"]["late"] == 0
+    finally:
+        s.stop()
+    assert midi_probe.note_balance() == {}
+
+
+def test_voice_params_shape_the_notes(jack, midi_probe):
+    s = playing_session(midi_probe, pitch_min=60, pitch_max=72, scale="major", velocity_scale=0.0,
+                        velocity_offset=33)
+    lead = s.voices["lead"]
+    try:
+        wait_for(lambda: len(note_ons(midi_probe)) >= 10, 10, "notes")
+        ons = note_ons(midi_probe)
+        assert all(60 <= m[1] <= 72 and m[1] % 12 in (0, 2, 4, 5, 7, 9, 11) for m in ons)
+        assert {m[2] for m in ons} == {33}
+        assert {m[0] & 0x0F for m in ons} == {0}
+        lead.mute = True
+        time.sleep(lead.horizon() + 0.6)  # the notes in hand play out, then nothing
+        count = len(note_ons(midi_probe))
+        time.sleep(0.5)
+        assert len(note_ons(midi_probe)) == count
+    finally:
+        s.stop()
+    assert midi_probe.note_balance() == {}
+
+
+@pytest.mark.parametrize("policy", ["ring", "cut"])
+def test_swap_at_each_boundary_leaves_no_stuck_note(jack, midi_probe, policy):
+    # A lookahead with room for the 2-core test machine's scheduling stalls: the point is
+    # that loading, warming and priming a model on the side never delays a note.
+    s = playing_session(midi_probe, bpm=300.0, lookahead=0.25)
+    swaps = []
+    s.on("swap", lambda voice, model, beat: swaps.append(beat))
+    try:
+        wait_for(lambda: len(note_ons(midi_probe)) >= 4, 10, "notes")
+        for at in ("now", "beat", "bar"):
+            model = s.swap("lead", load_model(), at=at, policy=policy).result(timeout=10)
+            assert model.name == "bach"
+            wait_for(lambda n=len(note_ons(midi_probe)): len(note_ons(midi_probe)) >= n + 3, 10, "notes")
+        assert swaps[1] == int(swaps[1]) and swaps[2] % 4 == 0  # on a beat, then on a bar line
+        lead = s.voices["lead"]
+        assert lead.epoch == 3 and lead.late == 0
+        assert s.status()["send_late_ms"]["p99"] < 5.0  # the swaps held up no deadline
+    finally:
+        s.stop()
+    assert midi_probe.note_balance() == {}
+
+
+def test_failed_swap_keeps_the_old_model(jack, midi_probe, tmp_path):
+    s = playing_session(midi_probe)
+    try:
+        (tmp_path / "config.json").write_text("{not json")
+        future = s.swap("lead", tmp_path, at="beat")
+        with pytest.raises(LivernnError, match="old model plays on"):
+            future.result(timeout=10)
+        assert "\n" not in str(future.exception())
+        count = len(note_ons(midi_probe))
+        wait_for(lambda: len(note_ons(midi_probe)) >= count + 4, 10, "the old model to play on")
+        assert s.voices["lead"].model.name == "bach"
+    finally:
+        s.stop()
+    assert midi_probe.note_balance() == {}
+
+
+def test_exception_in_a_voice_ends_its_notes_and_the_others_play_on(jack, midi_probe):
+    s = Session(bpm=240.0)
+    errors = []
+    s.on("error", errors.append)
+    s.add_output("probe", midi(midi_probe.client, create=False))
+    s.add_voice("good", channel=1, seed=1)
+    broken = s.add_voice("broken", FailingModel(after=6), channel=2, seed=2)
+    rescued = s.add_voice("rescued", channel=3, seed=3)
+    s.start()
+    try:
+        s.swap("rescued", FailingModel(after=20), at="now").result(timeout=10)
+        wait_for(lambda: len(errors) >= 2, 10, "both failing voices to fail")
+        assert all("\n" not in e and "FloatingPointError" in e for e in errors)
+        assert broken.failed and "silent" in next(e for e in errors if "broken" in e)
+        assert rescued.failed is None and rescued.model.name == "bach"
+        assert "back to model bach" in next(e for e in errors if "rescued" in e)
+        time.sleep(0.3)
+        before = {ch: sum(1 for m in note_ons(midi_probe) if m[0] & 0x0F == ch) for ch in range(3)}
+        time.sleep(1.0)
+        after = {ch: sum(1 for m in note_ons(midi_probe) if m[0] & 0x0F == ch) for ch in range(3)}
+        assert after[0] > before[0] and after[2] > before[2]  # good and rescued play on
+        assert after[1] == before[1]  # broken is silent
+        assert not any(k[0] == 1 for k in midi_probe.note_balance())  # and left nothing open
+    finally:
+        s.stop()
+    assert midi_probe.note_balance() == {}
+
+
+def test_fluidsynth_sounds_then_silence_after_panic(jack, fluidsynth):
+    s = Session(bpm=240.0)
+    s.add_output("fs", midi("fsynth", create=False))
+    v = s.add_voice("lead", seed=5, velocity_offset=30, pitch_min=48, pitch_max=84)
+    s.start()
+    try:
+        time.sleep(1.5)
+        v.mute = True
+        s.panic()
+        time.sleep(1.2)
+    finally:
+        s.stop()
+    raw = fluidsynth.stop()
+    seconds = raw.stat().st_size / (44100 * 4)
+    assert raw_rms(raw) > 0.002
+    assert raw_rms(raw, seconds - 0.7, 0.6) < 1e-4

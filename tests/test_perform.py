@@ -305,3 +305,29 @@ def test_perform_reloads_on_save_and_keeps_the_last_good_patch_on_a_bad_edit(tmp
         sink.close()
     assert proc.returncode == 0, lines
     assert (tmp_path / "set.mid").stat().st_size > 100
+
+
+def test_a_reload_that_cannot_open_its_port_changes_nothing(tmp_path):
+    busy = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    busy.bind(("127.0.0.1", 0))
+    taken = busy.getsockname()[1]
+
+    async def body(show: Show, sink: OscSink) -> None:
+        voice = show.session.voices["lead"]
+        port = show.osc.port
+        text = show.path.read_text()
+        show.path.write_text(text.replace("[osc]\nport = 0", f"[osc]\nport = {taken}")
+                             .replace("density = 2.0", "density = 3.0"))
+        assert await show.reload() is False
+        assert voice.density == 2.0 and show.osc.port == port
+        SimpleUDPClient("127.0.0.1", port).send_message("/1/fader1", 1.0)
+        await asyncio.sleep(0.1)
+        assert voice.temperature == 4.0  # the old server still serves the old mappings
+        show.path.write_text(text.replace("density = 2.0", "density = 3.0"))
+        assert await show.reload() is True
+        assert voice.density == 3.0
+
+    try:
+        run_show(tmp_path, patch_text("SINK"), body)
+    finally:
+        busy.close()

@@ -49,9 +49,16 @@ class Show:
         """Read the file and make the session play it; raises LivernnError if it cannot."""
         patch = load_patch(self.path)
         old = self.patch
-        apply_patch(self.session, patch, self.runtime, old)
+        opened = await self._open_servers(patch, old)  # may fail: nothing has changed yet
+        try:
+            apply_patch(self.session, patch, self.runtime, old)
+        except BaseException:
+            for server in opened.values():
+                if server is not None:
+                    server.close()
+            raise
         self.patch = patch
-        await self._servers(patch, old)
+        self._use_servers(patch, old, opened)
         self._sections(patch, old)
         if self._tick is None:
             self._tick = asyncio.get_running_loop().create_task(self.runtime.run())
@@ -79,40 +86,68 @@ class Show:
                 await self.reload()
 
     # -- servers ---------------------------------------------------------------------------
-    async def _servers(self, patch: Patch, old: Patch | None) -> None:
-        runtime = self.runtime
+    async def _open_servers(self, patch: Patch, old: Patch | None) -> dict[str, Any]:
+        """Open the OSC server and MIDI input the new patch needs and the old one lacks.
+
+        Returns {"osc": server, "midi": input}; a key is present when that server changes
+        (its value None when the new patch has none)."""
+        opened: dict[str, Any] = {}
         spec, old_spec = patch.osc, old.osc if old else None
-        if self.osc is not None and (spec is None or (spec.port, spec.bind, spec.allow)
-                                     != (old_spec.port, old_spec.bind, old_spec.allow)):
-            self.osc.close()
-            self.osc = None
-        if spec is not None and self.osc is None:
-            osc = OscIn(self.session.bus, port=spec.port, bind=spec.bind, allow=spec.allow)
-            install_commands(osc, runtime)
-            await osc.start()
-            self.osc = osc
+        key = None if spec is None else (spec.port, spec.bind, spec.allow)
+        if key != (None if old_spec is None else (old_spec.port, old_spec.bind, old_spec.allow)):
+            opened["osc"] = None
+            if spec is not None:
+                if self.osc is not None and old_spec is not None and old_spec.port == spec.port:
+                    self.osc.close()  # the same port cannot be bound twice: hand it over
+                    self.osc = None
+                osc = OscIn(self.session.bus, port=spec.port, bind=spec.bind, allow=spec.allow)
+                install_commands(osc, self.runtime)
+                try:
+                    await osc.start()
+                except LivernnError:
+                    if self.osc is None and old_spec is not None:  # give the old one its port back
+                        self.osc = OscIn(self.session.bus, old_spec.port, old_spec.bind, old_spec.allow)
+                        install_commands(self.osc, self.runtime)
+                        await self.osc.start()
+                    raise
+                opened["osc"] = osc
+        if patch.midi != (old.midi if old else None):
+            opened["midi"] = None
+            if patch.midi is not None:
+                try:
+                    listener = NoteListener(self._observer(patch.midi.listen)) if patch.midi.listen else None
+                    opened["midi"] = MidiIn(self.session.bus, patch.midi.input, listener, patch.midi.listen_channel)
+                except LivernnError:
+                    if opened.get("osc") is not None:
+                        opened["osc"].close()
+                    raise
+        return opened
+
+    def _use_servers(self, patch: Patch, old: Patch | None, opened: dict[str, Any]) -> None:
+        runtime = self.runtime
+        if "osc" in opened:
+            if self.osc is not None:
+                self.osc.close()
+            self.osc = opened["osc"]
         if self.osc is not None:
             for binding in runtime.bindings:
                 if binding.source.startswith("osc."):
                     self.osc.watch(binding.source[4:])
-        feedback = spec.feedback if spec else None
-        if feedback != (old_spec.feedback if old_spec else None) or (feedback and runtime.feedback is None):
+        if "midi" in opened:
+            if self.midi is not None:
+                if self.midi.listener is not None:
+                    runtime.tickers.remove(self.midi.listener.flush)
+                self.midi.close()
+            self.midi = opened["midi"]
+            if self.midi is not None and self.midi.listener is not None:
+                runtime.tickers.append(self.midi.listener.flush)  # a note held too long is reported anyway
+        feedback = patch.osc.feedback if patch.osc else None
+        if feedback != (old.osc.feedback if old and old.osc else None):
             if runtime.feedback is not None:
                 runtime.feedback.close()
                 runtime.feedback = None
             if feedback is not None:
                 runtime.feedback = OscFeedback(*feedback)
-        if patch.midi != (old.midi if old else None):
-            if self.midi is not None:
-                if self.midi.listener is not None:
-                    runtime.tickers.remove(self.midi.listener.flush)
-                self.midi.close()
-                self.midi = None
-            if patch.midi is not None:
-                listener = NoteListener(self._observer(patch.midi.listen)) if patch.midi.listen else None
-                self.midi = MidiIn(self.session.bus, patch.midi.input, listener, patch.midi.listen_channel)
-                if listener is not None:
-                    runtime.tickers.append(listener.flush)  # a note held too long is reported anyway
 
     def _observer(self, voice_name: str) -> Callable[[int, float, float, int], None]:
         """Played seconds -> model seconds: the model's time runs at its own ref_bpm."""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from livernn.errors import LivernnError
 
 if TYPE_CHECKING:
-    from livernn.gesture import GestureFrame, GestureTracker, HandFeatures
+    from livernn.gesture import GestureFrame, GestureTracker
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,16 +39,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _hand_dict(hand: HandFeatures) -> dict:
-    return {"id": hand.id, "side": hand.side, "gesture": hand.gesture, "x": hand.x, "height": hand.y,
-            "size": hand.size, "pinch": hand.pinch, "openness": hand.openness, "fingers": hand.fingers,
-            "roll": hand.roll, "speed": hand.speed, "landmarks": hand.landmarks.round(5).tolist()}
-
-
 def _print_frame(frame: GestureFrame, as_json: bool) -> None:
     if as_json:
         line = json.dumps({"index": frame.index, "t": round(frame.t, 4), "latency_ms": round(1000 * frame.latency, 2),
-                           "hands": [_hand_dict(h) for h in frame.hands]})
+                           "hands": [h.as_dict() for h in frame.hands]})
     else:
         hands = "  ".join(f"{h.side}#{h.id} {h.gesture:<9} x={h.x:.2f} height={h.y:.2f} pinch={h.pinch:.2f} "
                           f"open={h.openness:.2f} fingers={h.fingers} roll={h.roll:+.2f}" for h in frame.hands)

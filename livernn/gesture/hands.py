@@ -75,6 +75,12 @@ class HandFeatures:
     gesture: str  # one of features.GESTURES, after hysteresis
     raw: dict[str, float] = field(default_factory=dict)
 
+    def as_dict(self) -> dict[str, object]:
+        """Plain values (JSON-ready), named as on the bus, landmarks as 21 [x, y, z] lists."""
+        return {"id": self.id, "side": self.side, "gesture": self.gesture, "x": self.x, "height": self.y,
+                "size": self.size, "pinch": self.pinch, "openness": self.openness, "fingers": self.fingers,
+                "roll": self.roll, "speed": self.speed, "landmarks": self.landmarks.round(5).tolist()}
+
 
 class GestureState:
     """The gesture changes only after ``hold`` frames agree on a new one."""

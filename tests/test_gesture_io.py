@@ -156,7 +156,9 @@ def test_a_file_read_as_fast_as_possible_in_the_background_sees_every_frame(hand
 
 def test_stop_ends_a_realtime_replay_early(hands_dir: Path) -> None:
     tracker = GestureTracker(hands_dir / "hand_left.mp4", realtime=True).start()
-    time.sleep(0.3)
+    deadline = time.monotonic() + 10.0
+    while tracker.stats.frames < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
     started = time.monotonic()
     tracker.stop()
     assert time.monotonic() - started < 1.0

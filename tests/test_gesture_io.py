@@ -82,6 +82,11 @@ def test_bad_osc_destination_is_refused(text: str) -> None:
         parse_address(text)
 
 
+def test_unknown_osc_host_is_refused_once_at_start(hands_dir: Path) -> None:
+    with pytest.raises(LivernnError, match="OSC destination nonexistent.invalid:9000 cannot be reached"):
+        GestureTracker(hands_dir / "thumb_up.jpg", osc="nonexistent.invalid:9000")
+
+
 def test_cli_json_on_a_picture(hands_dir: Path, capsys) -> None:
     assert main(["gesture", "--image", str(hands_dir / "thumb_up.jpg"), "--json"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

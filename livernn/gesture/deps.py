@@ -19,7 +19,7 @@ def _require(module: str, what: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise LivernnError(f"{what} needs {module.split('.')[0]}, which is not installed here ({exc}); "
+        raise LivernnError(f"{what} needs {module}, which is not installed here ({exc}); "
                            f"install it with: {INSTALL_HINT}") from None
 
 

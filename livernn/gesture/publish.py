@@ -10,6 +10,8 @@ the one seen longest is published under that side. OSC addresses mirror the bus 
 
 from __future__ import annotations
 
+from pythonosc.udp_client import SimpleUDPClient
+
 from livernn.controls.bus import ControlBus
 from livernn.errors import LivernnError
 from livernn.gesture.hands import HandFeatures
@@ -41,17 +43,22 @@ def by_side(hands: list[HandFeatures]) -> dict[str, HandFeatures]:
     return chosen
 
 
+def _client(host: str, port: int) -> SimpleUDPClient:
+    try:
+        return SimpleUDPClient(host, port)
+    except OSError as exc:  # an unknown host name fails here, once, not on every frame
+        raise LivernnError(f"OSC destination {host}:{port} cannot be reached ({exc.strerror or exc})") from None
+
+
 class Publisher:
     """Writes each frame's hands to the bus and to OSC destinations."""
 
     def __init__(self, bus: ControlBus | None = None, osc: str | None = None,
                  wekinator: str | bool | None = None) -> None:
-        from pythonosc.udp_client import SimpleUDPClient
-
         self.bus = bus
-        self.osc = SimpleUDPClient(*parse_address(osc)) if osc else None
+        self.osc = _client(*parse_address(osc)) if osc else None
         wek = f"127.0.0.1:{WEKINATOR_PORT}" if wekinator is True else wekinator
-        self.wekinator = SimpleUDPClient(*parse_address(wek, WEKINATOR_PORT)) if wek else None
+        self.wekinator = _client(*parse_address(wek, WEKINATOR_PORT)) if wek else None
         self._present: set[str] = set()
 
     def _send(self, name: str, value: float | str) -> None:

@@ -42,27 +42,35 @@ def _safe(stem: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("_") or "piece"
 
 
-def _export_one(job: tuple[str, str]) -> tuple[int, str | None]:
-    """Write one corpus file (an ABC file may hold many tunes) as MIDI; return (count, error)."""
+def _reason(exc: Exception) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text[:120]}"
+
+
+def _export_one(job: tuple[str, str]) -> tuple[int, list[str]]:
+    """Write one corpus file (an ABC file may hold many tunes) as MIDI; return (count, errors)."""
     src, out_dir = Path(job[0]), Path(job[1])
     from music21 import converter, stream
 
     warnings.simplefilter("ignore")
     try:
         parsed = converter.parse(str(src))
-        scores = list(parsed.scores) if isinstance(parsed, stream.Opus) else [parsed]
-        count = 0
-        for i, score in enumerate(scores):
-            suffix = f"_{i:03d}" if len(scores) > 1 else ""
-            target = out_dir / f"{_safe(src.stem)}{suffix}.mid"
+    except Exception as exc:  # music21 raises many types on odd scores; skip, report
+        return 0, [f"{src.name}: {_reason(exc)}"]
+    scores = list(parsed.scores) if isinstance(parsed, stream.Opus) else [parsed]
+    count, errors = 0, []
+    for i, score in enumerate(scores):
+        suffix = f"_{i:03d}" if len(scores) > 1 else ""
+        target = out_dir / f"{_safe(src.stem)}{suffix}.mid"
+        try:
             if not target.exists():
                 tmp = target.with_suffix(".tmp")
                 score.write("midi", fp=str(tmp))
                 tmp.replace(target)
             count += 1
-        return count, None
-    except Exception as exc:  # music21 raises many types on odd scores; skip, report
-        return 0, f"{src.name}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        except Exception as exc:  # one odd tune must not lose the rest of its file
+            errors.append(f"{src.name} tune {i}: {_reason(exc)}")
+    return count, errors
 
 
 def export_corpus(
@@ -77,9 +85,8 @@ def export_corpus(
 
     total, errors = 0, []
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        for count, err in tqdm(pool.map(_export_one, jobs, chunksize=4), total=len(jobs),
-                               desc=f"export {name}", unit="file"):
+        for count, errs in tqdm(pool.map(_export_one, jobs, chunksize=4), total=len(jobs),
+                                desc=f"export {name}", unit="file"):
             total += count
-            if err:
-                errors.append(err)
+            errors += errs
     return total, errors

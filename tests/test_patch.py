@@ -151,3 +151,25 @@ def test_key_lines_follow_tables_arrays_and_inline_tables():
     assert lines.line(("triggers", 0)) == 32
     assert lines.line(("voices", "lead", "missing")) == 13
     assert lines.line(("nowhere",)) == 1
+
+
+def test_plug_in_sections_validate_their_table_with_file_lines(tmp_path):
+    from livernn.patch.sections import SECTIONS, Section, register_section
+
+    path = tmp_path / "g.toml"
+    path.write_text(GOOD + '\n[gesture]\nsource = 0\nmirror = "yes"\n')
+    assert load_patch(path).sections == {"gesture": {"source": 0, "mirror": "yes"}}
+    previous = SECTIONS.get("gesture")
+    register_section(Section("gesture", validate=lambda t: [(("mirror",), "must be true or false")]
+                             if not isinstance(t.get("mirror"), bool) else []))
+    try:
+        with pytest.raises(PatchError) as caught:
+            load_patch(path)
+        assert caught.value.problems == [f"{path}:43: gesture.mirror: must be true or false"]
+    finally:
+        SECTIONS.pop("gesture")
+        if previous is not None:
+            SECTIONS["gesture"] = previous
+    path.write_text("gesture = 3\n" + GOOD)
+    with pytest.raises(PatchError, match="gesture: must be a table"):
+        load_patch(path)

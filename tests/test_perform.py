@@ -244,6 +244,12 @@ lead = { temperature = 3.0, transpose = 5 }
         client.send_message("/livernn/param", ["lead", "density", 1.5])
         await asyncio.sleep(0.1)
         assert (voice.temperature, voice.transpose, show.session.tempo, voice.density) == (3.0, 5, 150, 1.5)
+        panics = []
+        show.session.on("panic", lambda: panics.append(1))
+        client.send_message("/livernn/panic", [])
+        client.send_message("/livernn/mute", "lead")
+        await asyncio.sleep(0.1)
+        assert panics == [1] and voice.mute
         client.send_message("/livernn/swap", ["lead", "../models/bach"])
         await asyncio.sleep(0.1)
         assert show.runtime.errors >= 1  # refused: a path is not a model name
@@ -333,3 +339,32 @@ def test_a_reload_that_cannot_open_its_port_changes_nothing(tmp_path):
         run_show(tmp_path, patch_text("SINK"), body)
     finally:
         busy.close()
+
+
+def test_a_plug_in_section_is_started_with_the_show_and_stopped_on_change(tmp_path):
+    from livernn.patch.sections import SECTIONS, Section, register_section
+
+    events = []
+
+    def start(session, runtime, table):
+        events.append(("start", dict(table)))
+        runtime.bus.publish("hand.any.openness", 0.5)
+        return lambda: events.append(("stop", dict(table)))
+
+    previous = SECTIONS.get("gesture")
+    register_section(Section("gesture", validate=lambda table: [], start=start))
+
+    async def body(show: Show, sink: OscSink) -> None:
+        assert events == [("start", {"source": 0})]
+        assert show.session.bus.get("hand.any.openness") == 0.5
+        show.path.write_text(show.path.read_text().replace("source = 0", "source = 1"))
+        assert await show.reload()
+        assert events[1:] == [("stop", {"source": 0}), ("start", {"source": 1})]
+
+    try:
+        run_show(tmp_path, patch_text("SINK") + "\n[gesture]\nsource = 0\n", body)
+    finally:
+        SECTIONS.pop("gesture")
+        if previous is not None:
+            SECTIONS["gesture"] = previous
+    assert events[-1] == ("stop", {"source": 1})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,23 @@ def test_mute_actions(show):
     assert session.voices["lead"].mute and not session.voices["bass"].mute
     runtime.fire("unmute", {"voice": "nobody"})
     assert runtime.errors == 1
+
+
+def test_a_model_newly_named_in_the_patch_is_swapped_in(show):
+    session, runtime, folder = show
+    old = patch(BASE, folder)
+    apply_patch(session, old, runtime)
+    (folder / "weights").mkdir()  # not a models/ folder: only the new patch's [models] names it
+    (folder / "weights" / "other").symlink_to(Path(__file__).resolve().parents[1] / "models" / "bach")
+    swaps = []
+    session.on("swap", lambda voice, model, beat: swaps.append(voice))
+    session.start()
+    lead = session.voices["lead"]
+    new = patch(BASE.replace('bach = "default"', 'bach = "default"\nother = "weights/other"')
+                .replace('model = "bach"\noutputs = ["a"]\nparams', 'model = "other"\noutputs = ["a"]\nparams'), folder)
+    apply_patch(session, new, runtime, old)
+    deadline = time.monotonic() + 20
+    while not swaps and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert swaps == ["lead"] and session.voices["lead"] is lead  # swapped in place, at a bar
+    assert runtime.errors == 0

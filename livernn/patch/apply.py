@@ -100,33 +100,22 @@ def apply_patch(session: Any, patch: Patch, runtime: ControlRuntime, old: Patch 
     for name in [n for n in old_voices if n not in patch.voices or n in rebuild]:
         session.remove_voice(name)
     for name in [n for n in old_outputs if n not in patch.outputs or n in reopen]:
-        _drop_output(session, name)
+        session.remove_output(name)
     for name, output in opened.items():
         session.add_output(name, output)
     for name in sorted(rebuild):
         spec = patch.voices[name]
         session.add_voice(name, model=loaded[name], outputs=list(_voice_outputs(patch, spec)),
                           channel=spec.channel, **spec.params)
+    rebuild_controls(runtime, patch)  # before the swaps: model names resolve in the new patch
     for name, spec in patch.voices.items():
         if name in rebuild:
             continue
         _set_changed_params(session.voices[name], old_voices[name].params, spec.params)
         if name in swap:
             runtime.swap(name, spec.model)
-    rebuild_controls(runtime, patch)
     if patch.scene is not None and (old is None or old.scene != patch.scene):
         runtime.apply_scene(patch.scene)
-
-
-def _drop_output(session: Any, name: str) -> None:
-    remove = getattr(session, "remove_output", None)
-    if remove is not None:
-        remove(name)
-        return
-    output = session.outputs.pop(name, None)
-    if output is not None:
-        output.all_notes_off()
-        output.close()
 
 
 def _set_changed_params(voice: Any, old: dict[str, Any], new: dict[str, Any]) -> None:

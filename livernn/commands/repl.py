@@ -25,7 +25,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from livernn.repl import main_repl
-    from livernn.repl.build import build_show
 
-    session, runtime = build_show(getattr(args, "patch", None), getattr(args, "bpm", None))
-    return main_repl(session, runtime, getattr(args, "history", None))
+    return main_repl(args.patch, args.bpm, args.history)

@@ -69,28 +69,38 @@ def make_repl(session: Any, runtime: Any = None, history: Path | None = None) ->
         history=history_path(history),
         toolbar=toolbar,
         string_names=lambda: string_names(session),
-        on_exit=lambda: (toolbar.close(), api.close()),
+        on_exit=toolbar.close,
         banner=BANNER.format(version=__version__, voices=len(session.voices), bpm=session.tempo),
     )
 
 
-async def run_repl(repl: Repl, use_patch_stdout: bool = True) -> int:
-    """Run ``repl`` until the performer leaves, ticking the controls (smoothing, LFOs) meanwhile."""
-    ticking = asyncio.ensure_future(api.controls().run())
-    with _sigterm_ends_the_show():
-        try:
+async def run_repl(repl: Repl, show: Any = None, use_patch_stdout: bool = True) -> int:
+    """Run ``repl`` until the performer leaves, then end the show (every note, the recording).
+
+    With a ``show`` (from a patch) its file is watched and reloaded on save, as in
+    ``perform``; without one, the controls made at the prompt are ticked here.
+    """
+    stop = asyncio.Event()
+    if show is None:
+        background = asyncio.ensure_future(api.controls().run(stop))
+    else:
+        background = asyncio.ensure_future(show.watch(stop))
+    try:
+        with _sigterm_ends_the_show():
             return await repl.run(use_patch_stdout=use_patch_stdout)
-        finally:
-            ticking.cancel()
+    finally:
+        stop.set()
+        background.cancel()
+        if show is not None:
+            await show.close()
+        api.close()
 
 
 class _Terminated(SystemExit):
-    pass
+    """SIGTERM: leave like Ctrl-D does (the ``finally`` above ends every note)."""
 
 
 class _sigterm_ends_the_show:
-    """SIGTERM leaves like Ctrl-D does (the REPL's ``finally`` ends every note)."""
-
     def __enter__(self) -> None:
         self.previous = None
         if threading.current_thread() is threading.main_thread():
@@ -105,10 +115,18 @@ class _sigterm_ends_the_show:
             signal.signal(signal.SIGTERM, self.previous)
 
 
-def main_repl(session: Any, runtime: Any = None, history: Path | None = None) -> int:
-    """Blocking entry for the CLI: run the REPL on a fresh event loop."""
+async def _main(patch: Path | None, bpm: float | None, history: Path | None) -> int:
+    from livernn.repl.build import open_show
+
+    session, show = await open_show(patch, bpm)
+    repl = make_repl(session, show.runtime if show else None, history)
+    return await run_repl(repl, show)
+
+
+def main_repl(patch: Path | None = None, bpm: float | None = None, history: Path | None = None) -> int:
+    """Blocking entry for the CLI: build the show (from ``patch``) and run the prompt."""
     try:
-        return asyncio.run(run_repl(make_repl(session, runtime, history)))
+        return asyncio.run(_main(patch, bpm, history))
     except _Terminated as exc:
         print("livernn: terminated, all notes ended", file=sys.stderr)
         return int(exc.code or 0)

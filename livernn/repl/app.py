@@ -30,24 +30,6 @@ from livernn.repl.complete import LivernnCompleter
 from livernn.repl.evaluate import FILENAME_PREFIX, Evaluator, is_complete
 
 DEFAULT_HISTORY = Path("~/.livernn_history")
-REPL_NICE = 5  # how much lower than the engine's threads the prompt's thread runs
-
-
-def lower_this_thread(step: int = REPL_NICE) -> bool:
-    """Lower the OS priority of the calling thread only (Linux: nice is per thread).
-
-    The GIL switch interval stops typed code from holding the sender off the interpreter;
-    this stops it holding the sender off a CPU when the cores are busy. Threads the engine
-    already started keep their priority. Returns False where that is not possible.
-    """
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + step)
-    except (AttributeError, OSError):
-        return False
-    return True
-
-
 def history_path(path: str | os.PathLike[str] | None = None) -> Path:
     """The history file: the argument, else $LIVERNN_HISTORY, else ~/.livernn_history."""
     chosen = path or os.environ.get("LIVERNN_HISTORY") or DEFAULT_HISTORY
@@ -110,7 +92,6 @@ class Repl:
 
     async def run(self, use_patch_stdout: bool = True) -> int:
         """The read-eval-print loop; returns an exit code when the performer leaves."""
-        lower_this_thread()
         try:
             with patch_stdout(raw=True) if use_patch_stdout else nullcontext():
                 if self.banner:
@@ -138,10 +119,9 @@ class Repl:
             with self._sigint(loop):
                 try:
                     await asyncio.shield(self._task)
-                except asyncio.CancelledError:
-                    if not self._task.cancelled():
-                        raise
-                    print("KeyboardInterrupt")
+                except asyncio.CancelledError:  # the REPL itself is being shut down
+                    self._task.cancel()
+                    raise
         finally:
             self._task = None
 

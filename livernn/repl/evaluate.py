@@ -9,6 +9,7 @@ a ``LivernnError`` prints as one line, as everywhere else in livernn.
 from __future__ import annotations
 
 import ast
+import asyncio
 import codeop
 import inspect
 import linecache
@@ -88,7 +89,7 @@ class Evaluator:
                         print(repr(value), file=self._out())
             except SystemExit as exc:
                 self.exit_code = exc.code if isinstance(exc.code, int) else 0
-            except KeyboardInterrupt:
+            except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C: in a loop, or in an await
                 print("KeyboardInterrupt", file=self._out())
             except BaseException as exc:  # noqa: BLE001 - the prompt survives anything typed
                 if isinstance(exc, GeneratorExit):

@@ -173,3 +173,10 @@ def test_plug_in_sections_validate_their_table_with_file_lines(tmp_path):
     path.write_text("gesture = 3\n" + GOOD)
     with pytest.raises(PatchError, match="gesture: must be a table"):
         load_patch(path)
+
+
+def test_osc_sources_without_an_osc_table_get_the_default_local_server(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text(GOOD.replace("[osc]\nport = 0\n", ""))
+    osc = load_patch(path).osc
+    assert (osc.port, osc.bind, osc.allow) == (9000, "127.0.0.1", ())

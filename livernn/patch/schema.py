@@ -108,6 +108,8 @@ def _build(data: dict[str, Any], path: Path, check: Checker) -> Patch | None:
     automation = _automation(data, voices, check)
     scenes = _scenes(data, voices, models, check)
     triggers = _triggers(data, voices, models, scenes, check)
+    if osc is None and any(x.source.startswith("osc.") for x in (*mappings, *triggers)):
+        osc = OscSpec()  # OSC controls named without an [osc] table: the safe default server
     start_scene = data.get("scene")
     if start_scene is not None:
         check.string(("scene",), start_scene, tuple(scenes))

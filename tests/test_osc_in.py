@@ -95,7 +95,7 @@ def test_a_future_timetag_does_not_stall_the_loop(server):
 
 def test_hosts_outside_the_allow_list_are_refused():
     osc = OscIn(ControlBus(), allow=["192.168.1.20", "10.0.0.0/24"])
-    assert osc.allowed("127.0.0.1")
+    assert osc.allowed("127.0.0.1") and osc.allowed("::1") and osc.allowed("::ffff:127.0.0.1")
     assert osc.allowed("192.168.1.20") and osc.allowed("10.0.0.7")
     assert not osc.allowed("192.168.1.21")
     assert not osc.allowed("not-an-ip")

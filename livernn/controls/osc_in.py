@@ -91,8 +91,9 @@ class RateLimitedLog:
 
 
 def parse_allow(entries: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    """Hosts or networks (``192.168.1.20``, ``10.0.0.0/24``); 127.0.0.1 is always allowed."""
-    nets = [ipaddress.ip_network("127.0.0.1/32")]
+    """Hosts or networks (``192.168.1.20``, ``10.0.0.0/24``); this machine (127.0.0.1, ::1)
+    is always allowed."""
+    nets = [ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128")]
     for entry in entries:
         try:
             nets.append(ipaddress.ip_network(str(entry), strict=False))

@@ -81,7 +81,8 @@ class Show:
         import watchfiles
 
         target = self.path.resolve()
-        async for changes in watchfiles.awatch(target.parent, stop_event=stop, debounce=200, step=20):
+        async for changes in watchfiles.awatch(target.parent, stop_event=stop, debounce=200, step=20,
+                                                 recursive=False):
             if any(Path(p).resolve() == target for _, p in changes) and target.exists():
                 await self.reload()
 

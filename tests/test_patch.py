@@ -84,7 +84,7 @@ def test_a_good_patch_loads(tmp_path):
 # (name, text edit applied to GOOD, the line the error must point at, words the message needs)
 BROKEN = [
     ("syntax", ("bpm = 100", "bpm = = 100"), 4, ["TOML syntax"]),
-    ("unknown key", ("channel = 1", "chanel = 1"), 16, ["voices.lead.chanel", "unknown key", "allowed: model"]),
+    ("unknown key", ("channel = 1", "chanel = 1"), 16, ["voices.lead.chanel", "did you mean 'channel'?", "allowed: model"]),
     ("wrong type", ("bpm = 100", 'bpm = "fast"'), 4, ["clock.bpm", "must be a number"]),
     ("missing model", ('bach = "default"', 'bach = "models/nope"'), 7, ["models.bach", "not found"]),
     ("unknown model", ('model = "bach"', 'model = "bahc"'), 14, ["unknown model 'bahc'", "default, bach"]),

@@ -6,6 +6,7 @@ its line from ``KeyLines``, so every message can say ``file:line: voices.lead.ch
 
 from __future__ import annotations
 
+import difflib
 import math
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,9 @@ class Checker:
         if allowed is not None:
             for key in value:
                 if key not in allowed:
-                    self.bad((*path, key), f"unknown key; allowed: {', '.join(allowed)}")
+                    close = difflib.get_close_matches(str(key), allowed, n=1)
+                    hint = f"did you mean {close[0]!r}? " if close else ""
+                    self.bad((*path, key), f"unknown key; {hint}allowed: {', '.join(allowed)}")
         return value
 
     def number(self, path: tuple[str | int, ...], value: Any, lo: float = -math.inf, hi: float = math.inf,

@@ -111,7 +111,12 @@ def test_values_refused_at_the_door():
 
 def _random_packet(rng: random.Random) -> bytes:
     """A mix of garbage, truncations, bad UTF-8, wrong tags and nasty values."""
-    kind = rng.randrange(8)
+    kind = rng.randrange(9)
+    if kind == 8:  # bundles nested hundreds deep
+        packet = b"/x\x00\x00,f\x00\x00" + struct.pack(">f", 0.5)
+        for _ in range(rng.randrange(17, 400)):
+            packet = b"#bundle\x00" + struct.pack(">Q", 1) + struct.pack(">i", len(packet)) + packet
+        return packet
     if kind == 0:
         return rng.randbytes(rng.randrange(1, 200))
     if kind == 1:

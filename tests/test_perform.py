@@ -214,10 +214,16 @@ def test_a_packet_storm_leaves_the_show_playing_and_every_parameter_in_range(tmp
             spec = PARAM_SPECS[name]
             if spec.kind in ("float", "int"):
                 assert math.isfinite(value) and spec.min <= value <= spec.max, (name, value)
-        # the server still answers, and the show still plays
-        SimpleUDPClient("127.0.0.1", port).send_message("/1/fader1", 0.5)
-        await asyncio.sleep(0.1)
-        assert voice.temperature == 0.1 + 0.5 * 3.9
+        # the server still answers: the storm's clamped /livernn/param values (muted, density
+        # at its floor, ...) are put back by valid commands, and the show plays on
+        client = SimpleUDPClient("127.0.0.1", port)
+        client.send_message("/1/fader1", 0.5)
+        for name, value in {"mute": 0, "density": 2.0, "velocity_scale": 1.0, "velocity_offset": 0,
+                            "pitch_min": 0, "pitch_max": 127, "max_polyphony": 16, "max_length": 8.0,
+                            "quantize": 0.0, "scale": "chromatic"}.items():
+            client.send_message("/livernn/param", ["lead", name, value])
+        await asyncio.sleep(0.2)
+        assert voice.temperature == 0.1 + 0.5 * 3.9 and not voice.mute and voice.density == 2.0
         assert len(await sink.notes(time.monotonic(), 10)) == 10
 
     run_show(tmp_path, patch_text("SINK"), body)

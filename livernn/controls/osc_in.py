@@ -11,7 +11,9 @@ the application is done here:
   from a bad string escape, and handler errors) is caught, counted and logged at a limited
   rate, so one bad packet never reaches the event loop;
 - NaN/inf, blobs, arrays and oversized strings are refused at the door; a flood of
-  invented addresses cannot grow the bus without bound (``max_names``);
+  invented addresses cannot grow the bus without bound (``max_names``), and bundles nested
+  thousands deep (which python-osc unpacks in quadratic time, then hits the recursion
+  limit) are refused before parsing;
 - timetags are ignored (``strict_timing=False``): a bundle stamped in the future must not
   park the event loop in a sleep.
 """
@@ -41,6 +43,7 @@ PREFIX = "osc."
 MAX_STRING = 64
 MAX_ARGS = 64
 MAX_ADDRESS = 256
+MAX_BUNDLES = 16  # nested bundles per packet: deeper ones cost python-osc quadratic time
 WILDCARDS = frozenset("*?[]{}")
 
 
@@ -129,6 +132,10 @@ class GuardedDispatcher(Dispatcher):
         if not owner.allowed(client_address[0]):
             stats.refused_host += 1
             owner.warn(f"OSC from {client_address[0]} refused (not in the patch's osc.allow)")
+            return []
+        if data.count(b"#bundle\x00") > MAX_BUNDLES:
+            stats.malformed += 1
+            owner.warn(f"OSC packet from {client_address[0]} refused: more than {MAX_BUNDLES} bundles")
             return []
         try:
             messages = osc_packet.OscPacket(data).messages

@@ -180,3 +180,17 @@ def test_osc_sources_without_an_osc_table_get_the_default_local_server(tmp_path)
     path.write_text(GOOD.replace("[osc]\nport = 0\n", ""))
     osc = load_patch(path).osc
     assert (osc.port, osc.bind, osc.allow) == (9000, "127.0.0.1", ())
+
+
+def test_outputs_as_an_array_of_tables_with_names(tmp_path):
+    text = GOOD.replace('[outputs.rec]\ntype = "file"\npath = "set.mid"',
+                        '[[outputs]]\nname = "rec"\ntype = "file"\npath = "set.mid"\n\n'
+                        '[[outputs]]\nname = "sc"\ntype = "scsynth"\nport = 57110')
+    path = tmp_path / "arr.toml"
+    path.write_text(text)
+    patch = load_patch(path)
+    assert list(patch.outputs) == ["rec", "sc"] and patch.outputs["sc"].options == {"port": 57110}
+    path.write_text(text.replace('name = "sc"', 'name = "rec"'))
+    with pytest.raises(PatchError) as caught:
+        load_patch(path)
+    assert caught.value.problems == [f"{path}:14: outputs[1]: duplicate output name 'rec'"]

@@ -79,7 +79,7 @@ class FusedWeights:
 
 @dataclass
 class _Constraint:
-    """What one SamplerParams means for the pitch head, computed once per params object."""
+    """What one pitch range/scale/transpose setting means for the pitch head (computed once)."""
 
     mask_add: np.ndarray  # 0 where the model pitch is allowed, -inf where not
     any_allowed: bool
@@ -87,7 +87,6 @@ class _Constraint:
 
 
 def _constraint(params: SamplerParams) -> _Constraint:
-    params.validated()
     out = np.arange(N_PITCHES) + params.transpose
     pcs = np.array(sorted({(params.root + pc) % 12 for pc in SCALES[params.scale]}))
     in_range = (out >= params.pitch_min) & (out <= params.pitch_max)
@@ -116,7 +115,9 @@ class NoteGenerator:
         self._plog = np.zeros(N_PITCHES, np.float32)
         self._pbuf = np.zeros(N_PITCHES, np.float64)
         self._cbuf = np.zeros(max(N_PITCHES, len(fw.sdv_b)), np.float64)
-        self._constraints: dict[SamplerParams, _Constraint] = {}
+        self._constraints: dict[tuple, _Constraint] = {}
+        self._params: SamplerParams | None = None
+        self._con: _Constraint | None = None
         self._eps = cfg.chord_eps
         self._vel_width = 128.0 / cfg.vel_bins
         self.reset()
@@ -221,11 +222,16 @@ class NoteGenerator:
         allowed output pitch to the model's choice is played instead.
         """
         fw = self._fw
-        con = self._constraints.get(params)
-        if con is None:
-            if len(self._constraints) >= _MASK_CACHE_SIZE:
-                self._constraints.clear()
-            con = self._constraints[params] = _constraint(params)
+        if params is not self._params:  # a control moved: validate once, reuse the pitch mask
+            params.validated()
+            key = (params.pitch_min, params.pitch_max, params.transpose, params.scale, params.root)
+            con = self._constraints.get(key)
+            if con is None:
+                if len(self._constraints) >= _MASK_CACHE_SIZE:
+                    self._constraints.clear()
+                con = self._constraints[key] = _constraint(params)
+            self._params, self._con = params, con
+        con = self._con
         h = self._hs[-1]
         np.dot(fw.sdv_w, h, out=self._sdv)
         self._sdv += fw.sdv_b

@@ -81,6 +81,8 @@ class NoteLSTM(nn.Module):
         # Pitch given the (teacher-forced or sampled) step bin: tanh(h + E[bin]).
         self.step_to_pitch = (nn.Embedding(cfg.n_step, h)
                               if cfg.categorical and cfg.pitch_given_step else None)
+        if self.step_to_pitch is not None:  # start as tanh(h): don't drown h in random offsets
+            nn.init.zeros_(self.step_to_pitch.weight)
         self.register_buffer("edges", torch.tensor(cfg.time_edges(), dtype=torch.float32),
                              persistent=False)
 

@@ -25,6 +25,7 @@ class TrainConfig:
     stride: int = 0  # between window starts; 0 = seq_len // 2
     lr: float = 3e-3
     weight_decay: float = 0.01
+    beta2: float = 0.99  # Adam's second-moment decay; 0.999 lets early large gradients linger
     warmup_steps: int = 100
     min_lr_frac: float = 0.05  # cosine decays to lr * this
     clip: float = 1.0

@@ -113,7 +113,7 @@ def train(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *,
 
     # -- model and optimiser
     model = NoteLSTM(cfg).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay, betas=(0.9, t.beta2))
     sampler = torch.utils.data.DistributedSampler(range(len(windows)), num_replicas=world, rank=rank,
                                                   shuffle=True, seed=t.seed, drop_last=world > 1)
     steps_per_epoch = math.ceil(len(sampler) / t.batch_size)

@@ -196,17 +196,18 @@ def test_a_packet_storm_leaves_the_show_playing_and_every_parameter_in_range(tmp
                     command("/livernn/param", "ghost", "temperature", 1.0),
                 ]))
 
+        stats = show.osc.stats
+
         def storm() -> None:  # from another thread, as a misbehaving controller would
             for i, packet in enumerate(packets):
+                while i - stats.packets > 256:  # stay within the socket buffer: every packet is read
+                    time.sleep(0.0005)
                 sock.sendto(packet, ("127.0.0.1", port))
-                if i % 25 == 0:
-                    time.sleep(0.001)
 
         await asyncio.to_thread(storm)
         sock.close()
         await asyncio.sleep(0.5)
-        stats = show.osc.stats
-        assert stats.packets >= 10_000, stats
+        assert stats.packets >= 11_500, stats
         session = show.session
         assert session.playing and 1 <= session.tempo <= 999
         voice = session.voices["lead"]

@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from livernn.controls.bus import ControlBus
 from livernn.errors import LivernnError
 from livernn.gesture import deps
@@ -148,6 +150,11 @@ class GestureTracker:
             self.on_frame(result)
         return result
 
+    def warmup(self) -> None:
+        """Run the model once on a blank picture, so the first real frame does not pay its
+        start-up (60-160 ms measured here); ``start()`` does this in its own thread."""
+        self._landmarker.detect(np.zeros((64, 64, 3), np.uint8), -1.0)
+
     def frames(self, max_frames: int | None = None) -> Iterator[GestureFrame]:
         """Track every frame of the source in this thread, as fast as it comes."""
         for n, frame in enumerate(self.source):
@@ -192,6 +199,7 @@ class GestureTracker:
             self._cond.notify_all()
 
     def _work(self) -> None:
+        self.warmup()
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._slot is not None or self._done or self._stop.is_set())

@@ -194,3 +194,14 @@ def test_outputs_as_an_array_of_tables_with_names(tmp_path):
     with pytest.raises(PatchError) as caught:
         load_patch(path)
     assert caught.value.problems == [f"{path}:14: outputs[1]: duplicate output name 'rec'"]
+
+
+def test_trigger_arguments_must_fit_their_action(tmp_path):
+    path = tmp_path / "t.toml"
+    path.write_text(GOOD.replace('action = "scene"\nscene = "calm"', 'action = "panic"\nscene = "calm"'))
+    with pytest.raises(PatchError, match=r":36: triggers\[0\].scene: does not apply to action 'panic'"):
+        load_patch(path)
+    path.write_text(GOOD.replace('action = "scene"\nscene = "calm"',
+                                 'action = "param"\nvoice = "lead"\nparam = "temperature"\nvalue = 99'))
+    with pytest.raises(PatchError, match=r"triggers\[0\].value: temperature must be in 0.05..5, got 99"):
+        load_patch(path)

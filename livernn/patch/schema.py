@@ -55,8 +55,8 @@ MAPPING_KEYS = ("source", "target", "range", "out", "curve", "shape", "points", 
                 "smooth", "alpha", "mincutoff", "beta", "dcutoff", "quantize", "steps", "deadband", "rate")
 LFO_KEYS = ("name", "type", "target", "shape", "beats", "hz", "lo", "hi", "phase", "seed")
 RAMP_KEYS = ("name", "type", "target", "points", "loop", "step")
-TRIGGER_KEYS = ("source", "above", "below", "equals", "hysteresis", "action",
-                "scene", "voice", "model", "at", "bpm", "param", "value")
+ACTION_ARGS = ("scene", "voice", "model", "at", "bpm", "param", "value")
+TRIGGER_KEYS = ("source", "above", "below", "equals", "hysteresis", "action", *ACTION_ARGS)
 
 
 def load_patch(path: str | Path) -> Patch:
@@ -430,8 +430,12 @@ def _triggers(data: dict[str, Any], voices: dict[str, VoiceSpec], models: dict[s
         action = check.string((*where, "action"), table.get("action"), ACTIONS)
         if source is None or action is None:
             continue
+        takes = needs[action] + (("at",) if action == "swap" else ())
+        for key in ACTION_ARGS:
+            if key in table and key not in takes:
+                check.bad((*where, key), f"does not apply to action {action!r}; it takes: {', '.join(takes) or 'nothing'}")
         args = {}
-        for key in needs[action] + (("at",) if action == "swap" else ()):
+        for key in takes:
             if key not in table:
                 if key != "at":
                     check.bad(where, f"action {action!r} needs {key!r}")
@@ -450,6 +454,12 @@ def _triggers(data: dict[str, Any], voices: dict[str, VoiceSpec], models: dict[s
             ok &= check.number((*where, "bpm"), args["bpm"], 1, 999) is not None
         if "param" in args:
             ok &= check.string((*where, "param"), args["param"], tuple(PARAM_SPECS)) is not None
+            if ok and "value" in args:
+                try:
+                    PARAM_SPECS[args["param"]].coerce(args["value"])
+                except LivernnError as exc:
+                    check.bad((*where, "value"), str(exc))
+                    ok = False
         condition = {k: table[k] for k in ("above", "below", "equals", "hysteresis") if k in table}
         equals = condition.get("equals")
         if equals is not None and (isinstance(equals, bool) or not isinstance(equals, int | float | str)):

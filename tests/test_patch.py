@@ -205,3 +205,10 @@ def test_trigger_arguments_must_fit_their_action(tmp_path):
                                  'action = "param"\nvoice = "lead"\nparam = "temperature"\nvalue = 99'))
     with pytest.raises(PatchError, match=r"triggers\[0\].value: temperature must be in 0.05..5, got 99"):
         load_patch(path)
+
+
+def test_mapping_settings_that_would_be_ignored_are_errors(tmp_path):
+    path = tmp_path / "m.toml"
+    path.write_text(GOOD.replace('curve = "exp"', 'curve = "exp"\nalpha = 0.5'))
+    with pytest.raises(PatchError, match=r":27: mappings\[0\].alpha: only applies with smooth = 'ema'"):
+        load_patch(path)

@@ -53,6 +53,11 @@ OUTPUT_OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
 }
 MAPPING_KEYS = ("source", "target", "range", "out", "curve", "shape", "points", "clip", "invert",
                 "smooth", "alpha", "mincutoff", "beta", "dcutoff", "quantize", "steps", "deadband", "rate")
+# a mapping key -> the setting it belongs to (a key given without it would be silently ignored)
+ONLY_WITH = {"points": ("curve", ("breakpoints",)), "shape": ("curve", ("exp", "log")),
+             "alpha": ("smooth", ("ema",)), "mincutoff": ("smooth", ("one_euro",)),
+             "beta": ("smooth", ("one_euro",)), "dcutoff": ("smooth", ("one_euro",))}
+MAPPING_DEFAULTS = {"curve": "lin", "smooth": "none"}
 LFO_KEYS = ("name", "type", "target", "shape", "beats", "hz", "lo", "hi", "phase", "seed")
 RAMP_KEYS = ("name", "type", "target", "points", "loop", "step")
 ACTION_ARGS = ("scene", "voice", "model", "at", "bpm", "param", "value")
@@ -318,6 +323,9 @@ def _mappings(data: dict[str, Any], voices: dict[str, VoiceSpec], check: Checker
         if "points" in table:
             options["points"] = [tuple(p) if isinstance(p, list) else p for p in table["points"]] \
                 if isinstance(table["points"], list) else ()
+        for key, (owner, values) in ONLY_WITH.items():
+            if key in table and table.get(owner, MAPPING_DEFAULTS[owner]) not in values:
+                check.bad((*where, key), f"only applies with {owner} = {' or '.join(map(repr, values))}")
         spec = MappingSpec(source, target[0], target[1], options)
         try:
             spec.build()

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from livernn.controls.bus import ControlBus
 from livernn.gesture import ArraySource, GestureTracker
@@ -53,25 +54,30 @@ def load_frames(limit: int) -> list:
     return frames
 
 
-def interleaved(frames: list, complexity: int) -> tuple[list[float], list[float]]:
+def interleaved(frames: list, complexity: int) -> tuple[list[float], list[float], float, float]:
     """Raw ``Hands.process`` and the whole pipeline on each frame in turn, each with its own graph.
 
     Taking turns frame by frame means a burst of load from other programs hits both alike.
+    Returns per-frame wall times of each, and the process CPU seconds each used (CPU time
+    hardly moves when other programs take the cores, so it is the steadier cost figure).
     """
     hands = mediapipe().solutions.hands.Hands(static_image_mode=False, max_num_hands=2,
                                               model_complexity=complexity)
     raw, pipe = [], []
+    raw_cpu = pipe_cpu = 0.0
     with GestureTracker(ArraySource(frames, fps=25.0), bus=ControlBus(), model_complexity=complexity) as tracker:
         tracked = tracker.frames()
         for image in frames:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             hands.process(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), time.process_time()
             next(tracked)
             pipe.append(time.perf_counter() - t1)
+            pipe_cpu += time.process_time() - c1
             raw.append(t1 - t0)
+            raw_cpu += c1 - c0
     hands.close()
-    return raw, pipe
+    return raw, pipe, raw_cpu, pipe_cpu
 
 
 def sleeper_lateness(busy: Callable[[], bool]) -> list[float]:
@@ -89,6 +95,7 @@ def raw_realtime(frames: list, complexity: int) -> tuple[list[float], list[float
     hands = mediapipe().solutions.hands.Hands(static_image_mode=False, max_num_hands=2,
                                               model_complexity=complexity)
     latencies: list[float] = []
+    hands.process(np.zeros((64, 64, 3), np.uint8))  # warm up, as GestureTracker.start() does
 
     def loop() -> None:
         start = time.monotonic()
@@ -143,11 +150,14 @@ def main() -> None:
     print(f"{len(frames)} frames {w}x{h} from {VIDEO.name}, CPU, {args.rounds} rounds")
     for complexity in (0, 1):
         raw_lat, pipe_lat = [], []
+        raw_cpu = pipe_cpu = 0.0
         raw_rt, pipe_rt, raw_late, pipe_late, drops = [], [], [], [], []
         for _ in range(args.rounds):
-            raw, pipe = interleaved(frames, complexity)
+            raw, pipe, cpu_raw, cpu_pipe = interleaved(frames, complexity)
             raw_lat += raw
             pipe_lat += pipe
+            raw_cpu += cpu_raw
+            pipe_cpu += cpu_pipe
             latencies, late = raw_realtime(frames, complexity)
             raw_rt.append(latencies)
             raw_late.append(late)
@@ -164,6 +174,8 @@ def main() -> None:
         print(f"  fps ratio pipeline/raw: {pipe_fps / raw_fps:.3f}   (target >= 0.90);  from median frame times "
               f"{statistics.median(raw_lat) / statistics.median(pipe_lat):.3f}, from 95% trimmed means "
               f"{trimmed_mean(raw_lat) / trimmed_mean(pipe_lat):.3f} (robust to stalls from other programs)")
+        print(f"  CPU per frame: raw {1000 * raw_cpu / len(raw_lat):.2f} ms, pipeline {1000 * pipe_cpu / len(pipe_lat):.2f} ms"
+              f"   ratio raw/pipeline {raw_cpu / pipe_cpu:.3f}")
         print(f"complexity {complexity}: replayed in real time at 25 fps, frame arrival -> result")
         print(f"  raw MediaPipe (thread)      {ms(rt_raw)}")
         print(f"  GestureTracker -> bus       {ms(rt_pipe)}   ({len(rt_pipe)} frames, dropped {drops})")

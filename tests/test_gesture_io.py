@@ -203,3 +203,11 @@ def test_preview_without_a_display_is_refused_before_tracking(hands_dir: Path, c
     assert out.out == ""
     assert out.err.strip() == ("livernn: error: --preview needs a display (no DISPLAY or WAYLAND_DISPLAY here); "
                                "leave it out to run headless")
+
+
+def test_stop_right_after_start_ends_during_warm_up(hands_dir: Path) -> None:
+    tracker = GestureTracker(hands_dir / "hand_left.mp4", realtime=True).start()
+    started = time.monotonic()
+    tracker.stop()
+    assert time.monotonic() - started < 3.0
+    assert not tracker.running and tracker.stats.frames == 0

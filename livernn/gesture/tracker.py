@@ -173,14 +173,17 @@ class GestureTracker:
     # --- in the background --------------------------------------------------------------
 
     def start(self, max_frames: int | None = None) -> GestureTracker:
-        """Track in background threads until ``stop()``, the source ends, or ``max_frames``."""
+        """Track in background threads until ``stop()``, the source ends, or ``max_frames``.
+
+        The model warms up first, then frames start flowing, so a real-time replay begins
+        with a model that is ready.
+        """
         if self._threads:
             return self
         self._max_frames = max_frames
-        self._threads = [threading.Thread(target=self._read, name="gesture-reader", daemon=True),
-                         threading.Thread(target=self._work, name="gesture-tracker", daemon=True)]
-        for thread in self._threads:
-            thread.start()
+        self._threads = [threading.Thread(target=self._work, name="gesture-tracker", daemon=True),
+                         threading.Thread(target=self._read, name="gesture-reader", daemon=True)]
+        self._threads[0].start()
         return self
 
     def _read(self) -> None:
@@ -200,6 +203,9 @@ class GestureTracker:
 
     def _work(self) -> None:
         self.warmup()
+        if self._stop.is_set():
+            return
+        self._threads[1].start()
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._slot is not None or self._done or self._stop.is_set())
@@ -220,12 +226,12 @@ class GestureTracker:
 
     @property
     def running(self) -> bool:
-        return any(t.is_alive() for t in self._threads[1:])
+        return bool(self._threads) and self._threads[0].is_alive()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the source is used up (or ``max_frames`` tracked); False on timeout."""
         if self._threads:
-            self._threads[1].join(timeout)
+            self._threads[0].join(timeout)
         return not self.running
 
     def stop(self) -> None:
@@ -234,7 +240,8 @@ class GestureTracker:
         with self._cond:
             self._cond.notify_all()
         for thread in self._threads:
-            thread.join(timeout=5.0)
+            if thread.ident is not None:  # the reader never starts if stopped during warm-up
+                thread.join(timeout=5.0)
         if not self._closed:
             self._closed = True
             self.source.close()

@@ -145,9 +145,13 @@ def test_bad_filter_settings_are_refused_in_one_line(bad, words: str) -> None:
 
 def test_gesture_changes_only_after_hold_frames_agree() -> None:
     state = GestureState(hold=3)
-    assert state.update("fist") == "fist"
+    assert [state.update("fist") for _ in range(3)] == ["none", "none", "fist"]
     assert [state.update(g) for g in ["open_palm", "fist", "open_palm", "open_palm"]] == ["fist"] * 4
     assert state.update("open_palm") == "open_palm"
+
+
+def test_a_still_takes_its_gesture_at_once() -> None:
+    assert GestureState(hold=1).update("point") == "point"
 
 
 def _bundled_task(tmp_path: Path) -> Path:

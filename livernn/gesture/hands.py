@@ -83,17 +83,21 @@ class HandFeatures:
 
 
 class GestureState:
-    """The gesture changes only after ``hold`` frames agree on a new one."""
+    """The gesture changes only after ``hold`` frames agree on a new one.
+
+    A new hand starts at "none", so a hand half in the picture as it enters does not fire a
+    gesture; with ``hold=1`` (unrelated stills) every frame's guess is taken as it is.
+    """
 
     def __init__(self, hold: int) -> None:
         self.hold = hold
-        self.current = ""
+        self.current = "none"
         self._pending = ""
         self._count = 0
 
     def update(self, guess: str) -> str:
-        if not self.current or guess == self.current:
-            self.current, self._count = guess, 0
+        if guess == self.current:
+            self._count = 0
             return self.current
         self._count = self._count + 1 if guess == self._pending else 1
         self._pending = guess

@@ -89,6 +89,8 @@ class GestureTracker:
         self.tracks = HandTracks(filters, hold_frames, mirror)
         self.publisher = Publisher(bus, osc, wekinator)
         self.source = open_source(source, realtime=realtime)
+        if self.source.static:
+            self.tracks.hold = 1  # each still stands alone: nothing to wait for
         try:
             self._landmarker = open_landmarker(model_complexity, task_file, self.source.static, max_hands,
                                                min_detection_confidence, min_tracking_confidence)

@@ -129,7 +129,10 @@ def start_scsynth(tmpdir: Path, jack: JackServer) -> Scsynth:
     log = tmpdir / f"scsynth-{port}.log"
     env = dict(os.environ, JACK_DEFAULT_SERVER=jack.name, SC_JACK_DEFAULT_OUTPUTS="")
     proc = subprocess.Popen(
-        ["scsynth", "-u", str(port), "-B", "127.0.0.1", "-i", "0", "-o", "2", "-R", "0"],
+        # -z: control block = JACK period. With the default 64-sample block on 32-frame JACK
+        # periods scsynth never runs timestamped bundles (only immediate commands work).
+        ["scsynth", "-u", str(port), "-B", "127.0.0.1", "-i", "0", "-o", "2", "-R", "0",
+         "-z", str(JACK_PERIOD)],
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         env=env,

@@ -325,6 +325,10 @@ class Session:
             self._stopped.wait(GENERATION_PERIOD)
 
     def _housekeep(self) -> None:
+        # Realtime too (lowest): a normal thread preempted by the OS while it holds the GIL
+        # would hold up the sender for as long as the OS keeps it off the CPU.
+        if self.scheduler.want_realtime:
+            make_realtime(1)
         while not self._stopped.wait(HOUSEKEEPING_PERIOD):
             sync = getattr(self.clock, "sync", None)
             if sync is not None:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 RECENT = 64  # notes kept for priming a swapped-in model
 MIN_LENGTH = 0.01  # seconds
+LATE_DROP = 0.05  # a note found this late (seconds; generation was stalled) is dropped
 
 
 @dataclass(slots=True)
@@ -173,9 +174,12 @@ class Voice:
             t_on = clock.time_of(onset)
             if t_on > until:
                 return
-            self._emit(self._hand, params, onset, max(t_on, now))
-            if t_on < now - 0.002:
+            late = t_on < now - 0.002
+            if late:
                 self.late += 1
+            # Slightly late (a stall shorter than LATE_DROP): play it now. Later than that:
+            # drop it, rather than flood the outputs with every note of the stall at once.
+            self._emit(self._hand, params, onset, max(t_on, now), play=t_on >= now - LATE_DROP)
             self._hand = None
 
     def _sample(self) -> _Sampled:
@@ -195,12 +199,12 @@ class Voice:
     def _beats(self, seconds: float, params: VoiceParams) -> float:
         return seconds * self.model.ref_bpm / 60.0 / params.density
 
-    def _emit(self, note: _Sampled, params: VoiceParams, onset: float, t_on: float) -> None:
+    def _emit(self, note: _Sampled, params: VoiceParams, onset: float, t_on: float, play: bool) -> None:
         clock = self.session.clock
         self._cursor = onset if self._at_cursor else self._cursor + self._beats(note.step_s, params)
         self._at_cursor = False
         self._remember(note.model_pitch, note.step_s, note.dur_s, note.velocity)
-        if params.mute:
+        if params.mute or not play:
             return
         length = self._beats(note.dur_s, params)
         if params.max_length > 0:
@@ -281,7 +285,7 @@ class Voice:
             "outputs": [o.describe() for o in self.outputs],
             "params": self._params.as_dict(),
             "notes": self.notes_played,
-            "late": self.late,
+            "late": self.late,  # generated after their onset time (played at once, or dropped)
             "failed": self.failed,
             "swap_pending": self._plan is not None,
         }

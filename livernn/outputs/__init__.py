@@ -2,6 +2,10 @@
 
 Every output answers the same small interface (``livernn.outputs.base.Output``); the
 factories below are what the REPL, patches and ``livernn play --out`` use.
+
+The submodules are imported here, before the factories are defined: importing a submodule
+for the first time binds its name on the package, which would hide the factory of the
+same name (``livernn.outputs.osc``), and a module already imported is never bound again.
 """
 
 from __future__ import annotations
@@ -10,6 +14,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from livernn.errors import LivernnError
+from livernn.outputs import midi as _midi  # noqa: F401  (see the docstring)
+from livernn.outputs import osc as _osc  # noqa: F401
+from livernn.outputs import recorder as _recorder  # noqa: F401
+from livernn.outputs import scsynth as _scsynth  # noqa: F401
+from livernn.outputs import superdirt as _superdirt  # noqa: F401
 from livernn.outputs.base import Output
 
 DEFAULT_PORTS = {"scsynth": 57110, "superdirt": 57120, "sclang": 57120, "wekinator": 6448, "livernn": 9000}

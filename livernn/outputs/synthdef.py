@@ -23,7 +23,7 @@ import struct
 from pathlib import Path
 
 SCALAR, CONTROL, AUDIO = 0, 1, 2
-MUL = 2  # BinaryOpUGen special index of '*'
+MUL, MAX = 2, 13  # BinaryOpUGen special indices of '*' and 'max'
 SYNTH_NAME = "livernn_note"
 SHIPPED = Path(__file__).with_name(f"{SYNTH_NAME}.scsyndef")
 
@@ -81,13 +81,18 @@ def note_synthdef(attack: float = 0.005, decay: float = 0.3, sustain: float = 0.
     """The gated note synth: Saw -> LPF -> * adsr(gate, doneAction 2) * amp -> Pan2 -> Out.
 
     Controls: freq, amp, gate, pan, out. ``/n_set <node> gate 0`` releases the note and the
-    envelope frees the node when it has faded.
+    envelope frees the node when it has faded. The envelope's gate is
+    ``max(gate, Impulse.kr(0))``: open for the first control block whatever ``gate`` says, so a
+    note whose release arrives in the same block as its start (two late bundles) still runs
+    its envelope and frees itself, instead of waiting forever, silent, for a gate.
     """
     w = SynthDefWriter(SYNTH_NAME, {"freq": 440.0, "amp": 0.1, "gate": 1.0, "pan": 0.0, "out": 0.0})
     # Env.adsr as EnvGen's array: init level, stages, release node, loop node (-99: none),
     # then (level, time, shape 5 = curve, curve -4) per stage.
     env = [0, 3, 2, -99, 1, attack, 5, -4, sustain, decay, 5, -4, 0, release, 5, -4]
-    envgen = w.add("EnvGen", CONTROL, [w.control("gate"), 1, 0, 1, 2, *env], [CONTROL])
+    first_block = w.add("Impulse", CONTROL, [0, 0], [CONTROL])
+    gate = w.add("BinaryOpUGen", CONTROL, [w.control("gate"), (first_block, 0)], [CONTROL], MAX)
+    envgen = w.add("EnvGen", CONTROL, [(gate, 0), 1, 0, 1, 2, *env], [CONTROL])
     level = w.add("BinaryOpUGen", CONTROL, [(envgen, 0), w.control("amp")], [CONTROL], MUL)
     saw = w.add("Saw", AUDIO, [w.control("freq")], [AUDIO])
     lpf = w.add("LPF", AUDIO, [(saw, 0), cutoff], [AUDIO])

@@ -70,6 +70,7 @@ class Session:
         self._running = False
         self._stopped = threading.Event()
         self._previous_switch: float | None = None
+        self._blas_limit: Any = None
         self._loader: ThreadPoolExecutor | None = None
         self.errors: list[str] = []
 
@@ -85,6 +86,12 @@ class Session:
         self._stopped.clear()
         if self.switch_interval is not None:
             self._previous_switch = set_switch_interval(self.switch_interval)
+        # One-note steps gain nothing from BLAS threads, and those worker threads run at normal
+        # priority: the SCHED_FIFO generation thread waiting on them stalled for seconds on a
+        # loaded machine (priority inversion; tests/test_soak.py).
+        from threadpoolctl import threadpool_limits
+
+        self._blas_limit = threadpool_limits(limits=1, user_api="blas")
         self.clock.restart()
         self.scheduler.start()
         for target, name in ((self._generate, "livernn-generate"), (self._housekeep, "livernn-house")):
@@ -119,6 +126,9 @@ class Session:
         if self._previous_switch is not None:
             set_switch_interval(self._previous_switch)
             self._previous_switch = None
+        if self._blas_limit is not None:
+            self._blas_limit.restore_original_limits()
+            self._blas_limit = None
 
     def __enter__(self) -> Session:
         return self.start()

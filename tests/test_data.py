@@ -114,3 +114,17 @@ def test_windows_cover_pieces_and_mask_short_ones():
     covered = set(batch["pitch"][full].flatten().tolist())
     assert covered == set(range(40, 90))  # the last window reaches the piece's end
     assert batch["mask"][~full].sum() == 3
+
+
+def test_cli_data_prepare_reports_splits_and_fills_the_cache(tmp_path, capsys):
+    from livernn.cli import main
+
+    tiny_corpus(tmp_path / "d", n_files=10, n_notes=20)
+    args = ["data", "prepare", str(tmp_path / "d"), "--cache-dir", str(tmp_path / "c"), "--workers", "1"]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert main(args) == 0
+    second = capsys.readouterr().out
+    assert "train" in first and "parsed" in first
+    assert "parsed 0" in second and "skipped 0" in second
+    assert main(["data", "prepare", str(tmp_path / "nothing")]) == 2

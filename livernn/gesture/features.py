@@ -91,7 +91,7 @@ def guess_gesture(shape: Shape, current: str) -> str:
         return "thumbs_up"
     if four[0] and not any(four[1:]):
         return "point"
-    if sum(four) >= 3 and thumb or all(four):
+    if (sum(four) >= 3 and thumb) or all(four):
         return "open_palm"
     if not any(four) and not (thumb and shape.thumb_up):
         return "fist"

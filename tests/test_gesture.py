@@ -192,3 +192,30 @@ def test_a_file_that_is_not_a_task_bundle_is_refused(tmp_path: Path) -> None:
     with pytest.raises(LivernnError, match="junk.task.*not a usable HandLandmarker") as err:
         TaskHands(junk)
     assert "\n" not in str(err.value)
+
+
+def test_two_hands_are_published_by_side(hands_dir: Path, tmp_path: Path) -> None:
+    right = cv2.imread(str(hands_dir / "thumb_up.jpg"))
+    left = cv2.imread(str(hands_dir / "hand_left.jpg"))
+    left = cv2.resize(left, (left.shape[1] * right.shape[0] // left.shape[0], right.shape[0]))
+    both = tmp_path / "both.png"
+    cv2.imwrite(str(both), np.hstack([right, left]))
+    frames, bus = _track_still(both, model_complexity=1)
+    assert sorted(h.side for h in frames[0].hands) == ["left", "right"]
+    assert bus.get("hand.count") == 2.0
+    assert bus.get("hand.right.x") < 0.5 < bus.get("hand.left.x")
+    assert bus.get("hand.right.gesture") == "thumbs_up" and bus.get("hand.left.gesture") == "thumbs_up"
+
+
+def test_a_hand_that_leaves_is_announced_and_returns_with_a_new_id(hands_dir: Path) -> None:
+    image = cv2.imread(str(hands_dir / "thumb_up.jpg"))
+    blank = np.zeros_like(image)
+    bus = ControlBus()
+    presence: list[float] = []
+    bus.subscribe("hand.right.present", lambda name, value, t: presence.append(value))
+    with GestureTracker(ArraySource([image] * 4 + [blank] * 10 + [image] * 4, fps=25.0), bus=bus) as tracker:
+        frames = list(tracker.frames())
+    assert [f.hands[0].id for f in frames[:4]] == [1] * 4
+    assert [f.hands[0].id for f in frames[14:]] == [2] * 4, "gone 0.4 s > 0.3 s: a new hand"
+    assert presence == [1.0] * 4 + [0.0] + [1.0] * 4
+    assert [f.hands[0].gesture for f in frames[:4]] == ["none", "none", "thumbs_up", "thumbs_up"]

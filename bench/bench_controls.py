@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from pythonosc.dispatcher import Dispatcher
+from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_server import AsyncIOOSCUDPServer
 from pythonosc.udp_client import SimpleUDPClient
 
@@ -148,6 +149,25 @@ def report(name: str, lat: list[float], rate: tuple[int, int, float], fl: float)
     return figures
 
 
+def dispatch_cost(show: Show, n: int = 20_000) -> tuple[float, float]:
+    """CPU per packet without the network: (livernn, raw python-osc dispatcher), seconds."""
+    packets = []
+    for i in range(n):
+        builder = OscMessageBuilder("/1/fader1")
+        builder.add_arg(float(i))
+        packets.append(builder.build().dgram)
+    box: dict[str, float] = {}
+    raw = Dispatcher(strict_timing=False)
+    raw.map("/1/fader1", lambda _address, value: box.__setitem__("v", value))
+    costs = []
+    for dispatcher in (show.osc.dispatcher, raw):
+        start = time.perf_counter()
+        for packet in packets:
+            dispatcher.call_handlers_for_packet(packet, ("127.0.0.1", 1))
+        costs.append((time.perf_counter() - start) / n)
+    return costs[0], costs[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="length of the 1 kHz stream")
@@ -183,6 +203,9 @@ def main() -> None:
             b, v = results["baseline"], results["livernn"]
             print(f"livernn / baseline: latency p50 x{v['p50'] / b['p50']:.2f}, p99 x{v['p99'] / b['p99']:.2f}, "
                   f"flood rate x{v['flood'] / b['flood']:.2f}  (session playing: {session.playing})")
+            live_cost, raw_cost = dispatch_cost(show)
+            print(f"CPU per packet, no network: livernn {live_cost * 1e6:.1f} us (parse, checks, bus, mapping, "
+                  f"voice.set), raw python-osc {raw_cost * 1e6:.1f} us: x{live_cost / raw_cost:.2f}")
             print(f"OSC stats: {show.osc.stats}")
         finally:
             call(show.close())

@@ -82,6 +82,8 @@ def parse_patch(text: str, path: Path) -> Patch:
         line = found.group(1) if found else "1"
         reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
         raise PatchError([f"{path}:{line}: TOML syntax: {reason}"]) from None
+    except RecursionError:  # tomllib recurses per nesting level: a hostile file must not crash a show
+        raise PatchError([f"{path}:1: TOML nested too deeply"]) from None
     check = Checker(path, KeyLines(text))
     patch = _build(data, path.resolve(), check)
     if check.problems:

@@ -75,7 +75,7 @@ def read_config(path: Path) -> tuple[ModelConfig, dict]:
         raise ModelError(f"{path}: config is {path.stat().st_size} bytes, more than {MAX_JSON_BYTES}")
     try:
         doc = json.loads(path.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # deep nesting: refused
         raise ModelError(f"{path}: not valid JSON ({exc.__class__.__name__})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ModelError(f"{path}: not a livernn model config (format must be {FORMAT!r})")
@@ -109,7 +109,7 @@ def read_weights(path: Path, cfg: ModelConfig) -> dict[str, np.ndarray]:
             raise ModelError(f"{path}: not a safetensors file (header length {n} for a {size}-byte file)")
         try:
             header = json.loads(f.read(n).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             raise ModelError(f"{path}: not a safetensors file (unreadable header)") from None
         if not isinstance(header, dict):
             raise ModelError(f"{path}: not a safetensors file (header is not an object)")

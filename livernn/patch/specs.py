@@ -135,6 +135,8 @@ class Patch:
         for folder in (self.folder / "models", REPO_MODELS):
             candidate = folder / name
             if candidate.exists():
+                if not candidate.resolve().is_relative_to(folder.resolve()):  # a symlink out of models/
+                    raise LivernnError(f"model {name!r} leads outside {folder}; refused")
                 return str(candidate)
         known = ", ".join(sorted({*self.models, *_folder_models(self.folder / "models"), *_folder_models(REPO_MODELS)}))
         raise LivernnError(f"no model {name!r}; known: {known or 'none'}")

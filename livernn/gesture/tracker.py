@@ -4,12 +4,13 @@
 the worker takes the newest frame, tracks it and publishes. With a live source (camera,
 real-time replay) a frame that arrives while the worker is busy replaces the one waiting, so
 a slow frame costs a dropped frame, never a queue of stale ones; with a file read as fast as
-possible the reader waits instead, so every frame is seen. MediaPipe runs its graph in C++
-without the GIL, and the engine's clock only ever reads values from the bus, so tracking
-never holds up a note.
+possible the reader waits instead, so every frame is seen. MediaPipe's graph runs in its own
+C++ threads and the Python work per frame is a fraction of a millisecond, so a timer thread
+(the engine's sender) wakes as punctually beside the tracker as beside raw MediaPipe
+(bench/bench_gesture.py measures it); the engine only ever reads values from the bus.
 
-``frames()`` does the same work synchronously in the caller's thread (tests, benchmarks, the
-command line on stills). Constructor arguments are plain values so a patch file's
+``frames()`` does the same work synchronously in the caller's thread (tests, benchmarks, a
+script over a file). Constructor arguments are plain values so a patch file's
 ``[gesture]`` table maps onto them.
 """
 

@@ -66,6 +66,7 @@ class CameraSource(FrameSource):
             tried = f"/dev/video{device}" if isinstance(device, int) else str(device)
             raise LivernnError(f"camera {device!r} could not be opened (tried {tried} with OpenCV); "
                                "give another --camera index or device path")
+        self._cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # the driver's queue would add frames of latency
         if width:
             self._cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
         if height:

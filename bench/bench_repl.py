@@ -1,0 +1,132 @@
+"""How quickly the REPL is ready to play, and how quickly a swap is heard.
+
+    .venv/bin/python bench/bench_repl.py [--runs N]
+
+1. Launch to prompt: ``livernn repl`` started in a real terminal (tmux), timed until the
+   prompt is on the screen; baseline ``python -c pass`` and ``python -c "import torch"``
+   (the floor the model code imposes) timed the same way, in the same process.
+2. Swap to the new model's first note: ``swap(v, model, at="now")`` on a playing voice,
+   timed to the swap taking effect and to the onset of the first note the new model
+   plays; baseline: loading and warming the same model directly (``load_model`` +
+   ``generator().warmup()``), which is the work a swap cannot avoid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PYTHON = Path(sys.executable)
+LIVERNN = PYTHON.parent / "livernn"
+
+
+def in_terminal(command: str, ready: str, timeout: float = 60.0) -> float:
+    """Seconds from starting ``command`` in a fresh tmux session until ``ready`` is on screen."""
+    name = f"bench{os.getpid()}-{time.monotonic_ns() % 100000}"
+    start = time.monotonic()
+    subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "160", "-y", "50",
+                    f"{command}; sleep 30"], check=True)
+    try:
+        while time.monotonic() - start < timeout:
+            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", name],
+                                    capture_output=True, text=True).stdout
+            if ready in screen:
+                return time.monotonic() - start
+            time.sleep(0.01)
+        raise TimeoutError(f"{ready!r} did not appear within {timeout} s")
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+
+
+def launch_figures(runs: int) -> None:
+    history = Path(tempfile.mkdtemp()) / "history"
+    cases = {
+        "python -c pass": f"{PYTHON} -c pass; echo READY",
+        "python -c 'import torch'": f"{PYTHON} -c 'import torch'; echo READY",
+        "livernn repl": f"env LIVERNN_HISTORY={history} {LIVERNN} repl",
+    }
+    ready = {"livernn repl": "livernn>"}
+    medians = {}
+    for label, command in cases.items():
+        times = [in_terminal(command, ready.get(label, "READY")) for _ in range(runs)]
+        medians[label] = statistics.median(times)
+        print(f"  {label:28s} median {1000 * medians[label]:7.0f} ms  (runs: "
+              + ", ".join(f"{1000 * t:.0f}" for t in times) + ")")
+    repl, base, torch = medians["livernn repl"], medians["python -c pass"], medians["python -c 'import torch'"]
+    print(f"  launch to prompt = {repl / base:.1f}x python -c pass, {repl / torch:.2f}x importing torch")
+
+
+def swap_figures(runs: int) -> None:
+    from livernn.engine import Session
+    from livernn.model import default_model_path, load_model
+
+    model = default_model_path()
+    loads = []
+    for _ in range(runs):
+        t = time.monotonic()
+        load_model(model).generator().warmup()
+        loads.append(time.monotonic() - t)
+    session = Session(bpm=120.0).start()
+    try:
+        voice = session.add_voice("lead", outputs=[], density=4)
+        swapped, first_onset = threading.Event(), []
+        marks: dict[str, float] = {}
+
+        def on_swap(*_event: object) -> None:
+            marks["swap"] = time.monotonic()
+            swapped.set()
+
+        def on_note(name: str, pitch: int, vel: int, t_on: float, t_off: float) -> None:
+            if swapped.is_set() and not first_onset:
+                first_onset.append(t_on)
+
+        session.on("swap", on_swap)
+        session.on("note", on_note)
+        time.sleep(0.5)
+        to_swap, to_note = [], []
+        for _ in range(runs):
+            swapped.clear()
+            first_onset.clear()
+            t = time.monotonic()
+            session.swap(voice, model, at="now").result(30)
+            while not first_onset:
+                time.sleep(0.001)
+            to_swap.append(marks["swap"] - t)
+            to_note.append(first_onset[0] - t)
+            time.sleep(0.3)
+    finally:
+        session.stop()
+    base = statistics.median(loads)
+    print(f"  load + warm up the model directly   median {1000 * base:7.1f} ms")
+    print(f"  swap(at='now') -> new model in      median {1000 * statistics.median(to_swap):7.1f} ms"
+          f"  ({statistics.median(to_swap) / base:.2f}x the direct load)")
+    print(f"  swap(at='now') -> its first onset   median {1000 * statistics.median(to_note):7.1f} ms"
+          f"  ({statistics.median(to_note) / base:.2f}x the direct load; max {1000 * max(to_note):.1f} ms)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    if shutil.which("tmux") is None:
+        print("tmux is needed for the launch figures (apt-get install tmux)", file=sys.stderr)
+        return 2
+    print(f"bench_repl on {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    print("launch to prompt (real terminal, tmux):")
+    launch_figures(args.runs)
+    print("hot swap:")
+    swap_figures(args.runs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -93,7 +93,10 @@ def start_jack(tmpdir: Path, name: str | None = None, period: int = JACK_PERIOD)
     name = name or f"lrt{os.getpid()}-{time.monotonic_ns() % 100000}"
     log = tmpdir / f"{name}.log"
     proc = subprocess.Popen(
-        ["jackd", "-n", name, "-d", "dummy", "-r", str(JACK_RATE), "-p", str(period)],
+        # -S (synchronous): the server waits for every client each period. In the default
+        # asynchronous mode a client that misses a period on a loaded machine loses that
+        # period's MIDI or replays its stale buffer (dropped and doubled note-ons/offs).
+        ["jackd", "-S", "-n", name, "-d", "dummy", "-r", str(JACK_RATE), "-p", str(period)],
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         start_new_session=True,

@@ -324,13 +324,14 @@ def _target(target: str) -> tuple[str, str]:
     return voice_name, param
 
 
-def patch(source: str, target: str, **mapping: Any) -> Any:
+def patch(source: str, target: str, **mapping: Any) -> None:
     """Wire a control source (``"osc./1/fader1"``, ``"hand.right.pinch"``) to ``"voice.param"``.
 
     Mapping options, as in patch files: ``range=(lo, hi)`` of the input, ``out=(lo, hi)`` in
     the parameter's units (default: the parameter's whole range), ``curve`` (lin, exp, log),
     ``clip`` (clip, free, wrap, fold), ``invert``, ``smooth`` (ema, one_euro) with ``alpha``
     or ``mincutoff``/``beta``/``dcutoff``, ``quantize``, ``steps``, ``deadband``, ``rate``.
+    A source that has not sent anything yet is fine: the mapping acts from its first value.
     """
     from livernn.controls.mapping import Mapping
     from livernn.controls.runtime import Binding
@@ -355,7 +356,7 @@ def patch(source: str, target: str, **mapping: Any) -> Any:
         shaped = Mapping(**options)
     except TypeError as exc:
         raise LivernnError(f"patch: {exc}") from None
-    return controls().add_mapping(Binding(str(source), voice_name, param, shaped))
+    controls().add_mapping(Binding(str(source), voice_name, param, shaped))
 
 
 def unpatch(source: str | None = None, target: str | None = None) -> int:

@@ -81,14 +81,18 @@ def format_status(status: dict[str, Any]) -> str:
     parts = [head]
     voices = status.get("voices", {})
     if voices:
-        rows = []
+        rows, turned = [], []
         for name, info in voices.items():
-            params = ", ".join(f"{k}={_cell(v)}" for k, v in changed_params(info.get("params", {})).items())
-            state = info.get("failed") or ("swap pending" if info.get("swap_pending") else "")
+            state = info.get("failed") or ("swap pending" if info.get("swap_pending") else "playing")
+            if info.get("params", {}).get("mute"):
+                state = "muted"
             rows.append({"voice": name, "model": info.get("model", ""), "ch": info.get("channel", ""),
-                         "notes": info.get("notes", ""), "late": info.get("late", ""),
-                         "params (not default)": params or "-", "state": state})
-        parts.append(table(rows, ["voice", "model", "ch", "notes", "late", "params (not default)", "state"]))
+                         "notes": info.get("notes", ""), "late": info.get("late", ""), "state": state})
+            params = changed_params(info.get("params", {}))
+            params.pop("mute", None)
+            turned.append(f"  {name}: " + (", ".join(f"{k}={_cell(v)}" for k, v in params.items()) or "defaults"))
+        parts.append(table(rows, ["voice", "model", "ch", "notes", "late", "state"]))
+        parts.append("params (not default):\n" + "\n".join(turned))
     else:
         parts.append("no voices yet: voice('lead') starts one")
     outputs = status.get("outputs", {})

@@ -1,0 +1,161 @@
+"""livernn.api: the performer's vocabulary, used the way a script uses it.
+
+A real Session plays into a real OSC peer (a UDP socket in this test) or a real JACK
+probe; nothing is mocked. The REPL puts these same functions at its prompt.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import pytest
+from test_repl_engine import QueueProbe, note_ons
+
+from livernn import api
+from livernn.errors import LivernnError
+from livernn.notes import notes_from_midi
+from livernn.repl import help as repl_help
+from peers import wait_for
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def peer():
+    """A UDP socket standing in for an OSC synth; yields (port, received packets)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.05)
+    yield sock
+    sock.close()
+
+
+@pytest.fixture
+def show():
+    """A fresh session for the api, ended afterwards (as quit() would)."""
+    yield api.session()
+    api.close()
+
+
+def packets(sock: socket.socket, seconds: float) -> list[bytes]:
+    got, deadline = [], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            got.append(sock.recv(65536))
+        except TimeoutError:
+            pass
+    return got
+
+
+def test_a_voice_plays_and_rerunning_the_line_retunes_it(show, peer):
+    synth = api.osc("127.0.0.1", peer.getsockname()[1])
+    assert api.osc("127.0.0.1", peer.getsockname()[1]) is synth  # asking again reuses it
+    lead = api.voice("lead", out=synth, density=4)
+    assert b"/livernn/note" in b"".join(packets(peer, 1.5))
+    again = api.voice("lead", temperature=1.5)
+    assert again is lead and lead.temperature == 1.5
+    with pytest.raises(LivernnError, match="temperature must be in"):
+        lead.temperature = 99
+    assert lead.temperature == 1.5
+
+
+def test_mute_solo_and_solo_off_restore_what_was_muted(show, peer):
+    out = api.osc("127.0.0.1", peer.getsockname()[1])
+    a, b, c = (api.voice(n, out=out) for n in ("a", "b", "c"))
+    api.mute(c)
+    api.solo(a)
+    assert (a.mute, b.mute, c.mute) == (False, True, True)
+    api.solo()
+    assert (a.mute, b.mute, c.mute) == (False, False, True)
+    api.mute()
+    assert all(v.mute for v in (a, b, c))
+    api.unmute()
+    assert not any(v.mute for v in (a, b, c))
+    with pytest.raises(LivernnError, match="no voice 'nobody'; voices: a, b, c"):
+        api.solo("nobody")
+
+
+def test_patch_maps_a_bus_source_and_unpatch_removes_it(show, peer):
+    lead = api.voice("lead", out=api.osc("127.0.0.1", peer.getsockname()[1]))
+    api.patch("osc./1/fader1", "lead.temperature", out=(0.5, 1.5))
+    show.bus.publish("osc./1/fader1", 1.0)
+    assert lead.temperature == pytest.approx(1.5)
+    show.bus.publish("osc./1/fader1", 0.0)
+    assert lead.temperature == pytest.approx(0.5)
+    assert "osc./1/fader1 -> lead.temperature" in repr(api.status())
+    assert api.unpatch("osc./1/fader1") == 1
+    show.bus.publish("osc./1/fader1", 1.0)
+    assert lead.temperature == pytest.approx(0.5)
+    with pytest.raises(LivernnError, match="patch target must be 'voice.param'"):
+        api.patch("osc./1/fader2", "lead.loudness")
+    with pytest.raises(LivernnError, match="curve 'cubic' is not one of"):
+        api.patch("osc./1/fader2", "lead.top_p", curve="cubic")
+    with pytest.raises(LivernnError, match="patch:"):
+        api.patch("osc./1/fader2", "lead.top_p", wobble=3)
+
+
+def test_a_failed_swap_keeps_the_old_model_and_says_why(show, peer, tmp_path):
+    lead = api.voice("lead", out=api.osc("127.0.0.1", peer.getsockname()[1]))
+    model = lead.model
+    broken = tmp_path / "model.safetensors"
+    broken.write_bytes(b"not a model")
+    swap = api.swap(lead, broken, at="now")
+    with pytest.raises(LivernnError, match="old model plays on"):
+        swap.result(30)
+    assert "failed" in repr(swap)
+    assert lead.model is model
+    good = api.swap("lead", api.load(REPO / "models" / "bach"), at="beat").result(30)
+    wait_for(lambda: lead.model is good, 5, "the new model to take over")
+
+
+def test_tempo_record_status_and_quit(show, peer, tmp_path):
+    assert api.tempo() == 120.0
+    assert api.tempo(140) == 140.0
+    with pytest.raises(LivernnError, match="tempo must be"):
+        api.tempo(float("nan"))
+    api.record(tmp_path / "set.mid")
+    api.voice("lead", out=api.osc("127.0.0.1", peer.getsockname()[1]), density=4)
+    time.sleep(1.5)
+    table = repr(api.status())
+    assert "playing at 140 BPM" in table and "recording to" in table and "lead   bach" in table
+    path = api.stop_record()
+    assert len(notes_from_midi(path)) >= 3
+    with pytest.raises(SystemExit):
+        api.quit()
+    assert not show.playing  # quit() stopped the session: every note ended
+
+
+def test_every_api_function_has_help():
+    for name in api.__all__:
+        out = io.StringIO()
+        with redirect_stdout(out):
+            repl_help(getattr(api, name))
+        doc = getattr(api, name).__doc__
+        assert doc and doc.split("\n")[0].strip() in out.getvalue(), name
+
+
+@pytest.mark.integration
+def test_the_example_script_plays_records_and_leaves_nothing_sounding(jack, tmp_path):
+    probe = QueueProbe(f"sprobe{os.getpid() % 10000}")
+    try:
+        env = dict(os.environ, LIVERNN_MIDI_API="jack")
+        record = tmp_path / "set.mid"
+        run = subprocess.run([sys.executable, str(REPO / "examples" / "session.py"), "--port", probe.client,
+                              "--bars", "0.5", "--record", str(record)],
+                             env=env, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert "params (not default)" in run.stdout and "recorded" in run.stdout
+        time.sleep(0.5)
+        channels = {m[0] & 0x0F for m in probe.messages() if m[0] & 0xF0 == 0x90}
+        assert len(note_ons(probe)) >= 10 and channels == {0, 1}
+        assert probe.note_balance() == {}
+        assert len(notes_from_midi(record)) >= 10
+    finally:
+        probe.close()

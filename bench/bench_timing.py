@@ -7,7 +7,9 @@ sends the same note list with:
 - naive:   a thread that time.sleep()s to each deadline, default switch interval (5 ms);
 - engine:  livernn's Scheduler (sleep, then spin the last 1.5 ms) with the switch interval
            lowered to 0.2 ms while playing, as a Session does, as a normal thread;
-- engine+rt: the same with the sender at SCHED_FIFO (what a Session asks for when allowed).
+- engine+rt: the same with the sender at SCHED_FIFO (what a Session asks for when allowed);
+- engine+proc: the Scheduler handing each message 50 ms early to a sender process that
+           owns the port (``livernn.outputs.midi``'s default), which sends at the deadline.
 
 each idle and while the same process runs pure-Python busy work in another thread (a REPL
 user's code). Onset error = arrival at the probe - the note's logical time. Then OSC:
@@ -39,6 +41,7 @@ from peers import ProcessMidiProbe, start_jack, stop_process  # noqa: E402
 from livernn.engine.clock import Clock  # noqa: E402
 from livernn.engine.scheduler import SWITCH_INTERVAL, Note, Scheduler  # noqa: E402
 from livernn.outputs.midi import MidiOutput  # noqa: E402
+from livernn.outputs.midi_process import MidiProcessOutput  # noqa: E402
 from livernn.outputs.osc import OscOutput  # noqa: E402
 
 
@@ -66,8 +69,9 @@ def send_naive(out: MidiOutput, times: list[float]) -> None:
 
 
 def run_case(jack, sender: str, load: bool, n: int) -> np.ndarray:
-    probe = ProcessMidiProbe(f"bprobe{sender[:2]}{int(load)}{time.monotonic_ns() % 1000}")
-    out = MidiOutput(probe.client, create=False)
+    probe = ProcessMidiProbe(f"bprobe{sender[-2:]}{int(load)}{time.monotonic_ns() % 1000}")
+    out = MidiProcessOutput(probe.client, create=False) if sender == "engine+proc" else MidiOutput(
+        probe.client, create=False)
     stop = threading.Event()
     worker = threading.Thread(target=busy, args=(stop,), daemon=True)
     previous = sys.getswitchinterval()
@@ -83,11 +87,11 @@ def run_case(jack, sender: str, load: bool, n: int) -> np.ndarray:
             thread.join()
         else:
             sys.setswitchinterval(SWITCH_INTERVAL)
-            sched = Scheduler(realtime=sender == "engine+rt")
+            sched = Scheduler(realtime=sender in ("engine+rt", "engine+proc"))
             sched.start()
             for i, t in enumerate(times):
                 sched.schedule_note(Note("bench", 1, 36 + i % 64, 100, t, t + 0.005, (out,)))
-            time.sleep(times[-1] - time.monotonic() + 0.05)
+            time.sleep(times[-1] - time.monotonic() + 0.1)
             sched.stop()
         time.sleep(0.2)
     finally:
@@ -101,24 +105,27 @@ def run_case(jack, sender: str, load: bool, n: int) -> np.ndarray:
 
 
 def match_arrivals(received: list, times: list[float]) -> np.ndarray:
-    """Onset errors (ms), note i matched to the first later note-on of pitch 36 + i % 64.
+    """Onset errors (ms): note i (pitch 36 + i % 64) matched to its note-on.
 
-    On an overloaded machine a JACK client that misses a cycle leaves its stale MIDI
-    buffer in the graph and the probe sees repeats; those are skipped, and counted.
+    On an overloaded machine a JACK client that misses a cycle loses that cycle's MIDI or
+    leaves a stale buffer in the graph (the probe sees repeats); both are counted and said.
     """
     errors, k, repeats = [], 0, 0
     for t, m in received:
         if m[0] & 0xF0 != 0x90 or m[2] == 0:
             continue
-        if k < len(times) and m[1] == 36 + k % 64:
-            errors.append(t - times[k])
-            k += 1
+        for j in range(k, min(k + 32, len(times))):
+            if m[1] == 36 + j % 64 and abs(t - times[j]) < 0.05:
+                errors.append(t - times[j])
+                k = j + 1
+                break
         else:
             repeats += 1
-    if k != len(times):
-        raise SystemExit(f"only {k} of {len(times)} notes arrived")
-    if repeats:
-        print(f"  ({repeats} repeated note-ons from stale JACK buffers skipped)")
+    lost = len(times) - len(errors)
+    if repeats or lost:
+        print(f"  ({lost} notes lost, {repeats} repeated note-ons: JACK clients missed cycles)")
+    if len(errors) < 0.9 * len(times):
+        raise SystemExit(f"only {len(errors)} of {len(times)} notes arrived")
     return np.array(errors) * 1000.0
 
 
@@ -165,7 +172,7 @@ def main() -> None:
         print(f"{'sender':<11} {'load':<5} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}  p99 vs naive")
         for load in (False, True):
             base = None
-            for sender in ("naive", "engine", "engine+rt"):
+            for sender in ("naive", "engine", "engine+rt", "engine+proc"):
                 p50, p99, worst = figures(run_case(jack, sender, load, args.notes))
                 base = base or p99
                 label = "busy" if load else "idle"

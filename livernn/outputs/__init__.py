@@ -15,6 +15,7 @@ from pathlib import Path
 
 from livernn.errors import LivernnError
 from livernn.outputs import midi as _midi  # noqa: F401  (see the docstring)
+from livernn.outputs import midi_process as _midi_process  # noqa: F401
 from livernn.outputs import osc as _osc  # noqa: F401
 from livernn.outputs import recorder as _recorder  # noqa: F401
 from livernn.outputs import scsynth as _scsynth  # noqa: F401
@@ -24,8 +25,15 @@ from livernn.outputs.base import Output
 DEFAULT_PORTS = {"scsynth": 57110, "superdirt": 57120, "sclang": 57120, "wekinator": 6448, "livernn": 9000}
 
 
-def midi(name: str, create: bool = True) -> Output:
-    """An existing MIDI port whose name contains ``name``, else a new virtual port ``name``."""
+def midi(name: str, create: bool = True, process: bool = True) -> Output:
+    """An existing MIDI port whose name contains ``name``, else a new virtual port ``name``.
+
+    ``process`` (default): sent from a sender process, immune to this interpreter's GIL
+    (see livernn/outputs/midi_process.py); False: from the session's sender thread."""
+    if process:
+        from livernn.outputs.midi_process import MidiProcessOutput
+
+        return MidiProcessOutput(name, create=create)
     from livernn.outputs.midi import MidiOutput
 
     return MidiOutput(name, create=create)

@@ -56,16 +56,20 @@ def quiet_stderr():
         os.close(devnull)
 
 
-def api_works(api: int) -> bool:
-    """True if an rtmidi client can be made on ``api`` right now."""
-    try:
-        with quiet_stderr():
-            probe = rtmidi.MidiOut(api, name=f"{CLIENT_NAME}-probe")
-            probe.get_port_count()
-        del probe
-        return True
-    except (rtmidi.SystemError, rtmidi.RtMidiError, RuntimeError):
-        return False
+def api_works(api: int, tries: int = 2) -> bool:
+    """True if an rtmidi client can be made on ``api`` right now (a busy JACK server can
+    refuse one client and take the next, so try twice)."""
+    for attempt in range(tries):
+        try:
+            with quiet_stderr():
+                probe = rtmidi.MidiOut(api, name=f"{CLIENT_NAME}-probe")
+                probe.get_port_count()
+            del probe
+            return True
+        except (rtmidi.SystemError, rtmidi.RtMidiError, RuntimeError):
+            if attempt + 1 < tries:
+                time.sleep(0.2)
+    return False
 
 
 def working_apis() -> list[int]:
@@ -101,6 +105,35 @@ def list_ports(api: int, outputs: bool = True) -> list[str]:
         return list(client.get_ports())
     finally:
         del client
+
+
+def jack_period() -> float | None:
+    """The running JACK server's period in seconds (None without JACK).
+
+    Needed because JACK MIDI hands each client one port buffer per period, sized like an
+    audio buffer (32 frames -> 128 bytes, room for about eight events): a burst larger than
+    that in one period is dropped by rtmidi without a word, so the sender paces bursts.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("jack")
+    if name is None:
+        return None
+    lib = ctypes.CDLL(name)
+    lib.jack_client_open.restype = ctypes.c_void_p
+    lib.jack_client_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p]
+    lib.jack_get_buffer_size.argtypes = [ctypes.c_void_p]
+    lib.jack_get_sample_rate.argtypes = [ctypes.c_void_p]
+    lib.jack_client_close.argtypes = [ctypes.c_void_p]
+    with quiet_stderr():
+        client = lib.jack_client_open(f"{CLIENT_NAME}-period".encode(), 1, None)  # 1: JackNoStartServer
+    if not client:
+        return None
+    try:
+        return lib.jack_get_buffer_size(client) / lib.jack_get_sample_rate(client)
+    finally:
+        lib.jack_client_close(client)
 
 
 class MidiOutput(Output):

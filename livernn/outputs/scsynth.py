@@ -14,6 +14,7 @@ timed just after its own start.
 from __future__ import annotations
 
 import random
+import select
 import socket
 import time
 
@@ -47,6 +48,8 @@ class ScsynthOutput(OscSender):
         self.sock.settimeout(timeout)
         self.sock.bind(("0.0.0.0" if host not in ("127.0.0.1", "localhost") else "127.0.0.1", 0))
         data = SHIPPED.read_bytes() if synth == SYNTH_NAME and SHIPPED.is_file() else note_synthdef()
+        self._synthdef = data if send_synthdef else None
+        self.restarts = 0
         if send_synthdef:
             self.request(message("/d_recv", [data]), "/done", "/d_recv")
         self.send_raw(message("/g_new", [self.group, ADD_TO_HEAD, 0]))  # exists already: harmless
@@ -84,6 +87,28 @@ class ScsynthOutput(OscSender):
         entry = self._nodes.pop((channel, pitch), None)
         if entry is not None:
             self.send_at(t, message("/n_set", [entry[0], "gate", 0]))
+
+    def maintain(self) -> None:
+        """Notice a restarted scsynth (our group is gone) and send the SynthDef and group again.
+
+        Each call asks for our group (``/n_query``); scsynth answers ``/fail`` only when it is
+        missing, which after a restart it is. Replies are read without waiting."""
+        lost = False
+        while select.select([self.sock], [], [], 0)[0]:
+            try:
+                answer = OscMessage(self.sock.recv(65536))
+            except OSError:  # nobody listening yet
+                break
+            except Exception:  # a packet that is not OSC: skip it
+                continue
+            if answer.address == "/fail" and answer.params[:1] == ["/n_query"] and str(self.group) in str(answer.params):
+                lost = True
+        if lost:
+            if self._synthdef is not None:
+                self.send_raw(message("/d_recv", [self._synthdef]))
+            self.send_raw(message("/g_new", [self.group, ADD_TO_HEAD, 0]))
+            self.restarts += 1
+        self.send_raw(message("/n_query", [self.group]))
 
     def all_notes_off(self) -> None:
         now = time.monotonic()

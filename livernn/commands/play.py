@@ -1,0 +1,69 @@
+"""``livernn play``: play a model headless for a while, to ports and/or a MIDI file.
+
+The plain, scriptable way to hear (or record) a model: no REPL, no patch. Used by tests
+and CI as the engine's end-to-end run. Ctrl-C, SIGTERM and SIGHUP stop it cleanly: every
+open note is ended and the recording is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from livernn.outputs import SPEC_HELP
+
+    p = subparsers.add_parser("play", help="play a model to MIDI/OSC outputs (headless)")
+    p.add_argument("model", nargs="?", help="model directory (default: the shipped models/bach)")
+    p.add_argument("--out", action="append", default=[], metavar="SPEC",
+                   help=f"output, repeatable: {SPEC_HELP}")
+    p.add_argument("--duration", type=float, default=30.0, help="seconds to play (default 30; 0 = until stopped)")
+    p.add_argument("--record", metavar="FILE.mid", help="write everything played to a MIDI file")
+    p.add_argument("--bpm", type=float, default=120.0, help="tempo (default 120)")
+    p.add_argument("--temperature", type=float, default=1.0, help="pitch temperature (0.05..5)")
+    p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument("--channel", type=int, default=1, help="MIDI channel 1..16 (default 1)")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from livernn.engine import Session, install_stop_handlers
+    from livernn.errors import LivernnError
+
+    if not math.isfinite(args.duration) or args.duration < 0:
+        raise LivernnError(f"--duration must be a number of seconds >= 0, got {args.duration}")
+    session = Session(bpm=args.bpm)
+    uninstall = install_stop_handlers(session.stop)
+    try:
+        for i, spec in enumerate(args.out, 1):
+            output = session.add_output(f"out{i}", spec)
+            if not args.quiet:
+                print(f"output {i}: {output.describe()}", flush=True)
+        if args.record:
+            session.record(args.record)
+        elif not args.out:
+            session.record("livernn-play.mid")
+        voice = session.add_voice("play", args.model, channel=args.channel, seed=args.seed,
+                                  temperature=args.temperature)
+        session.start()
+        if not args.quiet:
+            print(f"playing {voice.model.name} at {args.bpm:g} BPM"
+                  f"{f' for {args.duration:g} s' if args.duration else ''} (Ctrl-C stops)", flush=True)
+        end = time.monotonic() + args.duration if args.duration else math.inf
+        while time.monotonic() < end:
+            time.sleep(min(0.1, max(end - time.monotonic(), 0.0)))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        recording = session._recorder.path if session._recorder is not None else None
+        notes = sum(v.notes_played for v in session.voices.values())
+        session.stop()
+        uninstall()
+    if not args.quiet:
+        where = f"; recorded to {recording}" if recording else ""
+        print(f"played {notes} notes{where}", file=sys.stdout, flush=True)
+    return 0

@@ -1,0 +1,106 @@
+"""MIDI out through a sender process (``midi_sender``): deadlines kept whatever Python does here.
+
+Why a process: measured with bench/bench_timing.py, an in-process sender thread meets the
+onset targets while this interpreter is idle, but with pure-Python work running beside it
+(a REPL user's code) on a loaded machine its p99 grows to tens of milliseconds: the busy
+thread holds the GIL, and when the OS preempts it, the sender waits for the GIL for as long
+as the OS keeps the busy thread off the CPU. The sender process has its own interpreter,
+so nothing here can delay it.
+
+The scheduler hands each message over ``latency`` (LEAD) seconds early, as it does for
+timestamped OSC; the process sends it at its logical time. The open-note registry stays in
+the scheduler: a note cancelled after its note-on was handed over still gets a note-off
+just after that note-on.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+from livernn.errors import LivernnError
+from livernn.outputs.base import Output
+
+LEAD = 0.05  # seconds ahead of its time a message goes to the sender process
+
+
+class MidiProcessOutput(Output):
+    """Like ``MidiOutput`` (same names, same creation rules), sent from a sender process."""
+
+    kind = "midi"
+    latency = LEAD
+
+    def __init__(self, name: str, create: bool = True, api: int | None = None) -> None:
+        super().__init__()
+        if not name or not isinstance(name, str) or any(c in name for c in "\n\0"):
+            raise LivernnError(f"a MIDI port name is needed, got {name!r}")
+        self.name = name
+        self._lock = threading.Lock()
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "livernn.outputs.midi_sender", name, "1" if create else "0",
+             "-" if api is None else str(api)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=False, env=dict(os.environ),
+        )
+        first = self._proc.stdout.readline().decode(errors="replace").strip()
+        if not first.startswith("ok "):
+            self._proc.wait(5)
+            raise LivernnError(first[6:] if first.startswith("error ") else
+                               f"the MIDI sender process for {name!r} did not start")
+        self.description = first[3:]
+        self._reader = threading.Thread(target=self._read, daemon=True, name=f"livernn-midi-{name}")
+        self._reader.start()
+
+    def _read(self) -> None:
+        for raw in self._proc.stdout:
+            line = raw.decode(errors="replace").strip()
+            if line.startswith("error "):
+                self.errors += 1
+                self.last_error = line[6:]
+
+    def _write(self, line: str) -> None:
+        with self._lock:
+            try:
+                self._proc.stdin.write(line.encode() + b"\n")
+                self._proc.stdin.flush()
+                self.sent += 1
+            except (BrokenPipeError, ValueError, OSError) as exc:
+                self.errors += 1
+                self.last_error = f"sender process gone ({exc})"
+
+    def _at(self, t: float, data: list[int]) -> None:
+        self._write(f"at {t!r} {bytes(data).hex()}")
+
+    def note_on(self, channel: int, pitch: int, velocity: int, t: float, duration: float | None = None) -> None:
+        self._at(t, [0x90 | (channel - 1), pitch, velocity])
+
+    def note_off(self, channel: int, pitch: int, t: float) -> None:
+        self._at(t, [0x80 | (channel - 1), pitch, 0])
+
+    def control(self, channel: int, cc: int, value: int, t: float) -> None:
+        self._at(t, [0xB0 | (channel - 1), cc, value])
+
+    def all_notes_off(self) -> None:
+        now = time.monotonic()
+        for ch in range(16):
+            self._at(now, [0xB0 | ch, 123, 0])
+            self._at(now, [0xB0 | ch, 120, 0])
+
+    def describe(self) -> str:
+        return f"{self.description} (sender process)"
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._write("quit")
+            try:
+                self._proc.wait(3)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        for stream in (self._proc.stdin, self._proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass

@@ -1,0 +1,112 @@
+"""Voice parameters: checked at the door, swapped whole, never NaN at the model."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+
+from livernn.engine import PARAM_SPECS, Session, VoiceParams
+from livernn.errors import LivernnError
+
+
+def test_specs_and_the_snapshot_agree():
+    assert [f.name for f in dataclasses.fields(VoiceParams)] == list(PARAM_SPECS)
+    defaults = VoiceParams()
+    for name, spec in PARAM_SPECS.items():
+        assert getattr(defaults, name) == spec.default
+        assert spec.kind in ("float", "int", "bool", "choice") and spec.doc
+    defaults.sampler().validated()  # the model accepts what the defaults make
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, "hot", None])
+def test_non_finite_and_non_numbers_are_refused_even_with_clamp(value):
+    with pytest.raises(LivernnError, match="temperature"):
+        VoiceParams().with_(temperature=value, clamp=True)
+
+
+def test_out_of_range_refused_or_clamped():
+    with pytest.raises(LivernnError, match=r"density must be in 0.125..8, got 100"):
+        VoiceParams().with_(density=100)
+    assert VoiceParams().with_(density=100, clamp=True).density == 8.0
+    assert VoiceParams().with_(transpose=7.6).transpose == 8  # ints round
+    with pytest.raises(LivernnError, match="pitch_min <= pitch_max"):
+        VoiceParams().with_(pitch_min=90, pitch_max=60)
+    clamped = VoiceParams(pitch_max=60).with_(pitch_min=90, clamp=True)
+    assert clamped.pitch_min == clamped.pitch_max == 60
+    with pytest.raises(LivernnError, match="scale must be one of"):
+        VoiceParams().with_(scale="lydian-ish")
+    with pytest.raises(LivernnError, match="unknown voice parameter 'temprature'"):
+        VoiceParams().with_(temprature=1)
+
+
+def test_voice_attributes_swap_a_new_snapshot():
+    s = Session()
+    v = s.add_voice("lead", seed=1, temperature=0.8)
+    before = v.params
+    v.temperature = 1.5
+    v.set("mute", 1)
+    assert v.temperature == 1.5 and v.mute is True
+    assert before.temperature == 0.8 and v.params is not before  # the old snapshot is untouched
+    with pytest.raises(LivernnError):
+        v.top_p = math.nan
+    assert v.top_p == 1.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        v.params.temperature = 2.0  # type: ignore[misc]
+    assert "swing" in dir(v)
+    with pytest.raises(LivernnError, match="MIDI channel"):
+        s.add_voice("bass", channel=17)
+    with pytest.raises(LivernnError, match="identifier"):
+        s.add_voice("my voice")
+    with pytest.raises(LivernnError, match="no voice named 'nobody'"):
+        s.swap("nobody", None)
+    with pytest.raises(LivernnError, match="swap at must be one of"):
+        s.swap("lead", None, at="later")
+    s.stop()
+
+
+def test_voice_turns_model_seconds_into_beats_with_density_quantize_and_caps(tmp_path):
+    s = Session(bpm=240.0, lookahead=0.05)
+    s.record(tmp_path / "grid.mid")
+    recorder = s.taps[0]
+    v = s.add_voice("lead", seed=2, quantize=0.5, swing=0.5, density=2.0, max_length=0.25,
+                    max_polyphony=2, velocity_scale=0.5, velocity_offset=10)
+    notes = []
+    s.on("note", lambda voice, pitch, velocity, t_on, t_off: notes.append((t_on, t_off, velocity)))
+    s.start()
+    try:
+        import time
+
+        time.sleep(1.5)
+    finally:
+        s.stop()
+    assert len(notes) >= 5
+    for t_on, t_off, velocity in notes:
+        beat = s.clock.beat(t_on)
+        # A half-beat grid, every second step swung by half a step: onsets on .0 and .75.
+        assert min(abs(beat % 1.0 - x) for x in (0.0, 0.75, 1.0)) < 1e-6
+        assert s.clock.beat(t_off) - beat <= 0.25 + 1e-6  # max_length in beats
+        assert 10 <= velocity <= 74  # vel * 0.5 + 10
+    sounding, most = set(), 0  # what was played (the recording): never more than two at once
+    for _, data in sorted(recorder.events, key=lambda e: (e[0], e[1][0] & 0xF0 != 0x80)):
+        (sounding.add if data[0] & 0xF0 == 0x90 else sounding.discard)(data[1])
+        most = max(most, len(sounding))
+    assert most <= 2
+    assert v.notes_played == len(notes)
+
+
+def test_recent_notes_are_model_space_history():
+    s = Session(bpm=300.0)
+    v = s.add_voice("lead", seed=4, transpose=12)
+    s.start()
+    import time
+
+    time.sleep(0.8)
+    s.stop()
+    recent = v.recent_notes()
+    assert 0 < len(recent) <= 64
+    assert recent.dtype.names == ("pitch", "step", "duration", "velocity", "start")
+    v.observe(60, 0.25, 0.5, 90)
+    with pytest.raises(LivernnError, match="finite"):
+        v.observe(60, math.nan, 0.5, 90)

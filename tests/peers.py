@@ -129,9 +129,10 @@ class Scsynth:
         return ("127.0.0.1", self.port)
 
 
-def start_scsynth(tmpdir: Path, jack: JackServer) -> Scsynth:
+def start_scsynth(tmpdir: Path, jack: JackServer, port: int | None = None) -> Scsynth:
+    """Start scsynth on ``port`` (default: a free one; the same port again plays a restart)."""
     require("scsynth")
-    port = free_udp_port()
+    port = port or free_udp_port()
     log = tmpdir / f"scsynth-{port}.log"
     env = dict(os.environ, JACK_DEFAULT_SERVER=jack.name, SC_JACK_DEFAULT_OUTPUTS="")
     proc = subprocess.Popen(

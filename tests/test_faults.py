@@ -1,0 +1,223 @@
+"""Things that break during a show: the show plays on, nothing is lost, nothing sticks.
+
+Each test breaks a real part (scsynth killed and started again, a disk that fills up, a
+signal to a running ``livernn``) and fails if the protection it covers is taken away.
+A voice whose model raises and a MIDI port that disappears are tested beside the code
+they protect (test_engine_midi.py, test_outputs_midi.py; see RELIABILITY.md).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pretty_midi
+import pytest
+from pythonosc.osc_message import OscMessage
+from pythonosc.osc_message_builder import OscMessageBuilder
+
+from livernn.engine import Session
+from livernn.outputs import scsynth as scsynth_output
+from peers import ProcessMidiProbe, start_scsynth, stop_process, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+class NodeWatcher:
+    """A client registered with scsynth (``/notify 1``): keeps the ``/n_go`` of every node."""
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        self.address = address
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.started: list[tuple[float, list]] = []
+        self._run = True
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def notify(self) -> None:
+        builder = OscMessageBuilder("/notify")
+        builder.add_arg(1)
+        self.sock.sendto(builder.build().dgram, self.address)
+
+    def _loop(self) -> None:
+        while self._run:
+            try:
+                data = self.sock.recv(65536)
+            except (TimeoutError, ConnectionRefusedError):
+                continue
+            except OSError:
+                return
+            try:
+                message = OscMessage(data)
+            except Exception:
+                continue
+            if message.address == "/n_go":
+                self.started.append((time.monotonic(), list(message.params)))
+
+    def synths_in(self, group: int, since: float) -> int:
+        """Synth nodes (not groups) started in ``group`` after ``since``."""
+        return sum(1 for t, p in list(self.started) if t >= since and p[1] == group and p[4] == 0)
+
+    def close(self) -> None:
+        self._run = False
+        self._thread.join(2)
+        self.sock.close()
+
+
+def test_scsynth_restarted_mid_show_gets_its_synthdef_again_and_plays_on(jack, tmp_path):
+    server = start_scsynth(tmp_path, jack)
+    watcher = NodeWatcher(server.address)
+    session = Session(bpm=300)
+    errors: list[str] = []
+    session.on("error", errors.append)
+    try:
+        watcher.notify()
+        out = session.add_output("sc", scsynth_output("127.0.0.1", server.port, latency=0.2))
+        session.add_voice("lead", seed=4)
+        session.start()
+        wait_for(lambda: watcher.synths_in(out.group, 0) >= 5, 15, "notes on the first scsynth")
+        stop_process(server.proc)  # the server crashes; the show goes on without it
+        time.sleep(1.0)
+        assert session.playing
+        server = start_scsynth(tmp_path, jack, port=server.port)  # the same port, a bare server
+        restarted = time.monotonic()
+        watcher.notify()
+        wait_for(lambda: watcher.synths_in(out.group, restarted) >= 5, 15,
+                 "notes on the restarted scsynth (SynthDef and group sent again)")
+        assert out.restarts >= 1
+    finally:
+        session.stop()
+        watcher.close()
+        stop_process(server.proc)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A folder on a 256 KiB tmpfs (root), or one the test can make read-only (anyone else)."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        yield folder, lambda: folder.chmod(0o555)
+        folder.chmod(0o755)
+        return
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)], check=True)
+
+    def fill() -> None:
+        with open(folder / "filler", "wb", buffering=0) as f:
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError:  # ENOSPC: full
+                pass
+
+    try:
+        yield folder, fill
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_a_full_disk_stops_the_recording_with_a_message_and_the_show_plays_on(small_disk):
+    folder, fill = small_disk
+    session = Session(bpm=300)
+    errors: list[str] = []
+    session.on("error", errors.append)
+    lead = session.add_voice("lead", seed=2)
+    path = session.record(folder / "set.mid")
+    session.start()
+    try:
+        empty = path.stat().st_size
+        wait_for(lambda: path.stat().st_size > empty, 15, "a periodic save with notes in it")
+        fill()  # the disk is full now: the next periodic save fails
+        wait_for(lambda: session.status()["recording"] is None, 15, "the recording to stop")
+        played = lead.notes_played
+        wait_for(lambda: lead.notes_played >= played + 5, 10, "the show to play on")
+        assert session.playing
+    finally:
+        session.stop()
+    assert [e for e in errors if "recording to" in e and "stopped" in e], errors
+    assert all("\n" not in e for e in errors)
+    saved = pretty_midi.PrettyMIDI(str(path))  # the last good save is still a valid file
+    assert saved.instruments and len(saved.instruments[0].notes) >= 1
+
+
+PATCH = """\
+version = 1
+
+[clock]
+bpm = 240
+
+[outputs.synth]
+type = "midi"
+port = "{port}"
+create = false
+
+[voices.lead]
+outputs = ["synth"]
+params = {{ density = 2.0, max_length = 4.0 }}
+
+[voices.bass]
+outputs = ["synth"]
+channel = 2
+params = {{ density = 1.0, pitch_max = 60 }}
+"""
+
+
+def _note_ons(probe) -> int:
+    return sum(1 for m in probe.messages() if m[0] & 0xF0 == 0x90 and m[2] > 0)
+
+
+def _run_until_signal(args: list[str], probe, sig: signal.Signals) -> subprocess.CompletedProcess:
+    proc = subprocess.Popen([sys.executable, "-m", "livernn.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    try:
+        wait_for(lambda: _note_ons(probe) >= 8 or proc.poll() is not None, 60, "notes from livernn")
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        stop_process(proc)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def _assert_closed_and_valid(record: Path, probe) -> None:
+    time.sleep(0.3)  # the last note-offs cross JACK
+    assert probe.note_balance() == {}
+    midi = pretty_midi.PrettyMIDI(str(record))
+    notes = [n for instrument in midi.instruments for n in instrument.notes]
+    assert len(notes) >= 8 and all(n.end > n.start for n in notes)
+    assert not record.with_name(record.name + ".part").exists()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_a_signal_to_perform_ends_every_note_and_closes_the_recording(jack, tmp_path, sig):
+    probe = ProcessMidiProbe(f"perf{sig.value}")
+    patch, record = tmp_path / "show.toml", tmp_path / "set.mid"
+    patch.write_text(PATCH.format(port=probe.client))
+    try:
+        result = _run_until_signal(["perform", str(patch), "--no-reload", "--record", str(record)], probe, sig)
+        assert result.returncode == 0, result.stderr
+        _assert_closed_and_valid(record, probe)
+    finally:
+        probe.close()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name)
+def test_a_signal_to_play_ends_every_note_and_closes_the_recording(jack, tmp_path, sig):
+    """SIGTERM is in test_play.py."""
+    probe = ProcessMidiProbe(f"play{sig.value}")
+    record = tmp_path / "set.mid"
+    try:
+        result = _run_until_signal(["play", "--out", f"midi:{probe.client}", "--bpm", "240", "--seed", "2",
+                                    "--record", str(record)], probe, sig)
+        assert result.returncode in (0, 128 + sig.value), result.stderr
+        _assert_closed_and_valid(record, probe)
+    finally:
+        probe.close()

@@ -159,3 +159,42 @@ def test_the_example_script_plays_records_and_leaves_nothing_sounding(jack, tmp_
         assert len(notes_from_midi(record)) >= 10
     finally:
         probe.close()
+
+
+def test_completion_offers_a_voices_parameters_with_their_ranges(show):
+    from prompt_toolkit.completion import CompleteEvent
+    from prompt_toolkit.document import Document
+
+    from livernn.repl import namespace, string_names
+    from livernn.repl.complete import LivernnCompleter
+
+    lead = show.add_voice("lead", outputs=[])
+    show.bus.publish("osc./1/fader1", 0.5)
+    completer = LivernnCompleter(namespace(show), lambda: string_names(show))
+    found = {c.text: c.display_meta_text for c in completer.get_completions(Document("lead.tem"), CompleteEvent())}
+    assert found == {"temperature": "0.05..5.0"}
+    scale = list(completer.get_completions(Document("lead.sca"), CompleteEvent()))[0]
+    assert scale.text == "scale" and "dorian" in scale.display_meta_text
+    strings = [c.text for c in completer.get_completions(Document('patch("osc./1/f'), CompleteEvent())]
+    assert strings == ["osc./1/fader1"]
+    strings = [c.text for c in completer.get_completions(Document('patch("x", "lead.tem'), CompleteEvent())]
+    assert strings == ["lead.temperature"]
+    assert lead is namespace(show)["lead"]
+
+
+def test_quit_while_recording_closes_the_file(show, peer, tmp_path):
+    api.voice("lead", out=api.osc("127.0.0.1", peer.getsockname()[1]), density=4)
+    api.record(tmp_path / "set.mid")
+    time.sleep(1.0)
+    with pytest.raises(SystemExit):
+        api.quit()
+    assert len(notes_from_midi(tmp_path / "set.mid")) >= 2
+
+
+@pytest.mark.integration
+def test_gesture_feeds_the_bus_and_quit_stops_it(show, hands_dir):
+    tracker = api.gesture(hands_dir / "hand_left.mp4", max_hands=1)
+    wait_for(lambda: any(n.startswith("hand.left.") for n in show.bus.names()), 60, "hand values on the bus")
+    with pytest.raises(SystemExit):
+        api.quit()
+    assert not tracker.running

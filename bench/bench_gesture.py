@@ -100,10 +100,10 @@ def raw_realtime(frames: list, complexity: int) -> tuple[list[float], list[float
     def loop() -> None:
         start = time.monotonic()
         for i, image in enumerate(frames):
-            time.sleep(max(0.0, start + i / 25.0 - time.monotonic()))
-            arrived = time.monotonic()
+            due = start + i / 25.0  # the frame is there at its due time, even if the loop is behind
+            time.sleep(max(0.0, due - time.monotonic()))
             hands.process(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
-            latencies.append(time.monotonic() - arrived)
+            latencies.append(time.monotonic() - due)
 
     thread = threading.Thread(target=loop)
     thread.start()

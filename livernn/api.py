@@ -254,15 +254,16 @@ def _add(key: str, same: Any, factory: Any, *args: Any, **kwargs: Any) -> Any:
 def midi(name: str = "livernn", create: bool = True) -> Any:
     """A MIDI output: an existing port whose name contains ``name``, or a new virtual port.
 
+    Sent from the engine's MIDI sender process, so nothing typed here can delay a note.
     ``livernn devices`` lists the ports. Asking again for the same name (here or in the
     patch the show started from) reuses that output instead of opening a second port.
     """
-    from livernn.outputs.midi import MidiOutput
+    from livernn import outputs
 
     def same(o: Any) -> bool:
         return o.kind == "midi" and getattr(o, "name", None) == name
 
-    return _add(name, same, MidiOutput, name, create=create)
+    return _add(name, same, outputs.midi, name, create=create)
 
 
 def _udp(kind: str, factory: Any, host: str, port: int, options: dict[str, Any]) -> Any:
@@ -282,23 +283,23 @@ def osc(host: str = "127.0.0.1", port: int = 57120, **options: Any) -> Any:
     Options: ``address`` ("/livernn/note"), ``args`` (from channel, pitch, velocity,
     duration …), ``off_address``, ``off_args``, ``latency`` (s, default 0.2).
     """
-    from livernn.outputs.osc import OscOutput
+    from livernn import outputs
 
-    return _udp("osc", OscOutput, host, port, options)
+    return _udp("osc", outputs.osc, host, port, options)
 
 
 def scsynth(host: str = "127.0.0.1", port: int = 57110, **options: Any) -> Any:
     """Notes as gated synths on a SuperCollider server (the SynthDef is sent on start)."""
-    from livernn.outputs.scsynth import ScsynthOutput
+    from livernn import outputs
 
-    return _udp("scsynth", ScsynthOutput, host, port, options)
+    return _udp("scsynth", outputs.scsynth, host, port, options)
 
 
 def superdirt(host: str = "127.0.0.1", port: int = 57120, **options: Any) -> Any:
     """Notes as SuperDirt ``/dirt/play`` events (``sound``, ``orbit``, ``latency`` options)."""
-    from livernn.outputs.superdirt import SuperDirtOutput
+    from livernn import outputs
 
-    return _udp("superdirt", SuperDirtOutput, host, port, options)
+    return _udp("superdirt", outputs.superdirt, host, port, options)
 
 
 # -- controls ----------------------------------------------------------------------------

@@ -25,11 +25,12 @@ from peers import MidiProbe, stop_process
 
 pytestmark = pytest.mark.integration
 
-# A busy loop run on the sender's thread would make notes as late as the loop is long (2 s);
-# run beside it, it costs at most a GIL hand-over (the engine's switch interval, 0.2 ms) on a
-# free machine. On this shared 2-core machine at load 10-20 the busy thread is preempted
-# while it holds the GIL and notes wait for it: tens of milliseconds were measured then.
-LOOP_MOVES_NOTES_MS = 250.0
+# The engine's bound: 1 ms p99 onset error (livernn/engine/scheduler.py), plus one JACK period
+# (32 frames at 48 kHz) of delivery granularity on the probe's side. MIDI goes out from the
+# engine's sender process, whose interpreter the REPL's code cannot hold up (with a sender
+# thread in this process, a busy REPL thread preempted while holding the GIL cost tens of
+# milliseconds on this loaded 2-core machine).
+ONSET_P99_BOUND_MS = 1.0 + 1000 * 32 / 48000
 
 
 QUEUE_PROBE = """
@@ -215,9 +216,7 @@ def quantiles(errors: list[float]) -> dict[str, float]:
 def test_a_busy_loop_at_the_prompt_does_not_move_notes(jack, midi_probe, monkeypatch, tmp_path, capsys):
     """2 s of pure-Python work typed at the prompt vs 2 s idle at the prompt, same show.
 
-    No note may move by anything like the loop's length (see LOOP_MOVES_NOTES_MS); the
-    figures of both windows are printed (and reported by bench/bench_repl.py): on a quiet
-    machine the two windows match within the engine's 1 ms bound.
+    The idle window is printed beside it as the machine's own baseline.
     """
     logical: list[tuple[float, int]] = []
     windows: dict[str, tuple[float, float]] = {}
@@ -245,4 +244,4 @@ def test_a_busy_loop_at_the_prompt_does_not_move_notes(jack, midi_probe, monkeyp
         for name, f in figures.items():
             print(f"\n{name} prompt: onset error over {f['n']} notes: median {f['median']:.3f} ms, "
                   f"p90 {f['p90']:.3f} ms, p99 {f['p99']:.3f} ms, max {f['max']:.3f} ms")
-    assert figures["busy"]["max"] < LOOP_MOVES_NOTES_MS
+    assert figures["busy"]["p99"] < ONSET_P99_BOUND_MS

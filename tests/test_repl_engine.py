@@ -245,3 +245,65 @@ def test_a_busy_loop_at_the_prompt_does_not_move_notes(jack, midi_probe, monkeyp
             print(f"\n{name} prompt: onset error over {f['n']} notes: median {f['median']:.3f} ms, "
                   f"p90 {f['p90']:.3f} ms, p99 {f['p99']:.3f} ms, max {f['max']:.3f} ms")
     assert figures["busy"]["p99"] < ONSET_P99_BOUND_MS
+
+
+PATCH = """
+version = 1
+name = "takeover"
+scene = "calm"
+
+[clock]
+bpm = 150
+
+[models]
+bach = "default"
+
+[outputs.synth]
+type = "midi"
+port = "{port}"
+
+[voices.lead]
+model = "bach"
+params = {{ density = 2, temperature = 0.7 }}
+
+[scenes.calm]
+lead = {{ temperature = 0.6 }}
+
+[scenes.wild]
+lead = {{ temperature = 1.6, density = 3 }}
+"""
+
+
+def test_a_show_started_from_a_patch_is_taken_over_at_the_prompt(jack, midi_probe, monkeypatch, tmp_path, capsys):
+    """``livernn repl PATCH``: built like ``perform`` does (Show), then played by typing."""
+    from livernn.repl.build import open_show
+
+    patch = tmp_path / "takeover.toml"
+    patch.write_text(PATCH.format(port=midi_probe.client))
+    monkeypatch.setenv("LIVERNN_MIDI_API", "jack")
+    monkeypatch.setenv("LIVERNN_HISTORY", str(tmp_path / "history"))
+
+    async def main() -> None:
+        session, show = await open_show(patch)
+        assert session.tempo == 150 and session.voices["lead"].temperature == 0.6  # the patch's scene
+        with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
+            repl = make_repl(session, show.runtime)
+            task = asyncio.ensure_future(run_repl(repl, show, use_patch_stdout=False))
+            me = Performer(pipe, repl)
+            await wait_until(lambda: len(note_ons(midi_probe)) >= 4, 10, "the patch's notes")
+            await me.type("scene('wild'); lead.temperature")  # the patch's voice, by name
+            assert session.voices["lead"].density == 3
+            await me.type("bass = voice('bass', out='synth', channel=2, density=2)")  # its output, by name
+            await wait_until(lambda: any(m[0] == 0x91 for m in midi_probe.messages()), 10, "channel 2 notes")
+            patch.write_text(PATCH.format(port=midi_probe.client).replace("bpm = 150", "bpm = 90"))
+            await wait_until(lambda: session.tempo == 90, 10, "the saved patch to be applied")
+            pipe.send_text("\x04")
+            assert await asyncio.wait_for(task, 15) == 0
+
+    asyncio.run(main())
+    out = capsys.readouterr().out
+    assert "1.6" in out and "reloaded" in out
+    settle_until = time.monotonic() + 2
+    while time.monotonic() < settle_until and midi_probe.note_balance():
+        time.sleep(0.1)
+    assert midi_probe.note_balance() == {}

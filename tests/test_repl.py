@@ -175,3 +175,32 @@ def test_quit_in_the_prompt_ends_the_repl_and_calls_on_exit():
             return await asyncio.wait_for(task, 10)
 
     assert asyncio.run(session()) == 0 and exits == [1]
+
+
+def test_ctrl_c_stops_running_code_and_a_pending_await_but_not_the_repl(capsys):
+    import os
+    import signal
+    import threading
+
+    ns: dict = {}
+
+    def interrupt_soon() -> None:
+        threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+
+    async def session() -> int:
+        with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
+            repl = Repl(ns)
+            task = asyncio.create_task(repl.run(use_patch_stdout=False))
+            typing = Driver(repl, pipe)
+            await typing.line("import asyncio\r")
+            interrupt_soon()
+            await typing.line("while True:\rpass\r\r")
+            interrupt_soon()
+            await typing.line("await asyncio.sleep(30)\r")
+            await typing.line("still = 'here'\r")
+            pipe.send_text("\x04")
+            return await asyncio.wait_for(task, 10)
+
+    assert asyncio.run(session()) == 0
+    assert ns["still"] == "here"
+    assert capsys.readouterr().out.count("KeyboardInterrupt") == 2

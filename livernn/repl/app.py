@@ -4,7 +4,7 @@
 and errors scroll above it; the bottom toolbar is a live status line redrawn a few times a
 second. Enter runs the input when it is complete and opens a continuation line when it is
 not. Ctrl-C clears the line (or interrupts running code), never the show; Ctrl-D or
-``quit()`` leaves, and the caller's ``on_exit`` ends every note.
+``quit()`` leaves (``livernn.repl.run_repl`` then ends every note).
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import asyncio
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from types import FrameType
-from typing import Any, Iterator
+from typing import Any
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.history import FileHistory, InMemoryHistory
@@ -30,6 +30,8 @@ from livernn.repl.complete import LivernnCompleter
 from livernn.repl.evaluate import FILENAME_PREFIX, Evaluator, is_complete
 
 DEFAULT_HISTORY = Path("~/.livernn_history")
+
+
 def history_path(path: str | os.PathLike[str] | None = None) -> Path:
     """The history file: the argument, else $LIVERNN_HISTORY, else ~/.livernn_history."""
     chosen = path or os.environ.get("LIVERNN_HISTORY") or DEFAULT_HISTORY

@@ -129,9 +129,10 @@ def match_arrivals(received: list, times: list[float]) -> np.ndarray:
     return np.array(errors) * 1000.0
 
 
-def figures(errors_ms: np.ndarray) -> tuple[float, float, float]:
+def figures(errors_ms: np.ndarray) -> tuple[float, float, float, float]:
     a = np.abs(errors_ms)
-    return float(np.percentile(a, 50)), float(np.percentile(a, 99)), float(a.max())
+    return (float(np.percentile(a, 50)), float(np.percentile(a, 99)), float(a.max()),
+            float(np.mean(errors_ms)))
 
 
 def osc_case(n: int, latency: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
@@ -169,14 +170,15 @@ def main() -> None:
     jack = start_jack(Path(tempfile.mkdtemp(prefix="bench-jack-")))
     try:
         print(f"MIDI onset error through JACK (dummy, 48 kHz, 32-frame periods = 0.67 ms), {args.notes} notes")
-        print(f"{'sender':<11} {'load':<5} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}  p99 vs naive")
+        print("|error| = |arrival - logical time|; mean is signed (+ = late)")
+        print(f"{'sender':<11} {'load':<5} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'mean':>7}  p99 vs naive")
         for load in (False, True):
             base = None
             for sender in ("naive", "engine", "engine+rt", "engine+proc"):
-                p50, p99, worst = figures(run_case(jack, sender, load, args.notes))
+                p50, p99, worst, mean = figures(run_case(jack, sender, load, args.notes))
                 base = base or p99
                 label = "busy" if load else "idle"
-                print(f"{sender:<11} {label:<5} {p50:7.3f} {p99:7.3f} {worst:7.3f}  {p99 / base:5.2f}x")
+                print(f"{sender:<11} {label:<5} {p50:7.3f} {p99:7.3f} {worst:7.3f} {mean:+7.3f}  {p99 / base:5.2f}x")
     finally:
         stop_process(jack.proc)
     tag_err, early = osc_case(args.notes)

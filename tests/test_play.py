@@ -20,17 +20,20 @@ def livernn(*args: str, **kw) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, env=dict(os.environ), **kw)
 
 
-def test_sigterm_ends_every_note_and_writes_the_recording(jack, tmp_path):
-    probe = ProcessMidiProbe("playprobe")
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 128 + signal.SIGTERM),
+                                       (signal.SIGHUP, 128 + signal.SIGHUP),
+                                       (signal.SIGINT, 130)])  # Ctrl-C
+def test_a_stop_signal_ends_every_note_and_writes_the_recording(jack, tmp_path, sig, code):
+    probe = ProcessMidiProbe(f"play{sig.name.lower()}")
     record = tmp_path / "set.mid"
     try:
-        proc = livernn("play", "--out", "midi:playprobe", "--duration", "60", "--bpm", "240",
+        proc = livernn("play", "--out", f"midi:{probe.client}", "--duration", "60", "--bpm", "240",
                        "--record", str(record), "--seed", "3")
         wait_for(lambda: sum(1 for m in probe.messages() if m[0] & 0xF0 == 0x90) >= 6, 30,
                  "notes from livernn play")
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=20)
-        assert proc.returncode == 128 + signal.SIGTERM, err
+        assert proc.returncode == code, err
         wait_for(lambda: probe.note_balance() == {}, 3, "a note-off for every note-on")
         assert "JACK" in out  # it says which MIDI API it chose
     finally:

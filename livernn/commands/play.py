@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
         raise LivernnError(f"--duration must be a number of seconds >= 0, got {args.duration}")
     session = Session(bpm=args.bpm)
     uninstall = install_stop_handlers(session.stop)
+    interrupted = False
     try:
         for i, spec in enumerate(args.out, 1):
             output = session.add_output(f"out{i}", spec)
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         while time.monotonic() < end:
             time.sleep(min(0.1, max(end - time.monotonic(), 0.0)))
     except KeyboardInterrupt:
-        pass
+        interrupted = True
     finally:
         recording = session._recorder.path if session._recorder is not None else None
         notes = sum(v.notes_played for v in session.voices.values())
@@ -66,4 +67,4 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         where = f"; recorded to {recording}" if recording else ""
         print(f"played {notes} notes{where}", file=sys.stdout, flush=True)
-    return 0
+    return 130 if interrupted else 0

@@ -1,24 +1,31 @@
 """The deadline heap and the thread that sends: every note on time, none left hanging.
 
-Why this shape (measured with ``bench/bench_timing.py`` on a 2-core machine, jackd dummy
-at 48 kHz / 32 frames, probe in another process):
+How deadlines are kept, chosen by measurement (bench/bench_timing.py; jackd -S dummy,
+48 kHz, 32-frame periods = 0.67 ms; probe in another process; a 2-core machine that
+other jobs kept at load 3-15). |arrival - logical time| in ms, p50 / p99, 200 notes:
 
-- A dedicated sender thread owns the heap's head; it never waits on generation, asyncio or
-  the REPL. It sleeps (``Condition.wait``, GIL released) until ``spin`` seconds before the
-  next deadline, then spins on ``time.monotonic()`` holding the GIL, and sends. Sleeping
-  all the way to the deadline wakes late by the OS's timer slack plus however long it takes
-  to get the GIL back; spinning the last stretch removes the first.
-- The GIL is the enemy: with pure-Python work running in another thread (a REPL user's
-  code), a thread that wants the GIL waits up to ``sys.getswitchinterval()`` (5 ms by
-  default). The session lowers the switch interval while it plays (``SWITCH_INTERVAL``),
-  which bounds that wait to a fraction of a millisecond at the cost of a few per cent of
-  the busy thread's throughput; it is restored when the session stops. The measurements
-  met the 1 ms p99 target under load this way, so no sender subprocess is needed.
-- The OS is the other enemy: on a loaded machine a normal thread is descheduled for
-  milliseconds (hundreds of them on the 2-core test machine). Where allowed (root, or an
-  rtprio limit, as JACK users have), the sender and the generation thread ask for
-  SCHED_FIFO at priorities below JACK's own (``REALTIME_PRIORITY``); where not, they
-  run as normal threads and ``realtime`` says so.
+    sender                                   idle process     busy pure-Python thread
+    naive: sleep to deadline, switch 5 ms    0.68 / 1.86      6.03 / 11.50
+    this thread: sleep, spin last 1.5 ms,    0.75 / 10.6      1.17 / 7.11
+      switch interval 0.2 ms
+    the same at SCHED_FIFO                   0.44 / 0.82      0.51 / 1.73
+    + MIDI sender process (the default)      0.16 / 0.47      0.19 / 0.51
+
+- The sender thread owns the heap; it never waits on generation, asyncio or the REPL. It
+  sleeps (``Condition.wait``, GIL released) until ``spin`` before the next deadline, then
+  spins on ``time.monotonic()`` and hands the event to its output.
+- The GIL is the enemy: a thread that wants it waits up to ``sys.getswitchinterval()``
+  (5 ms by default) for a busy thread to let go, so the session lowers the interval to
+  ``SWITCH_INTERVAL`` while it plays. The OS is the other: on a loaded machine a normal
+  thread is descheduled for milliseconds, so the engine's threads ask for SCHED_FIFO
+  (below JACK's priorities) where allowed. Both together still miss 1 ms under load: when
+  the OS preempts a *normal* thread that holds the GIL (the REPL user's), every thread of
+  the process waits for it.
+- So MIDI leaves from a sender process (livernn/outputs/midi_process.py, midi_sender.py),
+  its own interpreter and GIL: this scheduler hands each MIDI message over 50 ms early
+  (the output's ``latency``), exactly as it hands timestamped OSC bundles over early, and
+  the process sends it at the deadline (half a JACK period early, which centres JACK's
+  period-quantised delivery). The in-process path (``midi(..., process=False)``) remains.
 
 Every note-on is scheduled together with its note-off. The open-note registry (per output,
 channel and pitch) decides what a note-off may end: a note retriggered on the same pitch

@@ -43,6 +43,10 @@ class MidiProcessOutput(Output):
             [sys.executable, "-m", "livernn.outputs.midi_sender", name, "1" if create else "0",
              "-" if api is None else str(api)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=False, env=dict(os.environ),
+            # Its own session: a terminal's Ctrl-C (sent to the whole foreground group) must
+            # not kill it before it has sent the note-offs the parent hands it while stopping.
+            # It ends on "quit", or when the parent dies and its stdin closes.
+            start_new_session=True,
         )
         first = self._proc.stdout.readline().decode(errors="replace").strip()
         if not first.startswith("ok "):

@@ -6,6 +6,12 @@ or a thread of the parent that the OS has preempted while holding the parent's G
 delay it. It asks for SCHED_FIFO where allowed, sleeps (select on stdin) until just before
 the next deadline, then spins to it.
 
+JACK delivers MIDI at the start of the period after the one it was written in, so a
+message arrives between 0 and one period late (0.67 ms at 32 frames). The process sends
+``ahead`` = half a period (plus the ~0.05 ms a receiving client takes to run) early, which
+centres the arrival on the logical time instead of trailing it; measured with
+bench/bench_timing.py (``LIVERNN_MIDI_AHEAD`` in seconds overrides, 0 turns it off).
+
 Protocol, one line each way. In: ``at <monotonic time> <hex bytes>`` (send then) and
 ``quit`` (send what is pending, close). Out: ``ok <description>`` once the port is
 open, ``error <message>`` (the parent shows it). ``time.monotonic()`` is the same clock
@@ -22,6 +28,7 @@ import time
 
 SPIN = 0.0015
 MAINTAIN_EVERY = 0.5
+RECEIVER_DELAY = 0.00005  # seconds from a JACK period's start to a receiving client's callback
 BURST = 6  # messages per JACK period, at most (JACK MIDI drops what does not fit)
 
 
@@ -41,6 +48,7 @@ def main(argv: list[str]) -> int:
         print(f"error {exc}", file=out_fd, flush=True)
         return 2
     period = jack_period() if port.api == rtmidi.API_UNIX_JACK else None
+    ahead = float(os.environ.get("LIVERNN_MIDI_AHEAD", period / 2 + RECEIVER_DELAY if period else 0.0))
     recent: list[float] = []  # send times of the last BURST messages, for pacing
     make_realtime(REALTIME_PRIORITY)
     print(f"ok {port.describe()}", file=out_fd, flush=True)
@@ -64,7 +72,7 @@ def main(argv: list[str]) -> int:
                 kind, _, rest = line.partition(b" ")
                 if kind == b"at":
                     when, data = rest.split(b" ")
-                    heapq.heappush(heap, (float(when), seq, bytes.fromhex(data.decode())))
+                    heapq.heappush(heap, (float(when) - ahead, seq, bytes.fromhex(data.decode())))
                     seq += 1
                 elif kind == b"quit":
                     _drain(port, heap, period)

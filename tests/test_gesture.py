@@ -93,7 +93,7 @@ def _jitter(values: list[float]) -> float:
     return float(np.mean(np.abs(np.diff(values, n=2))))
 
 
-@pytest.mark.parametrize("feature", ["x", "y", "size", "pinch", "openness"])
+@pytest.mark.parametrize("feature", ["x", "y", "size", "pinch", "openness", "roll", "speed"])
 def test_filtered_features_jitter_less_than_raw(video_run, feature: str) -> None:
     frames, _, _ = video_run
     hands = [f.hands[0] for f in frames]
@@ -219,3 +219,11 @@ def test_a_hand_that_leaves_is_announced_and_returns_with_a_new_id(hands_dir: Pa
     assert [f.hands[0].id for f in frames[14:]] == [2] * 4, "gone 0.4 s > 0.3 s: a new hand"
     assert presence == [1.0] * 4 + [0.0] + [1.0] * 4
     assert [f.hands[0].gesture for f in frames[:4]] == ["none", "none", "thumbs_up", "thumbs_up"]
+
+
+def test_roll_of_a_hand_pointing_down_does_not_jump(video_run) -> None:
+    """The video's hand hangs fingers down, right where an angle in (-pi, pi] would wrap."""
+    frames, _, _ = video_run
+    rolls = np.array([f.hands[0].roll for f in frames])
+    assert np.abs(np.abs(rolls) - np.pi).max() < 0.6
+    assert np.abs(np.diff(rolls)).max() < 0.5

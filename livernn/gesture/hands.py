@@ -69,7 +69,7 @@ class HandFeatures:
     size: float  # palm size in picture heights (grows nearer the camera)
     pinch: float  # thumb-index tip distance / palm size (0 = touching)
     openness: float  # 0 = fist … 1 = fingers stretched
-    roll: float  # radians in (-pi, pi], 0 = fingers up
+    roll: float  # radians, 0 = fingers up, + = leaning right; continuous (may pass ±pi, never jumps)
     speed: float  # palm speed in picture heights per second
     fingers: int  # extended fingers 0..5
     gesture: str  # one of features.GESTURES, after hysteresis
@@ -123,7 +123,7 @@ class _Track:
         self.filters = {name: OneEuroFilter(**params) for name, params in settings.items() if name != "landmarks"}
         self.landmark_filters = [OneEuroFilter(**settings["landmarks"]) for _ in range(63)]
         self.gesture = GestureState(hold)
-        self.roll = shape.roll  # unwrapped, so the filter never sees a jump from pi to -pi
+        self.roll = shape.roll  # unwrapped: a hand pointing down must not jump between pi and -pi
         self.prev: tuple[float, float, float] | None = None  # (t, x, y) smoothed, for speed
         self.prev_raw: tuple[float, float, float] | None = None
 
@@ -147,12 +147,12 @@ class _Track:
         flat = points.ravel()
         smooth = np.array([lf(float(v), t) for lf, v in zip(self.landmark_filters, flat, strict=True)])
         raw = {"x": shape.x, "y": shape.y, "size": shape.size, "pinch": shape.pinch,
-               "openness": shape.openness, "roll": shape.roll, "speed": raw_speed}
+               "openness": shape.openness, "roll": self.roll, "speed": raw_speed}
         return HandFeatures(
             id=self.id, side=self.side, landmarks=smooth.reshape(21, 3), x=x, y=y,
             size=f["size"](shape.size, t), pinch=f["pinch"](shape.pinch, t),
             openness=f["openness"](shape.openness, t),
-            roll=math.remainder(f["roll"](self.roll, t), math.tau), speed=speed,
+            roll=f["roll"](self.roll, t), speed=speed,
             fingers=shape.fingers, gesture=self.gesture.update(guess_gesture(shape, self.gesture.current)),
             raw=raw)
 

@@ -143,6 +143,7 @@ def train(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *,
         if not resume:
             (out / "metrics.jsonl").write_text("")
     gen = torch.Generator().manual_seed(t.seed * 1000 + rank)
+    wall0 = time.perf_counter()
 
     for epoch in range(start_epoch, t.epochs):
         model.train()
@@ -187,7 +188,8 @@ def train(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *,
         record = {"epoch": epoch + 1, "step": step, "lr": opt.param_groups[0]["lr"],
                   "train": {h: sums[h] / max(n_notes, 1) for h in HEADS},
                   "val": {h: val[h] for h in (*HEADS, "total")},
-                  "notes_per_s": n_notes * world / train_s, "epoch_s": train_s, "elapsed_s": elapsed}
+                  "notes_per_s": n_notes * world / train_s, "epoch_s": train_s, "elapsed_s": elapsed,
+                  "wall_s": time.perf_counter() - wall0}
         record["train"]["total"] = float(total_loss({h: torch.tensor(v) for h, v in record["train"].items()},
                                                     recipe.loss))
         improved = val["total"] < best

@@ -60,3 +60,19 @@ def test_a_port_that_disappears_is_reconnected_when_it_returns(jack):
     finally:
         out.close()
         probe.close()
+
+
+def test_the_sender_process_reconnects_too(jack):
+    probe = ProcessMidiProbe("procback")
+    out = midi("procback", create=False)
+    try:
+        probe.close()
+        wait_for(lambda: not any("procback:in" in p for p in jack.ports()), 5, "the port to go")
+        time.sleep(0.6)  # the sender process looks every 0.5 s
+        probe = ProcessMidiProbe("procback")
+        time.sleep(1.2)
+        out.control(1, 7, 60, time.monotonic())
+        wait_for(lambda: probe.messages() == [[0xB0, 7, 60]], 5, "messages after the reconnection")
+    finally:
+        out.close()
+        probe.close()

@@ -202,3 +202,13 @@ def test_the_shipped_model_loads_and_plays():
     assert min(pitches) >= 0 and max(pitches) <= 127 and len(set(pitches)) > 5
     chords = np.mean([n[1] == 0.0 for n in notes])
     assert 0.3 < chords < 0.9  # Bach chorales: about two thirds of the notes join a chord
+
+
+def test_observing_garbage_timing_cannot_poison_the_state(tmp_path):
+    _, path = tiny_model(tmp_path)
+    g = load_model(path).generator(seed=0)
+    for step, dur in ((float("nan"), 0.5), (float("inf"), float("inf")), (-3.0, -1.0), (1e300, 1e-300)):
+        g.observe(60, step, dur, 80)
+    assert all(np.isfinite(x).all() for x in g._hs + g._cs)
+    pitch, step, dur, vel = g.next(SamplerParams())
+    assert 0 <= pitch <= 127 and step >= 0 and dur > 0

@@ -34,7 +34,9 @@ def default_model_path() -> Path:
 
 
 def _feature(seconds: float) -> float:
-    return math.log1p(max(seconds, 0.0) / 0.01) / 6.0
+    """Same as config.time_feature; NaN, negative and absurd values can't poison the state."""
+    seconds = min(seconds, 3600.0) if seconds > 0 else 0.0
+    return math.log1p(seconds / 0.01) / 6.0
 
 
 class FusedWeights:
@@ -150,8 +152,8 @@ class NoteGenerator:
         x0 = self._xh[0]
         x0[0] = _feature(step_s)
         x0[1] = _feature(dur_s)
-        x0[2] = min(max(vel, 0), 127) / 127.0
-        x0[3] = 1.0 if step_s < self._eps else 0.0
+        x0[2] = min(max(int(vel), 0), 127) / 127.0
+        x0[3] = 1.0 if not step_s >= self._eps else 0.0
         pitch = min(max(int(pitch), 0), N_PITCHES - 1)
         g, tmp, h3 = self._gates, self._tmp, 3 * fw.hidden
         sig, cand = g[:h3], g[h3:]

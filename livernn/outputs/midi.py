@@ -33,6 +33,7 @@ API_NAMES = {
 }
 _PREFERENCE = [rtmidi.API_LINUX_ALSA, rtmidi.API_MACOSX_CORE, rtmidi.API_WINDOWS_MM, rtmidi.API_UNIX_JACK]
 CLIENT_NAME = "livernn"
+_DEAD_CLIENTS: list = []  # clients of a JACK server that died: never closed (libjack would crash us)
 JACK_DRAIN = 0.05  # seconds: several JACK periods, even at 1024 frames
 
 
@@ -136,6 +137,20 @@ def jack_period() -> float | None:
         lib.jack_client_close(client)
 
 
+def jack_server_id() -> tuple[int, int] | None:
+    """Which JACK server runs now under our server name: its socket's (device, inode), or None.
+
+    A server started again under the same name makes a new socket, so a change means every
+    client we had is dead (jack2 keeps its sockets in /dev/shm; elsewhere this finds nothing
+    and restarts are not followed)."""
+    name = os.environ.get("JACK_DEFAULT_SERVER", "default")
+    try:
+        st = os.stat(f"/dev/shm/jack_{name}_{os.getuid()}_0")
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
 class MidiOutput(Output):
     """A MIDI port: an existing one found by (part of) its name, or a new virtual one."""
 
@@ -149,6 +164,10 @@ class MidiOutput(Output):
         self.api = choose_api() if api is None else api
         self.api_name = API_NAMES.get(self.api, str(self.api))
         self.name = name
+        self._client_name = client_name
+        self._closed = False
+        self._jack = jack_server_id() if self.api == rtmidi.API_UNIX_JACK else None
+        self._follow_jack = self._jack is not None  # reopen on a restarted JACK server
         self._lock = threading.Lock()  # taken by send and by reconnect, never while listing
         with quiet_stderr():
             self._out = rtmidi.MidiOut(self.api, name=client_name)
@@ -209,7 +228,10 @@ class MidiOutput(Output):
             self._send([0xB0 | ch, 120, 0])
 
     def maintain(self) -> None:
-        """Reconnect to a watched port that went away and came back."""
+        """Reconnect to a watched port that went away and came back; reopen on a restarted JACK."""
+        if self._follow_jack and jack_server_id() != self._jack:
+            self._jack_restarted()
+            return
         if self._watch is None or self.target is None:
             return
         ports = self._watch.get_ports()
@@ -230,9 +252,44 @@ class MidiOutput(Output):
                 self.connected = True
                 self.reconnects += 1
 
+    def _jack_restarted(self) -> None:
+        """The JACK server went away (and may be back): drop the dead clients, open new ones."""
+        server = jack_server_id()
+        with self._lock:
+            if self._closed:
+                return
+            _DEAD_CLIENTS.extend(c for c in (self._out, self._watch) if c is not None)
+            self._out = self._watch = None
+            self.connected = False
+            self._jack = server
+        if server is None:
+            return  # no server: sends go nowhere until one is back
+        index = None
+        try:
+            with quiet_stderr():
+                out = rtmidi.MidiOut(self.api, name=self._client_name)
+                watch = rtmidi.MidiOut(self.api, name=f"{self._client_name}-watch") if self.target else None
+            if self.target is None:
+                out.open_virtual_port(self.name)
+            else:
+                index = _find(out.get_ports(), self.target, exact=True)
+                if index is not None:  # else the watch reconnects it when it appears
+                    out.open_port(index, name=_port_label(self.name))
+        except (rtmidi.SystemError, rtmidi.RtMidiError, RuntimeError):
+            self._jack = None  # the server is still starting: try again next time
+            return
+        with self._lock:
+            self._out, self._watch = out, watch
+            self.connected = self.target is None or index is not None
+        self.reconnects += 1
+
     def close(self) -> None:
         with self._lock:
             out, self._out = self._out, None
+            self._closed = True
+        if out is not None and self._follow_jack and jack_server_id() != self._jack:
+            _DEAD_CLIENTS.append(out)  # its server is gone: closing the port would crash us
+            return
         if out is not None:
             if self.api == rtmidi.API_UNIX_JACK:
                 time.sleep(JACK_DRAIN)  # JACK sends from a ringbuffer once per period: let it empty

@@ -221,7 +221,9 @@ class NoteGenerator:
 
         ``pitch`` is the output pitch (transposed, inside range and scale); the state hears
         the untransposed pitch. If the constraints leave no model pitch, the nearest
-        allowed output pitch to the model's choice is played instead.
+        allowed output pitch to the model's choice is played instead. Models with the
+        original regression heads (training/baseline.toml) have deterministic timing, so
+        ``timing_temperature`` does nothing for them.
         """
         fw = self._fw
         if params is not self._params:  # a control moved: validate once, reuse the pitch mask

@@ -22,14 +22,14 @@ _KEEP_ALIVE = object()
 def build_output(spec: OutputSpec, bpm: float) -> Any:
     """Open one output from its patch table (raises LivernnError if it cannot).
 
-    The classes are used rather than the ``livernn.outputs`` factories: once a submodule
-    such as ``livernn.outputs.osc`` is imported, it hides the factory of the same name.
+    MIDI goes through the sender process, like ``livernn.outputs.midi()``: a show's
+    deadlines must not wait on this interpreter's GIL.
     """
     o = dict(spec.options)
     if spec.type == "midi":
-        from livernn.outputs.midi import MidiOutput
+        from livernn.outputs import midi
 
-        return MidiOutput(o.get("port", spec.name), create=o.get("create", True))
+        return midi(o.get("port", spec.name), create=o.get("create", True))
     if spec.type == "osc":
         from livernn.outputs.osc import OscOutput
 

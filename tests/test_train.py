@@ -119,3 +119,17 @@ def test_cli_train_eval_generate(corpus, tmp_path, capsys):
     assert notes["pitch"].min() >= 0 and notes["pitch"].max() <= 127 and (notes["step"] >= 0).all()
     assert main(["generate", str(tmp_path / "nope"), "-o", str(midi)]) == 2  # one-line error
     assert "no such model" in capsys.readouterr().err
+
+
+def test_device_choice_is_checked(corpus, tmp_path, capsys):
+    import torch
+
+    from livernn.train import pick_device
+
+    assert pick_device("cpu").type == "cpu"
+    if torch.cuda.is_available():
+        assert pick_device("cuda").type == pick_device("auto").type == "cuda"
+    else:  # asking for a GPU that is not there: one line, exit 2, nothing trained
+        code = main(["train", "--data", str(corpus), "--out", str(tmp_path / "x"), "--device", "cuda"])
+        assert code == 2 and "no CUDA GPU" in capsys.readouterr().err
+        assert not (tmp_path / "x").exists()

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_repl_engine import QueueProbe, busy_bound_ms, note_ons, onset_errors, quantiles
+from test_repl_engine import QueueProbe, busy_bound_ms, note_ons, window_figures
 
 from peers import wait_for
 
@@ -123,21 +123,8 @@ def test_a_performer_session_in_a_real_terminal(terminal, probe, tmp_path, capsy
     busy_from, busy_to = data["busy"][0], data["busy"][0] + 2.0
     assert data["busy"][1] - busy_from >= 2.0
 
-    figures = {}
-    for name, (start, end) in {"idle": (idle_from, idle_to), "busy": (busy_from, busy_to)}.items():
-        arrivals = [(a, p) for a, p in note_ons(probe, start) if a <= end]
-        errors = onset_errors(arrivals, logical)
-        onsets = sorted(t for t, _ in logical)
-        gaps = sorted((b - a, a - start) for a, b in zip(onsets, onsets[1:]))[-3:]
-        assert len(errors) >= 3, (f"{name} window: {len(arrivals)} arrivals, "
-                                  f"{sum(start <= t <= end for t, _ in logical)} logical onsets, {len(errors)} matched;"
-                                  f" window {start:.3f}..{end:.3f}, logical {onsets[0]:.3f}..{onsets[-1]:.3f}, "
-                                  f"biggest gaps (length, from window start) {gaps}")
-        figures[name] = quantiles(errors)
-    with capsys.disabled():
-        for name, f in figures.items():
-            print(f"\nterminal, {name} prompt: onset error over {f['n']} notes: median {f['median']:.3f} ms, "
-                  f"p90 {f['p90']:.3f} ms, p99 {f['p99']:.3f} ms, max {f['max']:.3f} ms")
+    windows = {"idle": (idle_from, idle_to), "busy": (busy_from, busy_to)}
+    figures = window_figures(probe, logical, windows, "terminal", capsys)
     assert figures["busy"]["p99"] < busy_bound_ms(figures["idle"])
 
     t.keys("C-d")

@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="An async Python prompt over the running engine: voice(), patch(), swap(), status().",
     )
     parser.add_argument("patch", nargs="?", type=Path, help="a show patch (TOML) to start from")
-    parser.add_argument("--bpm", type=float, default=None, help="tempo when no patch sets it (default 120)")
+    parser.add_argument("--bpm", type=float, default=None, help="tempo in BPM (default: the patch's, else 120)")
     parser.add_argument("--history", type=Path, default=None,
                         help="history file (default $LIVERNN_HISTORY or ~/.livernn_history)")
     parser.set_defaults(func=run)

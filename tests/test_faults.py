@@ -25,6 +25,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from livernn.engine import Session
 from livernn.outputs import scsynth as scsynth_output
 from peers import ProcessMidiProbe, start_jack, start_scsynth, stop_process, wait_for
+from test_soak import jack_env
 
 pytestmark = pytest.mark.integration
 
@@ -229,46 +230,41 @@ def test_the_jack_server_dying_and_returning_mid_show_costs_only_the_gap(tmp_pat
     """jackd goes away under a playing ``livernn perform`` and a server of the same name comes
     back: the show goes on, the MIDI output reopens (the synth's port, or livernn's own virtual
     port, which the patchbay connects again) and the notes resume."""
-    saved = {key: os.environ.get(key) for key in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
-    name = f"lvjr{os.getpid() % 100000}"
-    jack = start_jack(tmp_path, name=name, period=256)  # this process's default server from here on
-    probe = ProcessMidiProbe("jrprobe")
-    patch, record = tmp_path / "show.toml", tmp_path / "set.mid"
-    text = PATCH.format(port=probe.client)
-    if port == "virtual":
-        text = text.replace('port = "jrprobe"\ncreate = false', 'port = "jrout"\ncreate = true')
-    patch.write_text(text)
-    proc = subprocess.Popen([sys.executable, "-m", "livernn.cli", "perform", str(patch), "--no-reload",
-                             "--record", str(record)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=dict(os.environ))
-
-    def patchbay() -> None:
+    with jack_env():
+        name = f"lvjr{os.getpid() % 100000}"
+        jack = start_jack(tmp_path, name=name, period=256)  # this process's default server from here on
+        probe = ProcessMidiProbe("jrprobe")
+        patch, record = tmp_path / "show.toml", tmp_path / "set.mid"
+        text = PATCH.format(port=probe.client)
         if port == "virtual":
-            jack.connect(jack.wait_port(":jrout", timeout=30), probe.port)
+            text = text.replace('port = "jrprobe"\ncreate = false', 'port = "jrout"\ncreate = true')
+        patch.write_text(text)
+        proc = subprocess.Popen([sys.executable, "-m", "livernn.cli", "perform", str(patch), "--no-reload",
+                                 "--record", str(record)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=dict(os.environ))
 
-    try:
-        patchbay()
-        wait_for(lambda: _note_ons(probe) >= 8 or proc.poll() is not None, 60, "notes before the crash")
-        jack.proc.send_signal(how)  # the server crashes, or someone quits it
-        jack.proc.wait(10)
-        probe.close()
-        time.sleep(2.0)
-        assert proc.poll() is None, proc.communicate()  # the show survived it
-        jack = start_jack(tmp_path, name=name, period=256)
-        probe = ProcessMidiProbe("jrprobe")  # the synth comes back with it
-        patchbay()
-        wait_for(lambda: _note_ons(probe) >= 8 or proc.poll() is not None, 30, "notes after the restart")
-        assert proc.poll() is None, proc.communicate()
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-        assert proc.returncode == 0, err
-        _assert_closed_and_valid(record, probe)
-    finally:
-        stop_process(proc)
-        probe.close()
-        stop_process(jack.proc)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        def patchbay() -> None:
+            if port == "virtual":
+                jack.connect(jack.wait_port(":jrout", timeout=30), probe.port)
+
+        try:
+            patchbay()
+            wait_for(lambda: _note_ons(probe) >= 8 or proc.poll() is not None, 60, "notes before the crash")
+            jack.proc.send_signal(how)  # the server crashes, or someone quits it
+            jack.proc.wait(10)
+            probe.close()
+            time.sleep(2.0)
+            assert proc.poll() is None, proc.communicate()  # the show survived it
+            jack = start_jack(tmp_path, name=name, period=256)
+            probe = ProcessMidiProbe("jrprobe")  # the synth comes back with it
+            patchbay()
+            wait_for(lambda: _note_ons(probe) >= 8 or proc.poll() is not None, 30, "notes after the restart")
+            assert proc.poll() is None, proc.communicate()
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+            assert proc.returncode == 0, err
+            _assert_closed_and_valid(record, probe)
+        finally:
+            stop_process(proc)
+            probe.close()
+            stop_process(jack.proc)

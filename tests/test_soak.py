@@ -15,6 +15,7 @@ after warm-up must stay flat while thousands of notes play.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import math
@@ -22,6 +23,7 @@ import os
 import random
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -238,19 +240,28 @@ def quiet(probe: ProcessMidiProbe, still: float = 0.5, timeout: float = 10.0) ->
         time.sleep(0.05)
 
 
+@contextlib.contextmanager
+def jack_env() -> Iterator[None]:
+    """Give back the session's JACK server settings that ``start_jack`` changes for a private one."""
+    saved = {key: os.environ.get(key) for key in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 @pytest.fixture
 def soak_jack(tmp_path_factory):
     """A JACK server of our own with 5 ms periods: on a loaded machine 0.7 ms periods xrun, and
     an xrun drops MIDI events in JACK itself, which is not what this test is about."""
-    saved = {key: os.environ.get(key) for key in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
-    server = start_jack(tmp_path_factory.mktemp("soakjack"), period=256)
-    yield server
-    stop_process(server.proc)
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with jack_env():
+        server = start_jack(tmp_path_factory.mktemp("soakjack"), period=256)
+        yield server
+        stop_process(server.proc)
 
 
 @pytest.fixture

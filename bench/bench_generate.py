@@ -5,12 +5,15 @@ All three produce the next note's distributions from the same weights; the fused
 and the nn.LSTM step carry (h, c), the window re-run is what the original generator did
 (the whole last 50 notes through the network for every note). Also printed: the time of
 the step's matrix-vector products alone (the arithmetic floor the fused step is measured
-against) and the weight bytes one step reads.
+against) and the weight bytes one step reads. Run it twice, with and without
+``OPENBLAS_NUM_THREADS=1``: on a busy 2-core machine numpy's BLAS handing each
+matrix-vector product to a second thread is what sets the p99.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -104,7 +107,8 @@ def main() -> None:
     rerun = timed(rerun_window, max(200, args.steps // 10))
 
     print(f"model {m.name}: {cfg.layers} x {cfg.hidden} LSTM, {cfg.heads} heads, "
-          f"{weight_bytes / 1e6:.2f} MB of weights read per step; torch threads 1")
+          f"{weight_bytes / 1e6:.2f} MB of weights read per step; torch threads 1, "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
     print(f"{'path':34s} {'p50 us':>9s} {'p99 us':>9s} {'p50 vs fused':>13s}")
     rows = [("fused numpy step (livernn)", fused), ("matvec floor (dots only)", floor),
             ("nn.LSTM step, carried (h, c)", stepped), ("re-run 50-note window", rerun)]

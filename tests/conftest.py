@@ -47,7 +47,7 @@ def scsynth(jack, tmp_path_factory):
     """A real scsynth on the session's JACK server, on a free UDP port."""
     server = start_scsynth(tmp_path_factory.mktemp("scsynth"), jack)
     yield server
-    stop_process(server.proc)
+    server.stop()
 
 
 @pytest.fixture

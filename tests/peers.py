@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -81,6 +82,45 @@ class JackServer:
         return self.proc.poll() is None
 
 
+JACK_REGISTRY = Path("/dev/shm/jack-shm-registry")
+JACK_REGISTRY_SLOTS = 8  # jackd 1.9's shm registry holds 8 servers per machine
+
+
+def reclaim_dead_jack_servers() -> list[str]:
+    """Free registry slots that killed jackd processes left behind.
+
+    A jackd that dies by SIGKILL keeps its slot in the shared-memory registry; after eight
+    such deaths every new server fails with "Too many servers already active". Starting a
+    server under the dead name reuses its slot, and stopping it with SIGINT unregisters it.
+    """
+    if not JACK_REGISTRY.is_file():
+        return []
+    data = JACK_REGISTRY.read_bytes()
+    dead = []
+    for i in range(JACK_REGISTRY_SLOTS):
+        offset = 24 + i * 264  # header, then {pid_t, char name[256], ...} per server
+        if offset + 260 > len(data):
+            break
+        (pid,) = struct.unpack_from("i", data, offset)
+        name = data[offset + 4 : offset + 260].split(b"\0")[0].decode(errors="replace")
+        prefix = f"jack-{os.getuid()}:"
+        if pid > 0 and not Path(f"/proc/{pid}").exists() and name.startswith(prefix):
+            dead.append(name[len(prefix):].rstrip(":"))
+    for name in dead:
+        proc = subprocess.Popen(
+            ["jackd", "-n", name, "-d", "dummy", "-r", str(JACK_RATE), "-p", "256"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return dead
+
+
 def start_jack(tmpdir: Path, name: str | None = None, period: int = JACK_PERIOD) -> JackServer:
     """Start ``jackd -d dummy`` under a unique server name and make it this process's default.
 
@@ -88,6 +128,7 @@ def start_jack(tmpdir: Path, name: str | None = None, period: int = JACK_PERIOD)
     on a loaded machine, where timing precision is not what a test measures."""
     require("jackd")
     require("jack_lsp")
+    reclaim_dead_jack_servers()
     # Keep server names short: jackd 1.9.21 clients abort (glibc malloc assertion) when the
     # server name reaches 24 characters, which "livernn-test-<5-digit pid>-<5 digits>" did.
     name = name or f"lrt{os.getpid()}-{time.monotonic_ns() % 100000}"
@@ -127,6 +168,11 @@ class Scsynth:
     @property
     def address(self) -> tuple[str, int]:
         return ("127.0.0.1", self.port)
+
+    def stop(self) -> None:
+        """Stop the server and remove the 8 MB shared-memory file scsynth leaves behind."""
+        stop_process(self.proc)
+        Path(f"/dev/shm/SuperColliderServer_{self.port}").unlink(missing_ok=True)
 
 
 def start_scsynth(tmpdir: Path, jack: JackServer, port: int | None = None) -> Scsynth:

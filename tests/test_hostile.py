@@ -179,7 +179,7 @@ def show_dir(tmp_path):
     return folder
 
 
-@pytest.mark.parametrize(("name", "edit", "words"), [
+PATCH_ESCAPES = [
     ("dotdot model", ('mine = "models/mine"', 'mine = "../../etc/passwd"'), "outside the patch's folder"),
     ("absolute model", ('mine = "models/mine"', 'mine = "/etc/passwd"'), "absolute paths are refused"),
     ("symlinked model", ('mine = "models/mine"', 'mine = "link"'), "outside the patch's folder"),
@@ -187,7 +187,10 @@ def show_dir(tmp_path):
     ("dotdot recording", ('path = "set.mid"', 'path = "../set.mid"'), "outside the patch's folder"),
     ("nested arrays", ('[outputs.rec]', 'deep = ' + "[" * 100_000 + "]" * 100_000 + '\n[outputs.rec]'),
      "nested too deeply"),
-])
+]
+
+
+@pytest.mark.parametrize(("name", "edit", "words"), PATCH_ESCAPES, ids=[e[0].replace(" ", "-") for e in PATCH_ESCAPES])
 def test_a_patch_reaching_outside_its_folder_is_refused(show_dir, name, edit, words):
     (show_dir / "link").symlink_to(show_dir.parent / "outside")
     (show_dir / "linkdir").symlink_to(show_dir.parent)

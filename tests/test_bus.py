@@ -49,3 +49,18 @@ def test_non_finite_and_non_numeric_values_never_reach_subscribers():
     assert bus.dropped == 6
     assert bus.publish("hand.any.gesture", "fist")
     assert bus.get("hand.any.gesture") == "fist"
+
+
+def test_a_raising_subscriber_does_not_starve_the_others():
+    bus = ControlBus()
+    seen = []
+
+    def broken(name, value, t):
+        raise RuntimeError("boom")
+
+    bus.subscribe("x", broken)
+    bus.subscribe("x", lambda n, v, t: seen.append(v))
+    bus.subscribe("x*", lambda n, v, t: seen.append(-v))
+    assert bus.publish("x", 1.0)
+    assert seen == [1.0, -1.0]
+    assert bus.errors == 1 and "boom" in bus.last_error

@@ -35,6 +35,8 @@ class ControlBus:
         self._patterns: list[tuple[str, Callback]] = []
         self._lock = threading.Lock()  # guards subscription lists, not the hot read path
         self.dropped = 0  # non-finite values refused
+        self.errors = 0  # subscriber callbacks that raised
+        self.last_error: str | None = None
 
     def publish(self, name: str, value: Value, t: float | None = None) -> bool:
         """Record a value and notify subscribers; returns False if the value was refused."""
@@ -52,7 +54,11 @@ class ControlBus:
         callbacks = list(self._exact.get(name, ()))
         callbacks += [cb for pattern, cb in self._patterns if fnmatch.fnmatchcase(name, pattern)]
         for cb in callbacks:
-            cb(name, value, t)
+            try:
+                cb(name, value, t)
+            except Exception as exc:  # one bad subscriber must not starve the others
+                self.errors += 1
+                self.last_error = f"{name}: {type(exc).__name__}: {exc}"
         return True
 
     def get(self, name: str, default: Value | None = None) -> Value | None:

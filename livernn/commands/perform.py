@@ -2,7 +2,12 @@
 
 A bad edit keeps the last good patch playing and prints the one-line reason. OSC and
 MIDI controls, automation, triggers and scenes come from the patch. ``--duration`` stops
-after so many seconds; ``--record`` writes everything played to a MIDI file.
+after so many seconds; ``--record`` writes everything played to a MIDI file, and
+``--render`` turns that file into a WAV (FluidSynth) and a piano-roll PNG beside it.
+``--out`` also sends every voice to an output the patch does not name (a MIDI port, an
+OSC peer), which is how the demo plays on a synth when there is one. A status line
+(tempo, bar, voices, notes/s, late notes) is redrawn on a terminal, printed every few
+seconds otherwise.
 """
 
 from __future__ import annotations
@@ -23,7 +28,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("patch", type=Path, help="patch file (.toml); see patches/")
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     parser.add_argument("--record", type=Path, metavar="F", help="record the set to a MIDI file")
+    parser.add_argument("--render", action="store_true",
+                        help="after the set, render the recording to .wav (FluidSynth) and .png beside it")
+    parser.add_argument("--out", action="append", default=[], metavar="SPEC",
+                        help="also play every voice on SPEC: midi:NAME, osc:HOST:PORT, scsynth[:PORT], "
+                             "superdirt[:PORT] (repeatable)")
     parser.add_argument("--no-reload", action="store_true", help="do not watch the file for changes")
+    parser.add_argument("--quiet", action="store_true", help="no status line")
     parser.set_defaults(func=run)
 
 
@@ -35,8 +46,47 @@ def run(args: argparse.Namespace) -> int:
     if args.duration is not None and not args.duration > 0:
         _say("livernn: error: --duration must be > 0 seconds")
         return 2
+    if args.render and not args.record:
+        _say("livernn: error: --render needs --record FILE.mid (the recording is what is rendered)")
+        return 2
     patch = load_patch(args.patch)  # a bad patch at start: one error line, exit 2
-    return asyncio.run(_perform(args, patch.bpm, patch.beats_per_bar))
+    code = asyncio.run(_perform(args, patch.bpm, patch.beats_per_bar))
+    if code == 0 and args.render:
+        _render(args.record)
+    return code
+
+
+def _render(recording: Path) -> None:
+    """WAV and PNG of the set; a missing FluidSynth costs the WAV only, with a note why."""
+    from livernn.errors import LivernnError
+    from livernn.render import render_png, render_wav
+
+    _say(f"rendered {render_png(recording)}")
+    try:
+        _say(f"rendered {render_wav(recording)}")
+    except LivernnError as exc:
+        _say(f"livernn: no WAV: {exc}")
+
+
+async def _status_line(session, stop: asyncio.Event) -> None:
+    """The performer's line: redrawn in place on a terminal, a log line every 5 s otherwise."""
+    from livernn.repl.status import Toolbar
+
+    toolbar = Toolbar(session)
+    tty = sys.stderr.isatty()
+    try:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), 0.25 if tty else 5.0)
+            except TimeoutError:
+                pass
+            line = toolbar()
+            print(f"\r{line}\x1b[K" if tty else line.strip(), end="" if tty else "\n",
+                  file=sys.stderr, flush=True)
+        if tty:
+            print(file=sys.stderr)
+    finally:
+        toolbar.close()
 
 
 async def _perform(args: argparse.Namespace, bpm: float, beats_per_bar: int) -> int:
@@ -56,6 +106,8 @@ async def _perform(args: argparse.Namespace, bpm: float, beats_per_bar: int) -> 
         loop.add_signal_handler(sig, stop.set)
     try:
         patch = await show.load()
+        for spec in args.out:
+            session.add_tap(spec)
         if args.record:
             session.record(args.record)
         session.start()
@@ -63,13 +115,15 @@ async def _perform(args: argparse.Namespace, bpm: float, beats_per_bar: int) -> 
         _say(f"playing {patch.name}: voices {', '.join(session.voices) or 'none'} -> "
              f"{', '.join(session.outputs) or 'no outputs'}{osc}; Ctrl-C stops")
         watcher = None if args.no_reload else loop.create_task(show.watch(stop))
+        status = None if args.quiet else loop.create_task(_status_line(session, stop))
         try:
             await asyncio.wait_for(stop.wait(), args.duration)
         except TimeoutError:
             pass
         stop.set()
-        if watcher is not None:
-            await watcher
+        for task in (watcher, status):
+            if task is not None:
+                await task
     finally:
         await show.close()
         session.stop()

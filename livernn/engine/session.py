@@ -117,12 +117,13 @@ class Session:
             self._loader = None
         if self._recorder is not None:
             self.stop_record()
-        for out in list(self.outputs.values()):
+        for out in [*self.outputs.values(), *self.taps]:
             try:
                 out.close()
             except Exception as exc:  # closing must reach every output
                 self._error(f"closing {out.describe()}: {exc}")
         self.outputs.clear()
+        self.taps = ()
         if self._previous_switch is not None:
             set_switch_interval(self._previous_switch)
             self._previous_switch = None
@@ -149,6 +150,21 @@ class Session:
             raise LivernnError(f"output {name!r} must be an Output or a spec string, got {output!r}")
         output.attach(self.clock)
         self.outputs[name] = output
+        return output
+
+    def add_tap(self, output: Output | str) -> Output:
+        """An output that hears every voice, like the recorder, whatever the voices route to.
+
+        ``livernn perform --out midi:NAME`` uses it to play a patch on a port the patch does
+        not name; voices keep their own channels."""
+        if isinstance(output, str):
+            from livernn.outputs import from_spec
+
+            output = from_spec(output)
+        if not isinstance(output, Output):
+            raise LivernnError(f"a tap must be an Output or a spec string, got {output!r}")
+        output.attach(self.clock)
+        self.taps = (*self.taps, output)
         return output
 
     def remove_output(self, name: str) -> None:

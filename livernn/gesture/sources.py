@@ -14,6 +14,7 @@ wait for the tracker, so a fast run sees every frame.
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,15 +35,16 @@ class Frame:
     arrived: float  # time.monotonic() when the frame was handed over
 
 
-class FrameSource:
+class FrameSource(ABC):
     """Base of the sources: iterate for frames, ``close()`` to release the device or file."""
 
     live = False  # frames come at their own pace; stale ones should be dropped
     static = False  # unrelated stills: detect afresh in every frame, no identities across
     fps: float | None = None
 
+    @abstractmethod
     def __iter__(self) -> Iterator[Frame]:
-        raise NotImplementedError
+        """Frames in order, each with its media time."""
 
     def close(self) -> None:
         """Release the device or file; the base has nothing to release."""

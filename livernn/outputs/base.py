@@ -8,13 +8,14 @@ Channels are 1..16 here; the wire form (0..15) is each output's business.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from livernn.engine.clock import Clock
 
 
-class Output:
+class Output(ABC):
     """Base class: subclasses override the ``note_on``/``note_off``/``control`` hooks."""
 
     kind = "output"
@@ -30,12 +31,13 @@ class Output:
         """Called by the session: the clock that timetags and tempo come from."""
         self.clock = clock
 
+    @abstractmethod
     def note_on(self, channel: int, pitch: int, velocity: int, t: float, duration: float | None = None) -> None:
         """Start a note at logical time ``t``; ``duration`` (s) is a hint for outputs without note-offs."""
-        raise NotImplementedError
 
+    @abstractmethod
     def note_off(self, channel: int, pitch: int, t: float) -> None:
-        raise NotImplementedError
+        """End a note at logical time ``t``."""
 
     def control(self, channel: int, cc: int, value: int, t: float) -> None:
         """A control change (MIDI meaning); outputs without controls ignore it."""

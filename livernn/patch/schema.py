@@ -120,7 +120,7 @@ def _build(data: dict[str, Any], path: Path, check: Checker) -> Patch | None:
     start_scene = data.get("scene")
     if start_scene is not None:
         check.string(("scene",), start_scene, tuple(scenes))
-    sections = _sections(data, check)
+    sections = _sections(data, folder, check)
     return Patch(path, str(name), float(bpm), beats_per_bar, models, outputs, voices, osc, midi,
                  tuple(mappings), tuple(automation), tuple(triggers), scenes, start_scene, sections)
 
@@ -490,7 +490,7 @@ def _triggers(data: dict[str, Any], voices: dict[str, VoiceSpec], models: dict[s
     return out
 
 
-def _sections(data: dict[str, Any], check: Checker) -> dict[str, dict[str, Any]]:
+def _sections(data: dict[str, Any], folder: Path, check: Checker) -> dict[str, dict[str, Any]]:
     out = {}
     for name in ("gesture",):
         if name not in data:
@@ -500,5 +500,22 @@ def _sections(data: dict[str, Any], check: Checker) -> dict[str, dict[str, Any]]
         if hook is not None:
             for subpath, message in hook.validate(table):
                 check.bad((name, *subpath), message)
+            if hook.files is not None:
+                table = _section_files(name, table, hook.files(table), folder, check)
         out[name] = table
     return out
+
+
+def _section_files(name: str, table: dict[str, Any], keys: tuple[str, ...], folder: Path,
+                   check: Checker) -> dict[str, Any]:
+    """A plug-in section's file names (relative to the patch) as checked absolute paths."""
+    table = dict(table)
+    for key in keys:
+        resolved = check.inside((name, key), table[key], folder)
+        if resolved is None:
+            continue
+        if not resolved.is_file():
+            check.bad((name, key), f"file {table[key]!r} not found (looked for {resolved})")
+            continue
+        table[key] = str(resolved)
+    return table

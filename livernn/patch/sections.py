@@ -2,7 +2,7 @@
 
 A package that wants its own table in a patch registers a ``Section``: ``validate``
 returns problems as ``(key path inside the table, message)`` pairs (the loader adds
-``file:line``), and ``start`` wires the table into a running show and returns the
+``file:line``), ``files`` names the keys that are file paths relative to the patch, and ``start`` wires the table into a running show and returns the
 function that unwires it (called on reload and at the end). The patch loader imports the
 owning module lazily, only when the table is present, so a patch without ``[gesture]``
 never loads MediaPipe.
@@ -32,6 +32,10 @@ class Section:
     validate: Callable[[dict[str, Any]], Problems]
     # start(session, runtime, table) -> stop; runtime is a livernn.controls.runtime.ControlRuntime
     start: Callable[[Any, Any, dict[str, Any]], Callable[[], None]] | None = None
+    # files(table) -> the keys whose values name files relative to the patch (a video, a model
+    # bundle); the loader checks each stays inside the patch's folder and exists, and start()
+    # gets the absolute path, so a show does not depend on the folder it was started from
+    files: Callable[[dict[str, Any]], tuple[str, ...]] | None = None
 
 
 SECTIONS: dict[str, Section] = {}

@@ -2,8 +2,9 @@
 
 A package that wants its own table in a patch registers a ``Section``: ``validate``
 returns problems as ``(key path inside the table, message)`` pairs (the loader adds
-``file:line``), ``files`` names the keys that are file paths relative to the patch, and ``start`` wires the table into a running show and returns the
-function that unwires it (called on reload and at the end). The patch loader imports the
+``file:line``), ``files`` names the keys that are file paths relative to the patch, and
+``start`` wires the table into a running show and returns the function that unwires it
+(called on reload and at the end). The patch loader imports the
 owning module lazily, only when the table is present, so a patch without ``[gesture]``
 never loads MediaPipe.
 

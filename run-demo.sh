@@ -13,5 +13,5 @@ if [ -n "${LIVERNN_OUT:-}" ]; then
 elif command -v jack_lsp >/dev/null && JACK_NO_START_SERVER=1 jack_lsp >/dev/null 2>&1; then
   extra+=(--out midi:livernn)
 fi
-exec .venv/bin/livernn perform patches/demo.toml --duration "${DURATION:-45}" --no-reload \
+exec .venv/bin/livernn perform patches/demo.toml --duration "${DURATION:-50}" --no-reload \
   --record out/demo.mid --render "${extra[@]}" "$@"

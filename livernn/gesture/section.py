@@ -114,23 +114,33 @@ def start_tracker(session: Any, runtime: Any, table: dict[str, Any]) -> Callable
     """Open the source and the hand model, track in the tracker's own threads; returns stop.
 
     A camera that cannot be opened raises a one-line LivernnError here, before anything
-    runs. A source that ends or fails mid-show is reported once through the runtime's
-    warnings; the voices keep the last values the hand gave them.
+    runs. On every control tick the tracker's state goes on the bus, ``gesture.frames``
+    (frames tracked) and ``gesture.running`` (1, or 0 once the source ended or failed), so
+    a trigger can act on a lost camera; that, and a frame that fails, is also reported once
+    through the runtime's warnings. The voices keep the last values the hand gave them.
     """
     from livernn.gesture.tracker import GestureTracker
 
-    tracker = GestureTracker.from_table({"realtime": True, **table}, session.bus).start()
-    seen = {"errors": 0, "ended": False}
+    try:
+        tracker = GestureTracker.from_table({"realtime": True, **table}, session.bus).start()
+    except LivernnError as exc:
+        raise LivernnError(f"[gesture]: {exc}") from None
+    seen = {"errors": 0, "frames": -1, "running": None}
 
-    def watch(_now: float) -> None:
-        stats = tracker.stats
+    def watch(now: float) -> None:
+        stats, running = tracker.stats, tracker.running
+        if stats.frames != seen["frames"]:
+            seen["frames"] = stats.frames
+            session.bus.publish("gesture.frames", float(stats.frames), now)
         if stats.errors > seen["errors"]:
             seen["errors"] = stats.errors
             runtime.warn(f"gesture: tracking failed on a frame: {tracker.last_error}")
-        if not tracker.running and not seen["ended"]:
-            seen["ended"] = True
-            runtime.warn(f"gesture: source {table['source']!r} ended after {stats.frames} frames; "
-                         "the voices keep the hand's last values")
+        if running != seen["running"]:
+            seen["running"] = running
+            session.bus.publish("gesture.running", float(running), now)
+            if not running:
+                runtime.warn(f"gesture: source {table['source']!r} ended after {stats.frames} frames; "
+                             "the voices keep the hand's last values")
 
     runtime.tickers.append(watch)
 

@@ -334,25 +334,18 @@ def patch(source: str, target: str, **mapping: Any) -> None:
     or ``mincutoff``/``beta``/``dcutoff``, ``quantize``, ``steps``, ``deadband``, ``rate``.
     A source that has not sent anything yet is fine: the mapping acts from its first value.
     """
-    from livernn.controls.mapping import Mapping
+    from livernn.controls.mapping import Mapping, param_defaults
     from livernn.controls.runtime import Binding
     from livernn.engine import PARAM_SPECS
 
     voice_name, param = _target(target)
-    spec = PARAM_SPECS[param]
     options = dict(mapping)
     if "range" in options:
         options["in_range"] = tuple(options.pop("range"))
     if "out" in options:
         options["out_range"] = tuple(options.pop("out"))
-    if spec.kind == "choice":
-        options.setdefault("out_range", (0.0, float(len(spec.choices) - 1)))
-        options.setdefault("choices", spec.choices)
-    elif spec.kind == "bool":
-        options.setdefault("out_range", (0.0, 1.0))
-    else:
-        options.setdefault("out_range", (float(spec.min), float(spec.max)))
-    options.setdefault("kind", spec.kind)
+    for key, value in param_defaults(PARAM_SPECS[param]).items():
+        options.setdefault(key, value)
     try:
         shaped = Mapping(**options)
     except TypeError as exc:

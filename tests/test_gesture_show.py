@@ -204,7 +204,7 @@ def test_thumbs_up_swaps_the_model_and_back_and_a_reload_restarts_or_stops_track
 
     run_show(tmp_path, text, body)
     assert [(a, args["model"]) for a, args in actions if a == "swap"] == [("swap", "folk"), ("swap", "bach")]
-    assert [event[0] for event in swaps] == ["lead", "lead"]
+    assert [event[:2] for event in swaps] == [("lead", "folk"), ("lead", "bach")]  # the voice played each
 
 
 BROKEN = [

@@ -59,6 +59,8 @@ def main() -> int:
     print("\n".join(figures.lines()))
     print(f"    memory peak / warm-up: {figures.rss_peak_mb / figures.rss_warm_mb:.3f}")
     print(f"   worst late / lookahead: {figures.worst_late_ms / (1000 * LOOKAHEAD):.3f}")
+    if figures.late_at:
+        print(f"late notes counted at {figures.late_at} s; swaps at {figures.swap_at} s")
     for error in figures.errors[:10]:
         print(f"error: {error}")
     return 0 if figures.stuck_notes == 0 and figures.late_notes == 0 else 1

@@ -71,6 +71,8 @@ class SoakFigures:
     late_notes: int
     stuck_notes: int
     errors: list[str]
+    late_at: list[float]  # seconds into the show where late notes were counted
+    swap_at: list[float]
 
     @property
     def growth_mb(self) -> float:
@@ -78,7 +80,8 @@ class SoakFigures:
 
     def lines(self) -> list[str]:
         figures = asdict(self)
-        figures.pop("errors")
+        for key in ("errors", "late_at", "swap_at"):
+            figures.pop(key)
         return [f"{k:>15}: {v:.1f}" if isinstance(v, float) else f"{k:>15}: {v}" for k, v in figures.items()]
 
 
@@ -177,7 +180,9 @@ def perform(probe: ProcessMidiProbe, models: list[Path], wall_s: float, warmup_s
     process = psutil.Process()
     lateness = session.scheduler.lateness = LatenessLog()
     rss_first = rss_peak = process.memory_info().rss / 2**20
-    swaps = scenes = 0
+    swaps = scenes = late = 0
+    late_at: list[float] = []
+    swap_at: list[float] = []
     failed: list[BaseException] = []
     session.start()
     if storm_hz > 0:
@@ -189,6 +194,9 @@ def perform(probe: ProcessMidiProbe, models: list[Path], wall_s: float, warmup_s
     try:
         while (now := time.monotonic()) < started + wall_s:
             time.sleep(0.1)
+            if (now_late := sum(v.late for v in session.voices.values())) > late:
+                late_at.append(round(now - started, 1))
+                late = now_late
             rss = process.memory_info().rss / 2**20
             if rss_warm is not None:
                 rss_peak = max(rss_peak, rss)
@@ -201,6 +209,7 @@ def perform(probe: ProcessMidiProbe, models: list[Path], wall_s: float, warmup_s
                 future = session.swap(voice, model, at=("now", "beat", "bar")[swaps % 3],
                                       policy=("ring", "cut")[swaps % 2])
                 future.add_done_callback(lambda f: f.exception() and failed.append(f.exception()))
+                swap_at.append(round(now - started, 1))
                 swaps += 1
                 next_swap += swap_every
             if now >= next_scene:
@@ -238,6 +247,8 @@ def perform(probe: ProcessMidiProbe, models: list[Path], wall_s: float, warmup_s
         late_notes=late_notes,
         stuck_notes=sum(probe.note_balance().values()),
         errors=errors,
+        late_at=late_at,
+        swap_at=swap_at,
     )
 
 

@@ -3,7 +3,7 @@
 The patch loader imports this module only when a patch has the table (livernn.patch.sections),
 so a patch without it never loads MediaPipe. ``check_table`` finds every problem without
 opening a camera or loading a model, so ``livernn check`` works on a machine with no camera;
-``start`` builds a ``GestureTracker`` on the session's bus and runs it in its own threads.
+``start_tracker`` builds a ``GestureTracker`` on the session's bus and runs it in its own threads.
 The engine only ever reads the values the tracker publishes, so tracking never holds a note.
 
 A video file (``source = "rehearsal.mp4"``, relative to the patch) is replayed at its own

@@ -10,6 +10,7 @@ methods here (docs/ARCHITECTURE.md).
 
 from __future__ import annotations
 
+import gc
 import math
 import sys
 import threading
@@ -92,6 +93,12 @@ class Session:
         from threadpoolctl import threadpool_limits
 
         self._blas_limit = threadpool_limits(limits=1, user_api="blas")
+        # A full garbage collection walks every tracked object while holding the GIL: with
+        # torch, a model and a REPL user's data loaded (millions of objects) that stalled
+        # generation for up to 0.8 s (tests/test_soak.py). Collect once now, off the clock,
+        # and freeze what exists, so collections while playing only walk what is new.
+        gc.collect()
+        gc.freeze()
         self.clock.restart()
         self.scheduler.start()
         for target, name in ((self._generate, "livernn-generate"), (self._housekeep, "livernn-house")):
@@ -130,6 +137,7 @@ class Session:
         if self._blas_limit is not None:
             self._blas_limit.restore_original_limits()
             self._blas_limit = None
+        gc.unfreeze()  # what was frozen at start may be garbage by now
 
     def __enter__(self) -> Session:
         return self.start()

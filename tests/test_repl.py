@@ -181,11 +181,31 @@ def test_ctrl_c_stops_running_code_and_a_pending_await_but_not_the_repl(capsys):
     import os
     import signal
     import threading
+    import time
 
-    ns: dict = {}
+    # The typed code says when it is running (it appends to ``running``), and only then is
+    # SIGINT sent: a fixed delay raced the typing on a loaded machine (the interrupt hit the
+    # prompt instead, and the 30 s await then ran to its end). A plain list, not a
+    # threading.Event: an interrupt inside Event.set() can leave its lock held.
+    running: list[int] = []
 
-    def interrupt_soon() -> None:
-        threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+    async def nap() -> None:
+        running.append(1)
+        await asyncio.sleep(30)
+
+    ns: dict = {"running": running, "nap": nap}
+
+    def interrupt_once_started() -> None:
+        running.clear()
+
+        def send() -> None:
+            deadline = time.monotonic() + 10
+            while not running and time.monotonic() < deadline:
+                time.sleep(0.005)
+            if running:
+                os.kill(os.getpid(), signal.SIGINT)
+
+        threading.Thread(target=send, daemon=True).start()
 
     async def session() -> int:
         with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
@@ -193,10 +213,10 @@ def test_ctrl_c_stops_running_code_and_a_pending_await_but_not_the_repl(capsys):
             task = asyncio.create_task(repl.run(use_patch_stdout=False))
             typing = Driver(repl, pipe)
             await typing.line("import asyncio\r")
-            interrupt_soon()
-            await typing.line("while True:\rpass\r\r")
-            interrupt_soon()
-            await typing.line("await asyncio.sleep(30)\r")
+            interrupt_once_started()
+            await typing.line("while True:\rrunning.append(1)\r\r")
+            interrupt_once_started()
+            await typing.line("await nap()\r")
             await typing.line("still = 'here'\r")
             pipe.send_text("\x04")
             return await asyncio.wait_for(task, 10)

@@ -11,7 +11,6 @@ import os
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import threading
 import time
@@ -82,43 +81,35 @@ class JackServer:
         return self.proc.poll() is None
 
 
-JACK_REGISTRY = Path("/dev/shm/jack-shm-registry")
-JACK_REGISTRY_SLOTS = 8  # jackd 1.9's shm registry holds 8 servers per machine
-
-
-def reclaim_dead_jack_servers() -> list[str]:
-    """Free registry slots that killed jackd processes left behind.
-
-    A jackd that dies by SIGKILL keeps its slot in the shared-memory registry; after eight
-    such deaths every new server fails with "Too many servers already active". Starting a
-    server under the dead name reuses its slot, and stopping it with SIGINT unregisters it.
-    """
-    if not JACK_REGISTRY.is_file():
-        return []
-    data = JACK_REGISTRY.read_bytes()
-    dead = []
-    for i in range(JACK_REGISTRY_SLOTS):
-        offset = 24 + i * 264  # header, then {pid_t, char name[256], ...} per server
-        if offset + 260 > len(data):
-            break
-        (pid,) = struct.unpack_from("i", data, offset)
-        name = data[offset + 4 : offset + 260].split(b"\0")[0].decode(errors="replace")
-        prefix = f"jack-{os.getuid()}:"
-        if pid > 0 and not Path(f"/proc/{pid}").exists() and name.startswith(prefix):
-            dead.append(name[len(prefix):].rstrip(":"))
-    for name in dead:
-        proc = subprocess.Popen(
-            ["jackd", "-n", name, "-d", "dummy", "-r", str(JACK_RATE), "-p", "256"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )
-        time.sleep(1.0)
-        proc.send_signal(signal.SIGINT)
+def _live_jackd() -> bool:
+    """Is any jackd process running (not a zombie) on this machine?"""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return dead
+            fields = stat.read_text().split(") ", 1)
+        except OSError:
+            continue
+        if len(fields) == 2 and fields[0].endswith("(jackd") and not fields[1].startswith("Z"):
+            return True
+    return False
+
+
+def clear_stale_jack_registry() -> bool:
+    """Remove JACK's shared-memory registry when no jackd runs at all.
+
+    A jackd killed by SIGKILL keeps its slot in /dev/shm/jack-shm-registry, which holds 8
+    servers per machine; after eight such deaths every new server fails with "Too many
+    servers already active". With no server alive the registry and its segments describe
+    nothing, and jackd recreates them on start. (While other servers run, nothing is
+    touched.)"""
+    if _live_jackd():
+        return False
+    shm = Path("/dev/shm")
+    for entry in [*shm.glob("jack-shm-registry"), *shm.glob("jack_*"), *shm.glob("jack-*")]:
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+    return True
 
 
 def start_jack(tmpdir: Path, name: str | None = None, period: int = JACK_PERIOD) -> JackServer:
@@ -128,7 +119,7 @@ def start_jack(tmpdir: Path, name: str | None = None, period: int = JACK_PERIOD)
     on a loaded machine, where timing precision is not what a test measures."""
     require("jackd")
     require("jack_lsp")
-    reclaim_dead_jack_servers()
+    clear_stale_jack_registry()
     # Keep server names short: jackd 1.9.21 clients abort (glibc malloc assertion) when the
     # server name reaches 24 characters, which "livernn-test-<5-digit pid>-<5 digits>" did.
     name = name or f"lrt{os.getpid()}-{time.monotonic_ns() % 100000}"

@@ -32,7 +32,26 @@ RECEIVER_DELAY = 0.00005  # seconds from a JACK period's start to a receiving cl
 BURST = 6  # messages per JACK period, at most (JACK MIDI drops what does not fit)
 
 
+def _die_with_parent() -> None:
+    """Linux: have the kernel kill this process when its parent dies, however it dies.
+
+    A sender outliving a crashed show was seen spinning at full CPU (a real-time process
+    blocked in a dead JACK client); end-of-input on stdin alone does not cover that."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os._exit(1)
+
+
 def main(argv: list[str]) -> int:
+    _die_with_parent()
     from livernn.engine.scheduler import REALTIME_PRIORITY, make_realtime
     from livernn.errors import LivernnError
     import rtmidi

@@ -5,5 +5,28 @@ going; anything else is a bug and gets a traceback.
 """
 
 
+from __future__ import annotations
+
+
 class LivernnError(Exception):
     """A problem with the user's input (file, value, port, patch): shown as one line."""
+
+
+def nearest(name: str, choices) -> str | None:
+    """The valid name a typo most likely meant (difflib's ratio, as Python's own
+    "did you mean" does), or None when nothing is close."""
+    import difflib
+
+    found = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def unknown(what: str, name: str, choices) -> LivernnError:
+    """``no parameter 'temprature'; did you mean 'temperature'?`` (or the valid names when
+    none is close): one error shape for every name a performer can mistype."""
+    choices = sorted(str(c) for c in choices)
+    guess = nearest(name, choices)
+    if guess is not None:
+        return LivernnError(f"no {what} {name!r}; did you mean {guess!r}?")
+    listed = ", ".join(choices[:12]) + (", …" if len(choices) > 12 else "")
+    return LivernnError(f"no {what} {name!r}; valid: {listed or 'none'}")

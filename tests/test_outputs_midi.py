@@ -76,3 +76,72 @@ def test_the_sender_process_reconnects_too(jack):
     finally:
         out.close()
         probe.close()
+
+
+def _until_reported(session, events: list, name: str, since: float, timeout: float = 3.0) -> tuple[float, str]:
+    """Seconds from ``since`` until ``status()`` and an "error" event both say ``name`` is silent."""
+    deadline = since + timeout
+    while time.monotonic() < deadline:
+        why = session.status()["not_delivering"].get(name)
+        said = [(t, m) for t, m in events if t >= since and f"output {name} is not delivering" in m]
+        if why and said:
+            return max(time.monotonic(), said[0][0]) - since, why
+        time.sleep(0.01)
+    raise AssertionError(f"{name} not reported as silent within {timeout} s: {session.status()['not_delivering']}")
+
+
+def test_an_output_that_stops_delivering_is_reported_within_a_second(tmp_path):
+    """Silence must not pass unnoticed: a JACK server that stops running our client, a sender
+    process that stops, one that dies: each shows in status(), on the status line and as an
+    "error" event within a second, and clears when delivery resumes."""
+    import os
+    import signal
+
+    from livernn.engine import Session
+    from livernn.repl.status import Toolbar
+    from peers import start_jack, stop_process
+    from test_soak import jack_env
+
+    with jack_env():
+        jack = start_jack(tmp_path, name=f"lvsil{os.getpid() % 100000}", period=256)
+        probe = ProcessMidiProbe("silprobe")
+        session = Session(bpm=480)
+        events: list[tuple[float, str]] = []
+        session.on("error", lambda message: events.append((time.monotonic(), message)))
+        toolbar = Toolbar(session)
+        try:
+            out = session.add_output("x", midi("lvsilent"))
+            jack.connect(jack.wait_port(":lvsilent"), probe.port)
+            session.add_voice("lead", seed=3, density=4)
+            session.start()
+            wait_for(lambda: len(probe.messages()) >= 6, 20, "notes at the probe")
+            time.sleep(0.5)
+            assert session.status()["not_delivering"] == {} and "NOT DELIVERING" not in toolbar()
+
+            # 1. The JACK server stops running clients (frozen): the sender lives and sends.
+            jack.proc.send_signal(signal.SIGSTOP)
+            took, why = _until_reported(session, events, "x", time.monotonic())
+            jack.proc.send_signal(signal.SIGCONT)
+            assert took < 1.0 and "did not come back through JACK" in why, (took, why)
+            assert "NOT DELIVERING: x" in toolbar() or not session.status()["not_delivering"]
+            wait_for(lambda: session.status()["not_delivering"] == {}, 3, "delivery to be seen again")
+            assert "NOT DELIVERING" not in toolbar()
+
+            # 2. The sender process is stopped.
+            os.kill(out._proc.pid, signal.SIGSTOP)
+            took, why = _until_reported(session, events, "x", time.monotonic())
+            assert "NOT DELIVERING: x" in toolbar() and "NOT DELIVERING" in out.describe()
+            os.kill(out._proc.pid, signal.SIGCONT)
+            assert took < 1.0 and "has not answered" in why, (took, why)
+            wait_for(lambda: session.status()["not_delivering"] == {}, 3, "the sender to answer again")
+
+            # 3. The sender process dies.
+            os.kill(out._proc.pid, signal.SIGKILL)
+            took, why = _until_reported(session, events, "x", time.monotonic())
+            assert took < 1.0 and ("exited" in why or "is gone" in why), (took, why)
+            assert session.playing
+        finally:
+            toolbar.close()
+            session.stop()
+            probe.close()
+            stop_process(jack.proc)

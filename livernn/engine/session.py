@@ -74,6 +74,7 @@ class Session:
         self._blas_limit: Any = None
         self._loader: ThreadPoolExecutor | None = None
         self.errors: list[str] = []
+        self._problems: dict[str, str] = {}  # output name -> why it is not delivering now
 
     # -- lifecycle -------------------------------------------------------------------
     @property
@@ -130,6 +131,7 @@ class Session:
             except Exception as exc:  # closing must reach every output
                 self._error(f"closing {out.describe()}: {exc}")
         self.outputs.clear()
+        self._problems.clear()
         self.taps = ()
         if self._previous_switch is not None:
             set_switch_interval(self._previous_switch)
@@ -183,6 +185,7 @@ class Session:
             if out in voice.outputs:
                 voice.outputs = [o for o in voice.outputs if o is not out]
         self.scheduler.end_notes(lambda n: out in n.outputs)
+        self._problems.pop(name, None)
         out.close()
 
     def _resolve_outputs(self, outputs: Iterable[str | Output] | None) -> list[Output]:
@@ -372,11 +375,30 @@ class Session:
                     out.maintain()
                 except Exception as exc:
                     self._error(f"{out.describe()}: {exc}")
+            self._check_delivery()
             recorder = self._recorder
             if recorder is not None and recorder.failed:
                 self._error(recorder.failed)
                 self._recorder = None
                 self.taps = tuple(t for t in self.taps if t is not recorder)
+
+    def _check_delivery(self) -> None:
+        """Turn an output's new ``problem`` (messages not reaching its port: a dead or stuck
+        MIDI sender process, a JACK client that stopped running) into one "error" event; it
+        stays in ``status()["not_delivering"]`` until the output recovers."""
+        for name, out in list(self.outputs.items()):
+            problem = getattr(out, "problem", None)
+            if problem is None:
+                self._problems.pop(name, None)
+            elif name not in self._problems:
+                self._problems[name] = problem
+                self._error(f"output {name} is not delivering: {problem}")
+            else:
+                self._problems[name] = problem
+
+    def not_delivering(self) -> dict[str, str]:
+        """Outputs whose messages are not reaching their port now, with the reason."""
+        return dict(self._problems)
 
     def status(self) -> dict[str, Any]:
         late = sorted(self.scheduler.lateness)
@@ -391,6 +413,7 @@ class Session:
             "lookahead": self.lookahead,
             "voices": {name: v.status() for name, v in self.voices.items()},
             "outputs": {name: o.describe() for name, o in self.outputs.items()},
+            "not_delivering": self.not_delivering(),
             "recording": str(self._recorder.path) if self._recorder is not None else None,
             "open_notes": len(self.scheduler.open_notes()),
             "send_late_ms": {"p50": pct(0.5), "p99": pct(0.99), "max": pct(1.0)},

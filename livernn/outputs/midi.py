@@ -7,9 +7,11 @@ for nothing (mido is used for files, in the recorder). Linux offers ALSA (needs
 ``choose_api`` tries them in that order, or the one named by ``LIVERNN_MIDI_API``, and
 every output says which it chose.
 
-A port opened by name is watched from ``maintain()`` (off the clock, with a separate
-client so the sender never waits on a port listing): if it disappears, sends go nowhere
-harmlessly, and when it comes back it is reconnected.
+A port opened by name is watched from ``maintain()`` (off the clock, listed through the
+process's control client, so the sender's own client never waits on a port listing): if it
+disappears, sends go nowhere harmlessly, and when it comes back it is reconnected. Each
+output is one MIDI client, opened once and closed at the end; nothing here opens a client
+just to look (see ``api_works``).
 """
 
 from __future__ import annotations
@@ -57,25 +59,27 @@ def quiet_stderr():
         os.close(devnull)
 
 
-def api_works(api: int, tries: int = 2) -> bool:
-    """True if an rtmidi client can be made on ``api`` right now (a busy JACK server can
-    refuse one client and take the next, so try twice)."""
-    for attempt in range(tries):
-        try:
-            with quiet_stderr():
-                probe = rtmidi.MidiOut(api, name=f"{CLIENT_NAME}-probe")
-                probe.get_port_count()
-            del probe
-            return True
-        except (rtmidi.SystemError, rtmidi.RtMidiError, RuntimeError):
-            if attempt + 1 < tries:
-                time.sleep(0.2)
-    return False
+def api_works(api: int) -> bool:
+    """True if ``api`` can be used here, decided without opening a MIDI client.
+
+    Opening and dropping a probe client is what livernn did before, in the REPL and in the
+    sender process, at the moment the real client activated: a JACK server closing a client
+    while it waited on it lost a notification to the real one ("ClientNotify fails ...
+    Broken pipe" in jackd's log), whose process thread then never ran again: a show that
+    looked fine and sent nothing. JACK works when its server socket is there (jack2), or
+    when this process's one control client could be opened (``_JackControl``); ALSA when
+    its sequencer device is there; CoreMIDI and WinMM whenever they are compiled in."""
+    if api not in rtmidi.get_compiled_api():
+        return False
+    if api == rtmidi.API_UNIX_JACK:
+        return jack_server_id() is not None or _CONTROL.client() is not None
+    if api == rtmidi.API_LINUX_ALSA:
+        return os.access("/dev/snd/seq", os.R_OK | os.W_OK)
+    return True
 
 
 def working_apis() -> list[int]:
-    compiled = rtmidi.get_compiled_api()
-    return [api for api in _PREFERENCE if api in compiled and api_works(api)]
+    return [api for api in _PREFERENCE if api_works(api)]
 
 
 def choose_api() -> int:
@@ -98,14 +102,24 @@ def choose_api() -> int:
     return apis[0]
 
 
+_LISTERS: dict[tuple[int, bool], object] = {}
+_LISTERS_LOCK = threading.Lock()
+
+
 def list_ports(api: int, outputs: bool = True) -> list[str]:
-    """Names of the ports we could send to (``outputs``) or receive from."""
-    with quiet_stderr():
-        client = (rtmidi.MidiOut if outputs else rtmidi.MidiIn)(api, name=f"{CLIENT_NAME}-list")
-    try:
+    """Names of the ports we could send to (``outputs``) or receive from.
+
+    JACK: through this process's control client (never a client of its own, see
+    ``api_works``). Other APIs: one lister client per process and direction, kept."""
+    if api == rtmidi.API_UNIX_JACK:
+        return _CONTROL.ports(outputs)
+    with _LISTERS_LOCK:
+        client = _LISTERS.get((api, outputs))
+        if client is None:
+            with quiet_stderr():
+                client = (rtmidi.MidiOut if outputs else rtmidi.MidiIn)(api, name=f"{CLIENT_NAME}-list")
+            _LISTERS[(api, outputs)] = client
         return list(client.get_ports())
-    finally:
-        del client
 
 
 def jack_period() -> float | None:
@@ -115,26 +129,7 @@ def jack_period() -> float | None:
     audio buffer (32 frames -> 128 bytes, room for about eight events): a burst larger than
     that in one period is dropped by rtmidi without a word, so the sender paces bursts.
     """
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("jack")
-    if name is None:
-        return None
-    lib = ctypes.CDLL(name)
-    lib.jack_client_open.restype = ctypes.c_void_p
-    lib.jack_client_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p]
-    lib.jack_get_buffer_size.argtypes = [ctypes.c_void_p]
-    lib.jack_get_sample_rate.argtypes = [ctypes.c_void_p]
-    lib.jack_client_close.argtypes = [ctypes.c_void_p]
-    with quiet_stderr():
-        client = lib.jack_client_open(f"{CLIENT_NAME}-period".encode(), 1, None)  # 1: JackNoStartServer
-    if not client:
-        return None
-    try:
-        return lib.jack_get_buffer_size(client) / lib.jack_get_sample_rate(client)
-    finally:
-        lib.jack_client_close(client)
+    return _CONTROL.period()
 
 
 def jack_server_id() -> tuple[int, int] | None:
@@ -149,6 +144,101 @@ def jack_server_id() -> tuple[int, int] | None:
     except OSError:
         return None
     return (st.st_dev, st.st_ino)
+
+
+class _JackControl:
+    """This process's one helper JACK client: lists ports and reads the period.
+
+    Made lazily, never activated (so the server never waits on it in its cycle), made again
+    when the server is restarted, and never closed while its server lives: a JACK client
+    opened and closed beside the real one is what silenced shows (see ``api_works``). It
+    goes through the libjack that python-rtmidi loaded (the wheel bundles its own), so this
+    process holds one libjack, not two with separate global state."""
+
+    NO_START_SERVER = 1
+    PORT_IS_INPUT, PORT_IS_OUTPUT = 1, 2
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lib = None
+        self._client = None
+        self._server: tuple[int, int] | None = None
+
+    def _load(self):
+        import ctypes
+        import ctypes.util
+
+        if self._lib is None:
+            path = next((line.split()[-1] for line in _maps() if "libjack" in line.rsplit("/", 1)[-1]
+                         and "libjackserver" not in line), None) or ctypes.util.find_library("jack")
+            if path is None:
+                return None
+            lib = ctypes.CDLL(path)
+            lib.jack_client_open.restype = ctypes.c_void_p
+            lib.jack_client_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p]
+            lib.jack_get_buffer_size.argtypes = [ctypes.c_void_p]
+            lib.jack_get_sample_rate.argtypes = [ctypes.c_void_p]
+            lib.jack_get_ports.restype = ctypes.POINTER(ctypes.c_char_p)
+            lib.jack_get_ports.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong]
+            lib.jack_free.argtypes = [ctypes.c_void_p]
+            self._lib = lib
+        return self._lib
+
+    def client(self):
+        """The control client of the server running now, or None (no server, no libjack)."""
+        with self._lock:
+            server = jack_server_id()
+            if self._client is not None and server == self._server:
+                return self._client
+            if self._client is not None:
+                _DEAD_CLIENTS.append(self._client)  # its server is gone: closing it would crash us
+                self._client = None
+            lib = self._load()
+            if lib is None:
+                return None
+            with quiet_stderr():
+                client = lib.jack_client_open(f"{CLIENT_NAME}-ctl".encode(), self.NO_START_SERVER, None)
+            if client:
+                self._client, self._server = client, server
+            return self._client
+
+    def period(self) -> float | None:
+        client = self.client()
+        if client is None:
+            return None
+        rate = self._lib.jack_get_sample_rate(client)
+        return self._lib.jack_get_buffer_size(client) / rate if rate else None
+
+    def ports(self, outputs: bool) -> list[str]:
+        """MIDI ports we could send to (their inputs) or receive from, in rtmidi's order."""
+        import ctypes
+
+        client = self.client()
+        if client is None:
+            return []
+        flags = self.PORT_IS_INPUT if outputs else self.PORT_IS_OUTPUT
+        names = self._lib.jack_get_ports(client, None, b"8 bit raw midi", flags)
+        if not names:
+            return []
+        try:
+            found, i = [], 0
+            while names[i] is not None:
+                found.append(names[i].decode(errors="replace"))
+                i += 1
+            return found
+        finally:
+            self._lib.jack_free(ctypes.cast(names, ctypes.c_void_p))
+
+
+def _maps() -> list[str]:
+    try:
+        with open("/proc/self/maps") as f:
+            return [line.strip() for line in f if ".so" in line]
+    except OSError:
+        return []
+
+
+_CONTROL = _JackControl()
 
 
 class MidiOutput(Output):
@@ -173,14 +263,12 @@ class MidiOutput(Output):
             self._out = rtmidi.MidiOut(self.api, name=client_name)
         ports = self._out.get_ports()
         match = _find(ports, name)
-        self._watch: rtmidi.MidiOut | None = None
         self.target: str | None = None
         self.connected = True
+        before = self._sources()
         if match is not None:
             self.target = ports[match]
             self._out.open_port(match, name=_port_label(name))
-            with quiet_stderr():
-                self._watch = rtmidi.MidiOut(self.api, name=f"{client_name}-watch")
         elif create:
             try:
                 self._out.open_virtual_port(name)
@@ -195,6 +283,22 @@ class MidiOutput(Output):
                 f"no MIDI port matches {name!r} ({self.api_name}); ports: {', '.join(ports) or 'none'}"
             )
         self.reconnects = 0
+        self.jack_port = self._own_port(before)
+
+    def _sources(self) -> list[str]:
+        return list_ports(self.api, outputs=False) if self.api == rtmidi.API_UNIX_JACK else []
+
+    def _own_port(self, before: list[str]) -> str | None:
+        """The full JACK name of the port this output sends from (None elsewhere, or unknown).
+
+        Found as the one new source port with our port's name: JACK renames a second client
+        called ``livernn`` to ``livernn-01``, so the name alone does not tell which is ours.
+        The sender process connects its delivery check to it (midi_sender.py)."""
+        if self.api != rtmidi.API_UNIX_JACK:
+            return None
+        short = self.name if self.target is None else _port_label(self.name)
+        new = [p for p in self._sources() if p not in before and p.split(":", 1)[-1] == short]
+        return new[0] if len(new) == 1 else None
 
     def describe(self) -> str:
         where = f"-> {self.target}" if self.target else f"virtual port {self.name!r}"
@@ -232,9 +336,9 @@ class MidiOutput(Output):
         if self._follow_jack and jack_server_id() != self._jack:
             self._jack_restarted()
             return
-        if self._watch is None or self.target is None:
+        if self.target is None or self._out is None:
             return
-        ports = self._watch.get_ports()
+        ports = list_ports(self.api)
         present = _find(ports, self.target, exact=True)
         if present is None:
             self.connected = False
@@ -248,7 +352,9 @@ class MidiOutput(Output):
             current = self._out.get_ports()
             index = _find(current, self.target, exact=True)
             if index is not None:
+                before = self._sources()
                 self._out.open_port(index, name=_port_label(self.name))
+                self.jack_port = self._own_port(before) or self.jack_port
                 self.connected = True
                 self.reconnects += 1
 
@@ -258,17 +364,18 @@ class MidiOutput(Output):
         with self._lock:
             if self._closed:
                 return
-            _DEAD_CLIENTS.extend(c for c in (self._out, self._watch) if c is not None)
-            self._out = self._watch = None
+            if self._out is not None:
+                _DEAD_CLIENTS.append(self._out)
+            self._out = None
             self.connected = False
             self._jack = server
         if server is None:
             return  # no server: sends go nowhere until one is back
         index = None
+        before = self._sources()
         try:
             with quiet_stderr():
                 out = rtmidi.MidiOut(self.api, name=self._client_name)
-                watch = rtmidi.MidiOut(self.api, name=f"{self._client_name}-watch") if self.target else None
             if self.target is None:
                 out.open_virtual_port(self.name)
             else:
@@ -279,8 +386,10 @@ class MidiOutput(Output):
             self._jack = None  # the server is still starting: try again next time
             return
         with self._lock:
-            self._out, self._watch = out, watch
+            self._out = out
             self.connected = self.target is None or index is not None
+        if self.target is None or index is not None:
+            self.jack_port = self._own_port(before)
         self.reconnects += 1
 
     def close(self) -> None:
@@ -295,7 +404,6 @@ class MidiOutput(Output):
                 time.sleep(JACK_DRAIN)  # JACK sends from a ringbuffer once per period: let it empty
             out.close_port()
             del out
-        self._watch = None
 
 
 def _port_label(name: str) -> str:

@@ -11,6 +11,11 @@ The scheduler hands each message over ``latency`` (LEAD) seconds early, as it do
 timestamped OSC; the process sends it at its logical time. The open-note registry stays in
 the scheduler: a note cancelled after its note-on was handed over still gets a note-off
 just after that note-on.
+
+Silence must not pass unnoticed: ``problem`` says why this output is not delivering (the
+sender process died, stopped answering, or reports that its messages do not come back
+through JACK), and the session turns a new problem into an "error" event and shows it in
+``status()`` and on the REPL's status line.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from livernn.errors import LivernnError
 from livernn.outputs.base import Output
 
 LEAD = 0.05  # seconds ahead of its time a message goes to the sender process
+SILENT_AFTER = 0.5  # seconds without an "alive" line from the sender: it is stopped or stuck
 
 
 class MidiProcessOutput(Output):
@@ -54,15 +60,42 @@ class MidiProcessOutput(Output):
             raise LivernnError(first[6:] if first.startswith("error ") else
                                f"the MIDI sender process for {name!r} did not start")
         self.description = first[3:]
+        self._alive_at = time.monotonic()
+        self._stalled: str | None = None
+        self._gone: str | None = None
+        self._closing = False
         self._reader = threading.Thread(target=self._read, daemon=True, name=f"livernn-midi-{name}")
         self._reader.start()
 
     def _read(self) -> None:
         for raw in self._proc.stdout:
             line = raw.decode(errors="replace").strip()
-            if line.startswith("error "):
+            if line == "alive":
+                self._alive_at = time.monotonic()
+            elif line.startswith("stalled "):
+                self._stalled = line[8:]
+                self.errors += 1
+                self.last_error = self._stalled
+            elif line == "flowing":
+                self._stalled = None
+            elif line.startswith("error "):
                 self.errors += 1
                 self.last_error = line[6:]
+        if not self._closing:
+            code = self._proc.wait()
+            self._gone = f"the MIDI sender process exited (code {code})"
+
+    @property
+    def problem(self) -> str | None:
+        """Why messages are not reaching the port now, or None while they are."""
+        if self._gone is not None:
+            return self._gone
+        if self._proc.poll() is not None and not self._closing:
+            return f"the MIDI sender process exited (code {self._proc.returncode})"
+        silent = time.monotonic() - self._alive_at
+        if silent > SILENT_AFTER and not self._closing:
+            return f"the MIDI sender process has not answered for {silent:.1f} s (stopped or stuck)"
+        return self._stalled
 
     def _write(self, line: str) -> None:
         with self._lock:
@@ -73,6 +106,8 @@ class MidiProcessOutput(Output):
             except (BrokenPipeError, ValueError, OSError) as exc:
                 self.errors += 1
                 self.last_error = f"sender process gone ({exc})"
+                if not self._closing:
+                    self._gone = f"the MIDI sender process is gone ({exc})"
 
     def _at(self, t: float, data: list[int]) -> None:
         self._write(f"at {t!r} {bytes(data).hex()}")
@@ -93,9 +128,11 @@ class MidiProcessOutput(Output):
             self._at(now, [0xB0 | ch, 120, 0])
 
     def describe(self) -> str:
-        return f"{self.description} (sender process)"
+        problem = self.problem
+        return f"{self.description} (sender process)" + (f": NOT DELIVERING, {problem}" if problem else "")
 
     def close(self) -> None:
+        self._closing = True
         if self._proc.poll() is None:
             self._write("quit")
             try:

@@ -14,8 +14,16 @@ bench/bench_timing.py (``LIVERNN_MIDI_AHEAD`` in seconds overrides, 0 turns it o
 
 Protocol, one line each way. In: ``at <monotonic time> <hex bytes>`` (send then) and
 ``quit`` (send what is pending, close). Out: ``ok <description>`` once the port is
-open, ``error <message>`` (the parent shows it). ``time.monotonic()`` is the same clock
-in both processes (CLOCK_MONOTONIC).
+open, ``error <message>`` (the parent shows it), ``alive`` every ``HEARTBEAT`` seconds
+(the parent takes silence as a stopped or stuck sender), ``stalled <reason>`` when what it
+sends stops reaching its port and ``flowing`` when it does again. ``time.monotonic()`` is
+the same clock in both processes (CLOCK_MONOTONIC).
+
+Delivery check (JACK): a second client of this process listens to our own output port and
+every message sent must come back within ``CHECK_WITHIN`` seconds. A show was seen silent
+while everything else looked well: the sender alive, its lateness normal, and its JACK
+client no longer processing (see ``livernn.outputs.midi.api_works``). Only what comes back
+through JACK proves that JACK runs our client.
 """
 
 from __future__ import annotations
@@ -25,11 +33,83 @@ import os
 import select
 import sys
 import time
+from collections import deque
 
 SPIN = 0.0015
 MAINTAIN_EVERY = 0.5
 RECEIVER_DELAY = 0.00005  # seconds from a JACK period's start to a receiving client's callback
 BURST = 6  # messages per JACK period, at most (JACK MIDI drops what does not fit)
+HEARTBEAT = 0.1  # seconds between "alive" lines
+CHECK_WITHIN = 0.3  # seconds in which a message sent must come back through JACK
+
+
+class DeliveryCheck:
+    """Our own output port, listened to by a second JACK client of this process.
+
+    RtMidi queues what arrives in C++ (no Python in JACK's thread); ``poll`` takes it off
+    between sends. Each message sent is owed back; a debt older than ``CHECK_WITHIN`` means
+    the port is not delivering. Messages lost while stalled never come back, so the debts
+    are dropped when a stall is declared and the next messages decide recovery."""
+
+    def __init__(self, port) -> None:
+        import rtmidi
+
+        from livernn.outputs.midi import jack_server_id
+
+        self.port = port
+        self._rtmidi = rtmidi
+        self.server = jack_server_id()
+        self._in = rtmidi.MidiIn(port.api, name=f"{port._client_name}-check", queue_size_limit=8192)
+        self._in.ignore_types(sysex=False, timing=False, active_sense=False)
+        self._connected_to: str | None = None
+        self._reconnects = -1
+        self.owed: deque[float] = deque()
+        self.stalled: str | None = None
+
+    def _connect(self) -> None:
+        target = self.port.jack_port
+        if (target, self.port.reconnects) == (self._connected_to, self._reconnects):
+            return
+        self._reconnects = self.port.reconnects
+        self.owed.clear()
+        try:
+            if self._connected_to is not None:
+                self._in.close_port()
+            self._connected_to = None
+            ports = self._in.get_ports()
+            if target in ports:
+                self._in.open_port(ports.index(target), name="check")
+                self._connected_to = target
+        except (self._rtmidi.SystemError, self._rtmidi.RtMidiError, RuntimeError):
+            self._connected_to = None
+
+    def sent(self, now: float) -> None:
+        if self._connected_to is not None:
+            self.owed.append(now)
+
+    def poll(self, now: float) -> str | None:
+        """Take what came back; returns "stalled <why>" or "flowing" when the state changes."""
+        self._connect()
+        get = self._in.get_message
+        while get() is not None:
+            if self.owed:
+                self.owed.popleft()
+            if self.stalled is not None:
+                self.stalled = None
+                return "flowing"
+        if self.owed and now - self.owed[0] > CHECK_WITHIN and self.stalled is None:
+            self.stalled = (f"{len(self.owed)} message(s) sent to {self._connected_to} did not come back "
+                            f"through JACK within {1000 * CHECK_WITHIN:.0f} ms: its JACK client is not running")
+            self.owed.clear()
+            return f"stalled {self.stalled}"
+        return None
+
+    def replace_dead(self) -> None:
+        """After a JACK restart: the old client is dead (never close it), open a new one."""
+        from livernn.outputs.midi import _DEAD_CLIENTS
+
+        _DEAD_CLIENTS.append(self._in)
+        self.__init__(self.port)
 
 
 def _die_with_parent() -> None:
@@ -69,6 +149,12 @@ def main(argv: list[str]) -> int:
     period = jack_period() if port.api == rtmidi.API_UNIX_JACK else None
     ahead = float(os.environ.get("LIVERNN_MIDI_AHEAD", period / 2 + RECEIVER_DELAY if period else 0.0))
     recent: list[float] = []  # send times of the last BURST messages, for pacing
+    check = None
+    if port.api == rtmidi.API_UNIX_JACK and os.environ.get("LIVERNN_MIDI_CHECK", "1") != "0":
+        try:
+            check = DeliveryCheck(port)
+        except (rtmidi.SystemError, rtmidi.RtMidiError, RuntimeError) as exc:
+            print(f"error delivery check unavailable: {exc}", file=out_fd, flush=True)
     make_realtime(REALTIME_PRIORITY)
     print(f"ok {port.describe()}", file=out_fd, flush=True)
     heap: list[tuple[float, int, bytes]] = []
@@ -76,11 +162,17 @@ def main(argv: list[str]) -> int:
     buffer = b""
     stdin = sys.stdin.fileno()
     next_maintain = time.monotonic() + MAINTAIN_EVERY
+    next_beat = time.monotonic()
     errors = port.errors
     while True:
         now = time.monotonic()
-        timeout = MAINTAIN_EVERY if not heap else max(heap[0][0] - now - SPIN, 0.0)
-        ready, _, _ = select.select([stdin], [], [], min(timeout, MAINTAIN_EVERY))
+        if now >= next_beat:
+            state = check.poll(now) if check is not None else None
+            print("alive" if state is None else f"{state}\nalive", file=out_fd, flush=True)
+            next_beat = now + (CHECK_WITHIN / 3 if check is not None and check.owed else HEARTBEAT)
+        wake = min(next_beat, next_maintain) - now
+        timeout = wake if not heap else min(max(heap[0][0] - now - SPIN, 0.0), wake)
+        ready, _, _ = select.select([stdin], [], [], max(timeout, 0.0))
         if ready:
             chunk = os.read(stdin, 65536)
             if not chunk:
@@ -98,7 +190,7 @@ def main(argv: list[str]) -> int:
                     port.close()
                     return 0
             continue
-        if heap:
+        if heap and heap[0][0] - time.monotonic() <= SPIN:
             due = heap[0][0]
             while time.monotonic() < due:
                 pass
@@ -110,11 +202,16 @@ def main(argv: list[str]) -> int:
                         pass
                     del recent[:-BURST]
                 port._send(list(heapq.heappop(heap)[2]))
+                sent_at = time.monotonic()
+                if check is not None:
+                    check.sent(sent_at)
                 if period:
-                    recent.append(time.monotonic())
+                    recent.append(sent_at)
         if time.monotonic() >= next_maintain:
             port.maintain()
             next_maintain = time.monotonic() + MAINTAIN_EVERY
+            if check is not None and port._jack is not None and port._jack != check.server:
+                check.replace_dead()  # a restarted server: the old check client is dead too
             if port.errors != errors:
                 errors = port.errors
                 print(f"error {port.describe()}: {port.last_error}", file=out_fd, flush=True)

@@ -41,10 +41,14 @@ class Toolbar:
         bar, in_bar = divmod(int(beat), s.clock.beats_per_bar) if beat >= 0 else (0, 0)
         voices = list(s.voices.values())
         late = sum(v.late for v in voices)
-        return (
+        line = (
             f" tempo {s.tempo:g} | bar {bar + 1}:{in_bar + 1} | {len(voices)} voice(s)"
             f" | {self.rate():.1f} notes/s | late {late}"
         )
+        silent = getattr(s, "not_delivering", dict)()  # silence must not pass unnoticed
+        if silent:
+            line += " | NOT DELIVERING: " + ", ".join(sorted(silent))
+        return line
 
     def close(self) -> None:
         self._unsubscribe()
@@ -98,6 +102,10 @@ def format_status(status: dict[str, Any]) -> str:
     outputs = status.get("outputs", {})
     parts.append(table([{"output": k, "where": v} for k, v in outputs.items()], ["output", "where"])
                  if outputs else "no outputs yet: midi('synth') opens one")
+    if "inputs" in status:  # what listens where (livernn.api.status adds it)
+        inputs = status["inputs"]
+        parts.append(table(inputs, ["input", "where", "commands", "opened by"]) if inputs
+                     else "no inputs: nothing listens (listen_osc(), listen_midi('name'))")
     patches = status.get("patches", [])
     parts.append("patches: " + ("; ".join(patches) if patches else "none"))
     late = status.get("send_late_ms", {})
@@ -106,6 +114,8 @@ def format_status(status: dict[str, Any]) -> str:
     if "onset_error_ms" in status:
         timing += [f"onset error {k} {_cell(v)} ms" for k, v in status["onset_error_ms"].items()]
     parts.append("timing: " + ", ".join(timing))
+    for name, why in status.get("not_delivering", {}).items():
+        parts.append(f"NOT DELIVERING: output {name}: {why}")
     for error in status.get("errors", []):
         parts.append(f"error: {error}")
     return "\n".join(parts)

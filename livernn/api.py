@@ -6,13 +6,19 @@ script (``from livernn.api import *``). Each is a thin, documented wrapper over
 
     lead = voice("lead", out=midi("synth"))     # the shipped model, playing at once
     lead.temperature = 1.2                       # validated; a bad value is one line
-    patch("osc./1/fader1", "lead.temperature", out=(0.5, 1.5))
+    patch("osc./1/fader1", "lead.temperature", out=(0.5, 1.5))   # opens OSC on 127.0.0.1:9000
     await swap(lead, "models/folk", at="bar")    # or swap(...).result() in a script
     panic()
 
 The first call that needs a session starts one (``session()``); ``use(s)`` hands the
 vocabulary a session built elsewhere (``livernn repl PATCH`` builds it like ``perform``).
 Re-running a line is safe: an existing voice or output of that name is reused, not doubled.
+
+Inputs: nothing listens until asked. ``listen_osc`` and ``listen_midi`` open an OSC or MIDI
+input; ``patch()`` with an ``osc.*`` source opens the default OSC input when none is open
+(so the README's one-liner works at a bare prompt) and says so in one line. A name typed
+wrong (voice, parameter, mapping option, swap boundary) is a one-line error naming the
+nearest valid one.
 """
 
 from __future__ import annotations
@@ -25,15 +31,25 @@ from collections.abc import Generator, Iterable
 from pathlib import Path
 from typing import Any
 
-from livernn.errors import LivernnError
+from livernn.errors import LivernnError, unknown
 
 __all__ = [
-    "controls", "gesture", "load", "midi", "mute", "osc", "panic", "patch", "quit", "record", "scene",
-    "scsynth", "session", "solo", "status", "stop_record", "superdirt", "swap", "tempo",
-    "unmute", "unpatch", "use", "voice",
+    "controls", "gesture", "listen_midi", "listen_osc", "load", "midi", "mute", "osc", "panic", "patch",
+    "quit", "record", "scene", "scsynth", "session", "solo", "status", "stop_record", "superdirt", "swap",
+    "tempo", "unmute", "unpatch", "use", "voice",
 ]
 
-_state: dict[str, Any] = {"session": None, "runtime": None, "trackers": [], "solo": None}
+# The OSC input an ``osc.*`` source opens when none is: this machine only, the port the
+# patches and the TouchOSC/Max examples use, remote commands off.
+DEFAULT_OSC = ("127.0.0.1", 9000)
+SWAP_AT = ("now", "beat", "bar")
+SWAP_POLICIES = ("ring", "cut")
+# patch()'s keyword options (the patch file's [[mappings]] keys but source and target)
+MAPPING_OPTIONS = ("range", "out", "curve", "shape", "points", "clip", "invert", "smooth", "alpha",
+                   "mincutoff", "beta", "dcutoff", "quantize", "steps", "deadband", "rate")
+
+_state: dict[str, Any] = {"session": None, "runtime": None, "show": None, "trackers": [], "solo": None,
+                          "osc_in": [], "midi_in": []}
 
 
 # -- the session ------------------------------------------------------------------------
@@ -52,12 +68,14 @@ def session() -> Any:
     return current
 
 
-def use(new_session: Any, runtime: Any = None) -> Any:
+def use(new_session: Any, runtime: Any = None, show: Any = None) -> Any:
     """Make ``new_session`` (already built, e.g. from a patch) the one these functions drive.
 
-    ``runtime`` is the patch's ControlRuntime, so ``patch()`` and ``scene()`` extend it.
+    ``runtime`` is the patch's ControlRuntime, so ``patch()`` and ``scene()`` extend it;
+    ``show`` is the patch's Show, whose OSC and MIDI inputs ``patch()`` and ``status()``
+    then count as open (its inputs stay the show's to open and close).
     """
-    _state.update(session=new_session, runtime=runtime, solo=None)
+    _state.update(session=new_session, runtime=runtime, show=show, solo=None)
     return new_session
 
 
@@ -72,8 +90,11 @@ def close() -> None:
     for tracker in _state["trackers"]:
         tracker.stop()
     _state["trackers"] = []
+    for opened in [*_state["osc_in"], *(m for _, m in _state["midi_in"])]:
+        opened.close()
+    _state.update(osc_in=[], midi_in=[])
     runtime, current = _state["runtime"], _state["session"]
-    _state.update(session=None, runtime=None, solo=None)
+    _state.update(session=None, runtime=None, show=None, solo=None)
     if runtime is not None:
         runtime.close()
     if current is not None:
@@ -130,7 +151,7 @@ def _voice(v: Any) -> Any:
     if isinstance(v, str):
         found = s.voices.get(v)
         if found is None:
-            raise LivernnError(f"no voice {v!r}; voices: {', '.join(s.voices) or 'none'}")
+            raise unknown("voice", v, s.voices)
         return found
     if getattr(v, "name", None) in s.voices and s.voices[v.name] is v:
         return v
@@ -170,6 +191,10 @@ def swap(v: Any, model: Any, at: str = "bar", policy: str = "ring") -> Swap:
     The new model is loaded, warmed up and primed with the voice's recent notes off the
     clock; notes sounding at the swap ring out (``policy="ring"``) or end (``"cut"``).
     """
+    if at not in SWAP_AT:
+        raise unknown("swap boundary", at, SWAP_AT)
+    if policy not in SWAP_POLICIES:
+        raise unknown("swap policy", policy, SWAP_POLICIES)
     target = _voice(v)
     future = session().swap(target, model, at=at, policy=policy)
     return Swap(future, target.name, model)
@@ -309,20 +334,144 @@ def controls() -> Any:
     if _state["runtime"] is None:
         from livernn.controls.runtime import ControlRuntime
 
-        _state["runtime"] = ControlRuntime(session())
+        _state["runtime"] = ControlRuntime(session(), resolve_model=_remote_model)
     return _state["runtime"]
+
+
+def _remote_model(name: str) -> str:
+    """A model a remote ``/livernn/swap`` may name: one reachable by name (shipped or the
+    user's, ``livernn models``), never a path: a controller must not make this process
+    open a file of its choosing."""
+    from livernn.library import models as reachable
+
+    found = {entry.name: entry.path for entry in reachable()}
+    if name not in found:
+        raise unknown("model", name, found)
+    return str(found[name])
 
 
 def _target(target: str) -> tuple[str, str]:
     from livernn.engine import PARAM_SPECS
 
-    voice_name, _, param = str(target).partition(".")
-    if not param or param not in PARAM_SPECS:
-        raise LivernnError(
-            f"patch target must be 'voice.param' with param one of {', '.join(PARAM_SPECS)}, got {target!r}"
-        )
+    voice_name, dot, param = str(target).partition(".")
+    if not dot or not voice_name or not param:
+        raise LivernnError(f"patch target must be 'voice.param' (like 'lead.temperature'), got {target!r}")
     _voice(voice_name)
+    if param not in PARAM_SPECS:
+        raise unknown("parameter", param, PARAM_SPECS)
     return voice_name, param
+
+
+# -- inputs ------------------------------------------------------------------------------
+
+def _osc_inputs() -> list[Any]:
+    """Every OSC input listening now: the patch's (if the show has one) and the prompt's."""
+    show = _state["show"]
+    found = [show.osc] if show is not None and getattr(show, "osc", None) is not None else []
+    return found + list(_state["osc_in"])
+
+
+def _midi_inputs() -> list[Any]:
+    show = _state["show"]
+    found = [show.midi] if show is not None and getattr(show, "midi", None) is not None else []
+    return found + [m for _, m in _state["midi_in"]]
+
+
+def listen_osc(port: int = DEFAULT_OSC[1], host: str = DEFAULT_OSC[0], allow: Iterable[str] = (),
+               commands: bool = False) -> Any:
+    """Open an OSC input: every message becomes a control source ``osc.<address>``.
+
+    ``host`` is the address to listen on: 127.0.0.1 (this machine only) unless you open it
+    (``"0.0.0.0"``); even then only ``allow``-ed hosts or networks (``"192.168.1.20"``,
+    ``"10.0.0.0/24"``) are heard. ``commands=True`` also obeys the remote commands
+    (``/livernn/panic``, ``/tempo``, ``/scene``, ``/swap`` by model name, ``/param``,
+    ``/mute``, ``/unmute``); they are off by default, so a fader input cannot also stop the
+    show. Asking again for the same port with other settings reopens it; ``port=0`` picks a
+    free one (see ``status()``). It listens from a thread of its own, so a long line at the
+    prompt does not hold the controls back.
+    """
+    import ipaddress
+
+    from livernn.controls.commands import install_commands
+    from livernn.controls.osc_in import OscIn
+
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise LivernnError(f"listen_osc: port must be an integer 0..65535, got {port!r}")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise LivernnError(f"listen_osc: host {host!r} is not an IP address (127.0.0.1, 0.0.0.0, ...)") from None
+    allow = (allow,) if isinstance(allow, str) else tuple(allow)
+    s = session()
+    for existing in _osc_inputs():
+        if port and existing.port == port and existing.bind == host:
+            if existing not in _state["osc_in"]:
+                raise LivernnError(f"OSC {existing.where} is the patch's input; change its [osc] table instead")
+            if existing.allow == tuple(str(a) for a in allow) and existing.commands == bool(commands):
+                return existing
+            existing.close()  # the same port cannot be bound twice: hand it over
+            _state["osc_in"].remove(existing)
+    opened = OscIn(s.bus, port=port, bind=host, allow=allow)
+    runtime = controls()
+    install_commands(opened, runtime, bool(commands))
+    for binding in runtime.bindings:
+        if binding.source.startswith("osc."):
+            opened.watch(binding.source[4:])
+    opened.start_thread()
+    _state["osc_in"].append(opened)
+    return opened
+
+
+def listen_midi(port: str) -> Any:
+    """Open a MIDI input: CCs, pitch bend and notes become ``midi.cc.<ch>.<num>`` (0..1),
+    ``midi.bend.<ch>`` (-1..1) and ``midi.note.<ch>.<pitch>`` control sources.
+
+    ``port`` is part of an input's name (``livernn devices`` lists them); when none matches,
+    a new input of that name is opened for other programs to connect to. Asking again for
+    the same name returns the input already open.
+    """
+    from livernn.controls.midi_in import MidiIn
+
+    for asked, opened in _state["midi_in"]:
+        if asked == port:
+            return opened
+    opened = MidiIn(session().bus, str(port))
+    _state["midi_in"].append((port, opened))
+    return opened
+
+
+def _inputs_for(source: str) -> None:
+    """What an ``osc.*`` or ``midi.*`` source needs to be heard, said in one line.
+
+    OSC: with no OSC input open, the default one (``DEFAULT_OSC``, commands off) is opened.
+    MIDI: with no MIDI input open, nothing is guessed: on most systems the one port that
+    could be picked is a loopback ("Midi Through") or livernn's own output, and a wrong
+    guess is a control that silently does nothing; the line says how to open one instead.
+    """
+    if source.startswith("osc."):
+        if not _osc_inputs():
+            try:
+                opened = listen_osc()
+            except LivernnError as exc:
+                raise LivernnError(f"{exc}; open another port with listen_osc(port)") from None
+            print(f"listening for OSC on {opened.where} (remote commands off); listen_osc(port, host,"
+                  " allow=...) to choose")
+        for opened in _osc_inputs():
+            opened.watch(source[4:])
+    elif source.startswith("midi.") and not _midi_inputs():
+        names = _midi_input_names()
+        listed = f" (inputs: {', '.join(names)})" if names else ""
+        print(f"{source}: no MIDI input is open; listen_midi('name') opens one{listed}")
+
+
+def _midi_input_names() -> list[str]:
+    try:
+        from livernn.controls.midi_in import mido_backend
+
+        backend, _ = mido_backend()
+        return list(backend.get_input_names())
+    except Exception:  # noqa: BLE001 - only a hint: no MIDI system here means no names
+        return []
 
 
 def patch(source: str, target: str, **mapping: Any) -> None:
@@ -333,12 +482,19 @@ def patch(source: str, target: str, **mapping: Any) -> None:
     ``clip`` (clip, free, wrap, fold), ``invert``, ``smooth`` (ema, one_euro) with ``alpha``
     or ``mincutoff``/``beta``/``dcutoff``, ``quantize``, ``steps``, ``deadband``, ``rate``.
     A source that has not sent anything yet is fine: the mapping acts from its first value.
+
+    An ``osc.*`` source with no OSC input open opens the default one (127.0.0.1:9000, remote
+    commands off) and says so; a ``midi.*`` source with no MIDI input open says how to open
+    one (``listen_midi('name')``) rather than guess a port. See ``listen_osc``.
     """
     from livernn.controls.mapping import Mapping, param_defaults
     from livernn.controls.runtime import Binding
     from livernn.engine import PARAM_SPECS
 
     voice_name, param = _target(target)
+    for key in mapping:
+        if key not in MAPPING_OPTIONS:
+            raise unknown("mapping option", key, MAPPING_OPTIONS)
     options = dict(mapping)
     if "range" in options:
         options["in_range"] = tuple(options.pop("range"))
@@ -350,6 +506,7 @@ def patch(source: str, target: str, **mapping: Any) -> None:
         shaped = Mapping(**options)
     except TypeError as exc:
         raise LivernnError(f"patch: {exc}") from None
+    _inputs_for(str(source))  # after every check: a refused mapping opens nothing
     controls().add_mapping(Binding(str(source), voice_name, param, shaped))
 
 
@@ -399,12 +556,26 @@ class Status(dict):
 
 
 def status() -> Status:
-    """Voices, models, parameters, outputs, patches and timing (late events, onset error)."""
+    """Voices, models, parameters, outputs, inputs, patches and timing (late events, onset error).
+
+    ``inputs`` says what listens where: each OSC input's host:port and whether it obeys
+    remote commands, each MIDI input's port, and whether the patch or the prompt opened it.
+    """
     s = session()
     report = Status(s.status())
     runtime = _state["runtime"]
     report["patches"] = [
         f"{b.source} -> {b.voice}.{b.param}" for b in (runtime.bindings if runtime else [])
+    ]
+    show = _state["show"]
+    report["inputs"] = [
+        {"input": "osc", "where": o.where, "commands": "on" if o.commands else "off",
+         "opened by": "patch" if show is not None and o is getattr(show, "osc", None) else "prompt"}
+        for o in _osc_inputs()
+    ] + [
+        {"input": "midi", "where": f"{m.name} ({m.api_name})", "commands": "",
+         "opened by": "patch" if show is not None and m is getattr(show, "midi", None) else "prompt"}
+        for m in _midi_inputs()
     ]
     return report
 

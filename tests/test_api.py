@@ -78,7 +78,7 @@ def test_mute_solo_and_solo_off_restore_what_was_muted(show, peer):
     assert all(v.mute for v in (a, b, c))
     api.unmute()
     assert not any(v.mute for v in (a, b, c))
-    with pytest.raises(LivernnError, match="no voice 'nobody'; voices: a, b, c"):
+    with pytest.raises(LivernnError, match="no voice 'nobody'; valid: a, b, c"):
         api.solo("nobody")
 
 
@@ -94,10 +94,10 @@ def test_patch_maps_a_bus_source_and_unpatch_removes_it(show, peer):
     show.bus.publish("osc./1/fader1", 1.0)
     assert lead.temperature == pytest.approx(0.5)
     with pytest.raises(LivernnError, match="patch target must be 'voice.param'"):
-        api.patch("osc./1/fader2", "lead.loudness")
+        api.patch("osc./1/fader2", "temperature")
     with pytest.raises(LivernnError, match="curve 'cubic' is not one of"):
         api.patch("osc./1/fader2", "lead.top_p", curve="cubic")
-    with pytest.raises(LivernnError, match="patch:"):
+    with pytest.raises(LivernnError, match="^no mapping option 'wobble'; valid: alpha, beta"):
         api.patch("osc./1/fader2", "lead.top_p", wobble=3)
 
 

@@ -253,7 +253,7 @@ def _run_show(folder: Path, text: str, body) -> Session:
 
 @pytest.mark.parametrize("opened", [False, True], ids=["default", "opened-to-one-host"])
 def test_osc_commands_from_other_hosts_are_refused_unless_the_patch_lists_them(show_dir, opened):
-    osc = '\n[osc]\nport = 0\n' + ('bind = "0.0.0.0"\nallow = ["127.0.0.3"]\n' if opened else "")
+    osc = '\n[osc]\nport = 0\ncommands = true\n' + ('bind = "0.0.0.0"\nallow = ["127.0.0.3"]\n' if opened else "")
 
     async def body(show: Show) -> None:
         port = show.osc.port
@@ -287,7 +287,7 @@ def test_remote_swaps_never_leave_the_models_folder(show_dir):
         assert show.session.voices["lead"].epoch == 1  # exactly one swap went through
         assert show.session.voices["lead"].model.name == "mine"
 
-    _run_show(show_dir, GOOD_PATCH + "\n[osc]\nport = 0\n", body)
+    _run_show(show_dir, GOOD_PATCH + "\n[osc]\nport = 0\ncommands = true\n", body)
 
 
 UNSAFE = re.compile(r"pickle\.loads?\(|torch\.load\(|allow_pickle=True|(?<![\w.])(eval|exec)\(")

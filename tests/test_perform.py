@@ -103,6 +103,7 @@ params = {{ density = 2.0, pitch_max = {pitch_max} }}
 
 [osc]
 port = 0
+commands = true
 
 [[mappings]]
 source = "osc./1/fader1"

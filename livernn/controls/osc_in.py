@@ -16,6 +16,11 @@ the application is done here:
   limit) are refused before parsing;
 - timetags are ignored (``strict_timing=False``): a bundle stamped in the future must not
   park the event loop in a sleep.
+
+A patch's server runs on the show's event loop (``start``). One opened from the REPL or a
+script (``livernn.api.listen_osc``) runs in a thread of its own (``start_thread``): a
+script has no event loop to serve it, and at the prompt a long-running line must not
+hold back a fader.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import ipaddress
 import logging
 import math
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -69,10 +75,12 @@ class OscStats:
     bad_value: int = 0
     handler_errors: int = 0
     names_full: int = 0
+    refused_command: int = 0  # /livernn/... while remote commands are off
 
     @property
     def errors(self) -> int:
-        return self.refused_host + self.malformed + self.bad_value + self.handler_errors + self.names_full
+        return (self.refused_host + self.malformed + self.bad_value + self.handler_errors + self.names_full
+                + self.refused_command)
 
 
 class RateLimitedLog:
@@ -172,7 +180,8 @@ class OscIn:
         self.bus = bus
         self.port = port
         self.bind = bind
-        self._allow = parse_allow(allow)
+        self.allow = tuple(str(a) for a in allow)  # as given (for status and reuse)
+        self._allow = parse_allow(self.allow)
         self._allowed_cache: dict[str, bool] = {}
         self.max_names = max_names
         self._names: set[str] = set()
@@ -181,6 +190,21 @@ class OscIn:
         self._log = RateLimitedLog(log)
         self.dispatcher = GuardedDispatcher(self)
         self.transport: asyncio.DatagramTransport | None = None
+        self.commands = False  # set by controls.commands.install_commands
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        state = "open" if self.listening else "closed"
+        return f"<osc in {self.where}, remote commands {'on' if self.commands else 'off'}, {state}>"
+
+    @property
+    def where(self) -> str:
+        return f"[{self.bind}]:{self.port}" if ":" in self.bind else f"{self.bind}:{self.port}"
+
+    @property
+    def listening(self) -> bool:
+        return self.transport is not None or self._thread is not None
 
     # -- sender and logging -------------------------------------------------------------
     def allowed(self, host: str) -> bool:
@@ -271,7 +295,50 @@ class OscIn:
         self.port = port
         return host, port
 
+    def start_thread(self) -> tuple[str, int]:
+        """Bind now (a taken port is a LivernnError here, not later) and serve from a
+        daemon thread; returns the bound (host, port). ``close`` stops the thread."""
+        try:
+            family = socket.getaddrinfo(self.bind, self.port, type=socket.SOCK_DGRAM)[0][0]
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+        except (OSError, UnicodeError) as exc:
+            raise LivernnError(f"OSC: cannot listen on {self.where} ({getattr(exc, 'strerror', None) or exc})") from None
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            sock.bind((self.bind, self.port))
+        except OSError as exc:
+            sock.close()
+            raise LivernnError(f"OSC: cannot listen on {self.where} ({exc.strerror or exc})") from None
+        # recvfrom wakes at least this often to notice close(): a UDP socket closed from
+        # another thread does not reliably wake a blocked recvfrom on Linux.
+        sock.settimeout(0.1)
+        host, port = sock.getsockname()[:2]
+        self.port, self._sock = port, sock
+        self._thread = threading.Thread(target=self._serve, args=(sock,), name=f"osc-in-{port}", daemon=True)
+        self._thread.start()
+        return host, port
+
+    def _serve(self, sock: socket.socket) -> None:
+        while self._sock is sock:
+            try:
+                data, address = sock.recvfrom(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return  # closed under us
+            try:
+                self.dispatcher.call_handlers_for_packet(data, address)
+            except Exception as exc:  # the dispatcher catches per packet; this is the last net
+                self.stats.handler_errors += 1
+                self.warn(f"OSC packet from {address[0]}: {type(exc).__name__}: {exc}"[:200])
+
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
             self.transport = None
+        sock, thread = self._sock, self._thread
+        self._sock, self._thread = None, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=1.0)
+        if sock is not None:
+            sock.close()

@@ -25,8 +25,8 @@ from livernn.controls.bus import ControlBus
 from livernn.controls.feedback import OscFeedback
 from livernn.controls.mapping import Mapping, param_defaults
 from livernn.controls.osc_in import RateLimitedLog
-from livernn.controls.trigger import Trigger
-from livernn.errors import LivernnError
+from livernn.controls.trigger import ACTIONS, Trigger
+from livernn.errors import LivernnError, unknown
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ class ControlRuntime:
 
         spec = PARAM_SPECS.get(param)
         if spec is None:
-            raise LivernnError(f"unknown voice parameter {param!r}; known: {', '.join(PARAM_SPECS)}")
+            raise unknown("parameter", param, PARAM_SPECS)
         self._voices(voice)
         defaults = param_defaults(spec)
         state: dict[str, Callable[[], None]] = {}
@@ -211,14 +211,14 @@ class ControlRuntime:
             voice = self._voices(str(args["voice"]))[0]
             voice.set(str(args["param"]), args["value"], clamp=True)
         else:
-            raise LivernnError(f"unknown action {action!r}")
+            raise unknown("action", action, ACTIONS)
 
     def _voices(self, name: str) -> list[Any]:
         if name == "*":
             return list(self.session.voices.values())
         voice = self.session.voices.get(name)
         if voice is None:
-            raise LivernnError(f"no voice {name!r}; voices: {', '.join(self.session.voices) or 'none'}")
+            raise unknown("voice", name, self.session.voices)
         return [voice]
 
     def swap(self, voice: str, model: str, at: str = "bar") -> Any:

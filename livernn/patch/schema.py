@@ -20,7 +20,7 @@ from livernn.controls.mapping import param_defaults
 from livernn.controls.runtime import Scene
 from livernn.controls.trigger import ACTIONS
 from livernn.engine.params import PARAM_SPECS, VoiceParams
-from livernn.errors import LivernnError
+from livernn.errors import LivernnError, unknown
 from livernn.patch.checker import Checker, kind_of
 from livernn.patch.lines import KeyLines
 from livernn.patch.sections import section
@@ -119,7 +119,7 @@ def _build(data: dict[str, Any], path: Path, check: Checker) -> Patch | None:
         osc = OscSpec()  # OSC controls named without an [osc] table: the safe default server
     start_scene = data.get("scene")
     if start_scene is not None:
-        check.string(("scene",), start_scene, tuple(scenes))
+        _choice(check, ("scene",), start_scene, "scene", scenes)
     sections = _sections(data, folder, check)
     return Patch(path, str(name), float(bpm), beats_per_bar, models, outputs, voices, osc, midi,
                  tuple(mappings), tuple(automation), tuple(triggers), scenes, start_scene, sections)
@@ -205,8 +205,9 @@ def _outputs(data: dict[str, Any], folder: Path, check: Checker) -> dict[str, Ou
 
 def _voice_params(where: tuple[str | int, ...], params: dict[str, Any], check: Checker) -> dict[str, Any]:
     clean: dict[str, Any] = {}
-    for key, value in check.table(where, params, tuple(PARAM_SPECS)).items():
+    for key, value in check.table(where, params).items():
         if key not in PARAM_SPECS:
+            check.bad((*where, key), str(unknown("parameter", key, PARAM_SPECS)))
             continue
         try:
             clean[key] = PARAM_SPECS[key].coerce(value)
@@ -228,12 +229,11 @@ def _voices(data: dict[str, Any], models: dict[str, str], outputs: dict[str, Out
             check.bad(where, "voice names are letters, digits and _, not starting with a digit")
         table = check.table(where, table, ("model", "outputs", "channel", "params"))
         model = table.get("model", "default")
-        if check.string((*where, "model"), model) is not None and model != "default" and model not in models:
-            check.bad((*where, "model"), f"unknown model {model!r}; models: {', '.join(['default', *models])}")
+        _choice(check, (*where, "model"), model, "model", ("default", *models))
         voice_outputs = check.strings((*where, "outputs"), table.get("outputs", []))
         for out in voice_outputs:
             if out not in outputs:
-                check.bad((*where, "outputs"), f"unknown output {out!r}; outputs: {', '.join(outputs) or 'none'}")
+                check.bad((*where, "outputs"), str(unknown("output", out, outputs)))
         channel = check.number((*where, "channel"), table.get("channel", 1), 1, 16, integer=True) or 1
         params = _voice_params((*where, "params"), table.get("params", {}), check)
         voices[name] = VoiceSpec(name, str(model), tuple(voice_outputs), channel, params)
@@ -243,7 +243,7 @@ def _voices(data: dict[str, Any], models: dict[str, str], outputs: dict[str, Out
 def _osc(data: dict[str, Any], check: Checker) -> OscSpec | None:
     if "osc" not in data:
         return None
-    table = check.table(("osc",), data["osc"], ("port", "bind", "allow", "feedback"))
+    table = check.table(("osc",), data["osc"], ("port", "bind", "allow", "feedback", "commands"))
     port = check.number(("osc", "port"), table.get("port", 9000), 0, 65535, integer=True)
     bind = table.get("bind", "127.0.0.1")
     if check.string(("osc", "bind"), bind) is not None:
@@ -257,13 +257,16 @@ def _osc(data: dict[str, Any], check: Checker) -> OscSpec | None:
             ipaddress.ip_network(entry, strict=False)
         except ValueError:
             check.bad(("osc", "allow", i), f"{entry!r} is not an IP address or network")
+    commands = table.get("commands", False)
+    if not isinstance(commands, bool):
+        check.bad(("osc", "commands"), f"must be true or false, got {kind_of(commands)}")
     feedback = None
     if "feedback" in table:
         fb = check.table(("osc", "feedback"), table["feedback"], ("host", "port"))
         host = check.string(("osc", "feedback", "host"), fb.get("host", "127.0.0.1"))
         fport = check.number(("osc", "feedback", "port"), fb.get("port"), 1, 65535, integer=True)
         feedback = (host, fport) if host and fport else None
-    return OscSpec(port if port is not None else 9000, str(bind), tuple(allow), feedback)
+    return OscSpec(port if port is not None else 9000, str(bind), tuple(allow), feedback, commands is True)
 
 
 def _midi(data: dict[str, Any], voices: dict[str, VoiceSpec], check: Checker) -> MidiSpec | None:
@@ -273,7 +276,7 @@ def _midi(data: dict[str, Any], voices: dict[str, VoiceSpec], check: Checker) ->
     port = check.string(("midi", "input"), table.get("input"))
     listen = table.get("listen")
     if listen is not None:
-        check.string(("midi", "listen"), listen, tuple(voices))
+        _choice(check, ("midi", "listen"), listen, "voice", voices)
     channel = check.number(("midi", "listen_channel"), table.get("listen_channel", 0), 0, 16, integer=True)
     return MidiSpec(port or "", listen, channel or 0)
 
@@ -282,14 +285,29 @@ def _target(where: tuple[str | int, ...], target: Any, voices: dict[str, VoiceSp
             check: Checker) -> tuple[str, str] | None:
     if check.string(where, target) is None:
         return None
-    voice, _, param = target.partition(".")
+    voice, dot, param = target.partition(".")
+    if not dot:
+        check.bad(where, f"must be 'voice.param' (like 'lead.temperature'), got {target!r}")
+        return None
     if voice not in voices:
-        check.bad(where, f"unknown voice {voice!r} in {target!r}; voices: {', '.join(voices) or 'none'}")
+        check.bad(where, str(unknown("voice", voice, voices)))
         return None
     if param not in PARAM_SPECS:
-        check.bad(where, f"unknown parameter {param!r} in {target!r}; parameters: {', '.join(PARAM_SPECS)}")
+        check.bad(where, str(unknown("parameter", param, PARAM_SPECS)))
         return None
     return voice, param
+
+
+def _choice(check: Checker, where: tuple[str | int, ...], value: Any, what: str,
+            choices: Any) -> str | None:
+    """A name that must be one of ``choices``; a typo gets the nearest one named
+    (``no voice 'laed'; did you mean 'lead'?``), the same shape as at the prompt."""
+    if check.string(where, value) is None:
+        return None
+    if value not in choices:
+        check.bad(where, str(unknown(what, value, choices)))
+        return None
+    return value
 
 
 def _mappings(data: dict[str, Any], voices: dict[str, VoiceSpec], check: Checker) -> list[MappingSpec]:
@@ -416,7 +434,7 @@ def _scenes(data: dict[str, Any], voices: dict[str, VoiceSpec], models: dict[str
             values = dict(check.table((*where, voice), values))
             model = values.pop("model", None)
             if model is not None:
-                if check.string((*where, voice, "model"), model, ("default", *models)) is not None:
+                if _choice(check, (*where, voice, "model"), model, "model", ("default", *models)) is not None:
                     scene.models[voice] = model
             scene.params[voice] = _voice_params((*where, voice), values, check)
         scenes[name] = scene
@@ -437,7 +455,7 @@ def _triggers(data: dict[str, Any], voices: dict[str, VoiceSpec], models: dict[s
         where: tuple[str | int, ...] = ("triggers", i)
         table = check.table(where, table, TRIGGER_KEYS)
         source = check.string((*where, "source"), table.get("source"))
-        action = check.string((*where, "action"), table.get("action"), ACTIONS)
+        action = _choice(check, (*where, "action"), table.get("action"), "action", ACTIONS)
         if source is None or action is None:
             continue
         takes = needs[action] + (("at",) if action == "swap" else ())
@@ -453,17 +471,17 @@ def _triggers(data: dict[str, Any], voices: dict[str, VoiceSpec], models: dict[s
             args[key] = table[key]
         ok = len(args) >= len(needs[action])
         if "scene" in args:
-            ok &= check.string((*where, "scene"), args["scene"], tuple(scenes)) is not None
+            ok &= _choice(check, (*where, "scene"), args["scene"], "scene", scenes) is not None
         if "voice" in args:
-            ok &= check.string((*where, "voice"), args["voice"], ("*", *voices)) is not None
+            ok &= _choice(check, (*where, "voice"), args["voice"], "voice", ("*", *voices)) is not None
         if "model" in args:
-            ok &= check.string((*where, "model"), args["model"], ("default", *models)) is not None
+            ok &= _choice(check, (*where, "model"), args["model"], "model", ("default", *models)) is not None
         if "at" in args:
-            ok &= check.string((*where, "at"), args["at"], ("now", "beat", "bar")) is not None
+            ok &= _choice(check, (*where, "at"), args["at"], "swap boundary", ("now", "beat", "bar")) is not None
         if "bpm" in args:
             ok &= check.number((*where, "bpm"), args["bpm"], 1, 999) is not None
         if "param" in args:
-            ok &= check.string((*where, "param"), args["param"], tuple(PARAM_SPECS)) is not None
+            ok &= _choice(check, (*where, "param"), args["param"], "parameter", PARAM_SPECS) is not None
             if ok and "value" in args:
                 try:
                     PARAM_SPECS[args["param"]].coerce(args["value"])

@@ -94,21 +94,21 @@ class Show:
         (its value None when the new patch has none)."""
         opened: dict[str, Any] = {}
         spec, old_spec = patch.osc, old.osc if old else None
-        key = None if spec is None else (spec.port, spec.bind, spec.allow)
-        if key != (None if old_spec is None else (old_spec.port, old_spec.bind, old_spec.allow)):
+        key = None if spec is None else (spec.port, spec.bind, spec.allow, spec.commands)
+        if key != (None if old_spec is None else (old_spec.port, old_spec.bind, old_spec.allow, old_spec.commands)):
             opened["osc"] = None
             if spec is not None:
                 if self.osc is not None and old_spec is not None and old_spec.port == spec.port:
                     self.osc.close()  # the same port cannot be bound twice: hand it over
                     self.osc = None
                 osc = OscIn(self.session.bus, port=spec.port, bind=spec.bind, allow=spec.allow)
-                install_commands(osc, self.runtime)
+                install_commands(osc, self.runtime, spec.commands)
                 try:
                     await osc.start()
                 except LivernnError:
                     if self.osc is None and old_spec is not None:  # give the old one its port back
                         self.osc = OscIn(self.session.bus, old_spec.port, old_spec.bind, old_spec.allow)
-                        install_commands(self.osc, self.runtime)
+                        install_commands(self.osc, self.runtime, old_spec.commands)
                         await self.osc.start()
                     raise
                 opened["osc"] = osc

@@ -95,6 +95,7 @@ class OscSpec:
     bind: str = "127.0.0.1"
     allow: tuple[str, ...] = ()
     feedback: tuple[str, int] | None = None
+    commands: bool = False  # /livernn/... remote commands: off unless the patch asks
 
 
 @dataclass(frozen=True)

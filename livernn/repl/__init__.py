@@ -55,14 +55,15 @@ def string_names(session: Any) -> list[str]:
     return names
 
 
-def make_repl(session: Any, runtime: Any = None, history: Path | None = None) -> Repl:
+def make_repl(session: Any, runtime: Any = None, history: Path | None = None, show: Any = None) -> Repl:
     """A prompt over ``session`` (already started) with the api vocabulary and a status line.
 
-    ``runtime`` is the patch's ControlRuntime when the show came from a patch.
+    ``runtime`` and ``show`` are the patch's ControlRuntime and Show when the show came from
+    a patch (its OSC/MIDI inputs then count as open for ``patch()`` and ``status()``).
     """
     from livernn import __version__
 
-    api.use(session, runtime)
+    api.use(session, runtime, show)
     toolbar = Toolbar(session)
     return Repl(
         namespace(session),
@@ -119,7 +120,7 @@ async def _main(patch: Path | None, bpm: float | None, history: Path | None) -> 
     from livernn.repl.build import open_show
 
     session, show = await open_show(patch, bpm)
-    repl = make_repl(session, show.runtime if show else None, history)
+    repl = make_repl(session, show.runtime if show else None, history, show)
     return await run_repl(repl, show)
 
 

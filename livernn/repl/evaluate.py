@@ -3,7 +3,9 @@
 User code runs in the REPL's own thread (the asyncio loop that also draws the prompt); the
 engine's sender has its own thread, so a slow line delays the prompt, never a note. An
 exception prints the user's frames only and leaves the namespace and the show as they were;
-a ``LivernnError`` prints as one line, as everywhere else in livernn.
+a ``LivernnError`` prints as one line, as everywhere else in livernn, and so does a name
+typed wrong (``tmepo(96)``: ``name 'tmepo' is not defined; did you mean 'tempo'?``): on
+stage a misspelling needs the fix, not a traceback.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Callable
 from types import CodeType
 from typing import Any, TextIO
 
-from livernn.errors import LivernnError
+from livernn.errors import LivernnError, nearest
 
 FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 FILENAME_PREFIX = "<repl-"
@@ -106,13 +108,17 @@ class Evaluator:
 
     def report(self, exc: BaseException) -> None:
         """Print ``exc``: one line for a LivernnError, else the user's frames and the error."""
-        print(format_error(exc), file=self._out(), end="")
+        print(format_error(exc, self.namespace), file=self._out(), end="")
 
 
-def format_error(exc: BaseException) -> str:
+def format_error(exc: BaseException, namespace: dict[str, Any] | None = None) -> str:
     """The short report: user frames only (none for a LivernnError), then the error line."""
     if isinstance(exc, LivernnError):
         return f"error: {exc}\n"
+    if type(exc) is NameError and namespace is not None:
+        line = _misspelt_name(exc, namespace)
+        if line is not None:
+            return line
     if isinstance(exc, SyntaxError) and str(exc.filename).startswith(FILENAME_PREFIX):
         return "".join(traceback.format_exception_only(exc))
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
@@ -120,3 +126,21 @@ def format_error(exc: BaseException) -> str:
     head = "Traceback (your code):\n" + "".join(traceback.format_list(frames)) if frames else ""
     return head + "".join(traceback.format_exception_only(exc))
 
+
+def _misspelt_name(exc: NameError, namespace: dict[str, Any]) -> str | None:
+    """One line for a name typed wrong in the user's own code, with the nearest known name
+    (the prompt's names, then Python's builtins), and the input line when it had several."""
+    import builtins
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(FILENAME_PREFIX)]
+    name = getattr(exc, "name", None)
+    if not frames or not isinstance(name, str):
+        return None  # raised from inside a library: a bug, keep its traceback
+    last = frames[-1]
+    known = [n for n in namespace if not n.startswith("_")] + [n for n in dir(builtins) if not n.startswith("_")]
+    guess = nearest(name, known)
+    text = f"name {name!r} is not defined" + (f"; did you mean {guess!r}?" if guess else "")
+    lines = linecache.getlines(last.filename)
+    inside = f", in {last.name}" if last.name != "<module>" else ""
+    where = f" (line {last.lineno}{inside})" if len(lines) > 1 or len(frames) > 1 else ""
+    return f"{text}{where}\n"

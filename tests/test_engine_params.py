@@ -9,15 +9,97 @@ import pytest
 
 from livernn.engine import PARAM_SPECS, Session, VoiceParams
 from livernn.errors import LivernnError
+from livernn.model.sampling import SAMPLER_SPECS, SamplerParams, allowed_pitches
 
 
 def test_specs_and_the_snapshot_agree():
-    assert [f.name for f in dataclasses.fields(VoiceParams)] == list(PARAM_SPECS)
+    assert [f.name for f in dataclasses.fields(VoiceParams) if f.init] == list(PARAM_SPECS)
     defaults = VoiceParams()
     for name, spec in PARAM_SPECS.items():
         assert getattr(defaults, name) == spec.default
         assert spec.kind in ("float", "int", "bool", "choice") and spec.doc
     defaults.sampler().validated()  # the model accepts what the defaults make
+    assert list(defaults.as_dict()) == list(PARAM_SPECS)
+
+
+def test_one_table_for_the_model_and_the_voice():
+    """The model's parameters are the same spec objects the voice checks at the door, so
+    a range changed in one place changes for both; SamplerParams' defaults come from it."""
+    for name, spec in SAMPLER_SPECS.items():
+        assert PARAM_SPECS[name] is spec
+        assert getattr(SamplerParams(), name) == spec.default
+    for name in SAMPLER_SPECS:  # the model refuses what the door refuses, with the same words
+        spec = PARAM_SPECS[name]
+        if spec.kind == "choice":
+            continue
+        with pytest.raises(LivernnError) as at_door:
+            VoiceParams().with_(**{name: spec.max + 1})
+        with pytest.raises(LivernnError) as at_model:
+            SamplerParams(**{name: spec.max + 1}).validated()
+        assert str(at_model.value) == str(at_door.value)
+
+
+def test_a_snapshot_hands_the_model_one_sampler_object():
+    """The generator validates and builds its pitch mask only when it gets a different
+    object: a snapshot must give the same one for every note, a new snapshot a new one."""
+    p = VoiceParams(scale="major", pitch_min=40)
+    assert p.sampler() is p.sampler()
+    assert p.sampler() == SamplerParams(scale="major", pitch_min=40)
+    q = p.with_(temperature=1.5)
+    assert q.sampler() is not p.sampler() and q.sampler().temperature == 1.5
+    s = Session()
+    v = s.add_voice("lead", seed=1)
+    try:
+        v.generator.next(v.params.sampler())
+        checked = v.generator._params
+        v.generator.next(v.params.sampler())
+        assert v.generator._params is checked  # no rebuild between two notes of one snapshot
+    finally:
+        s.stop()
+
+
+def test_voice_and_model_agree_on_allowed_pitches():
+    """One scale rule: the voice's re-constraint of a note in hand lands on a pitch the
+    generator's mask would allow."""
+    from livernn.engine.voice import _constrain
+    from livernn.model.generator import _constraint
+
+    for scale, root, lo, hi, transpose in [("major", 2, 50, 70, 0), ("blues", 9, 0, 127, -12),
+                                            ("pentatonic", 0, 61, 61, 5), ("whole_tone", 1, 30, 40, 48)]:
+        p = VoiceParams(scale=scale, root=root, pitch_min=lo, pitch_max=hi, transpose=transpose)
+        fallback = set(_constraint(p.sampler()).fallback.tolist())
+        assert fallback == set(allowed_pitches(lo, hi, scale, root))
+        for model_pitch in range(0, 128, 7):
+            assert _constrain(model_pitch, p) in fallback
+
+
+def test_a_mistyped_parameter_name_is_one_line_naming_the_nearest():
+    s = Session()
+    v = s.add_voice("lead", seed=1)
+    try:
+        with pytest.raises(LivernnError, match=r"^no parameter 'temprature'; did you mean 'temperature'\?$"):
+            v.temprature = 2
+        assert "temprature" not in vars(v) and v.temperature == 1.0  # nothing was set
+        with pytest.raises(LivernnError, match="did you mean 'temperature'"):
+            v.temprature  # noqa: B018 - reading a typo names the parameter too
+        assert not hasattr(v, "temprature") and getattr(v, "tempo", 7) == 7  # still an AttributeError
+        with pytest.raises(LivernnError, match="did you mean 'density'"):
+            v.set("densty", 2)
+        with pytest.raises(LivernnError, match="did you mean 'swing'"):
+            v.update(density=2, swnig=0.5)
+        assert v.density == 1.0  # all or none
+        with pytest.raises(LivernnError, match=r"^no parameter 'xyzzy'; valid: "):
+            v.xyzzy = 1
+        with pytest.raises(LivernnError, match="did you mean 'temperature'"):
+            s.add_voice("bass", seed=1, temprature=2)
+        assert "bass" not in s.voices
+        v.channel = 2  # the voice's own attributes stay writable
+        v.temperature = 1.25
+        assert v.channel == 2 and v.params.temperature == 1.25
+        with pytest.raises(AttributeError):
+            v.params = VoiceParams()  # a read-only property stays read-only
+    finally:
+        s.stop()
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, "hot", None])
@@ -37,7 +119,7 @@ def test_out_of_range_refused_or_clamped():
     assert clamped.pitch_min == clamped.pitch_max == 60
     with pytest.raises(LivernnError, match="scale must be one of"):
         VoiceParams().with_(scale="lydian-ish")
-    with pytest.raises(LivernnError, match="unknown voice parameter 'temprature'"):
+    with pytest.raises(LivernnError, match="no parameter 'temprature'; did you mean 'temperature'"):
         VoiceParams().with_(temprature=1)
 
 

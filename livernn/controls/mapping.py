@@ -9,12 +9,19 @@ The pipeline, in order: deadband on the input, normalise by the input range, cli
 (clip, wrap, fold, free), invert, curve (lin, exp, log, breakpoints), scale to the output
 range, smoothing (EMA or One Euro, driven by event times), rate limit, quantize or steps,
 then the parameter's kind (int rounds, bool thresholds at the middle, choice picks).
+
+Threads: a mapping is fed (``__call__``) on its source's publisher thread (the OSC loop,
+the rtmidi thread, the gesture thread) and settled (``tick``) on the runtime's tick, at
+the same time. Both advance the same memory (filter, rate limiter, deadband), so each
+call holds the mapping's own lock for its few microseconds: every call acts on the whole
+state, one after the other, as if there were one thread.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,6 +92,7 @@ class Mapping:
         problems = self.problems()
         if problems:
             raise LivernnError(f"mapping: {problems[0]}")
+        self._lock = threading.Lock()  # see the module docstring: one call at a time
         self._filter = self._make_filter()
         if self.curve == "breakpoints":
             pts = sorted((float(a), float(b)) for a, b in self.points)
@@ -190,7 +198,12 @@ class Mapping:
         return lo + u * (hi - lo)
 
     def __call__(self, x: float, t: float) -> float | str | bool | None:
-        """Feed an input value at time ``t`` (seconds); returns the value to write or None."""
+        """Feed an input value at time ``t`` (seconds); returns the value to write or None.
+        Safe from any thread (one call at a time)."""
+        with self._lock:
+            return self._receive(x, t)
+
+    def _receive(self, x: float, t: float) -> float | str | bool | None:
         if not math.isfinite(x):
             return None
         if self._last_in is not None and abs(x - self._last_in) < self.deadband:
@@ -209,7 +222,8 @@ class Mapping:
         """Let smoothing and rate limiting move on toward the last input without a new one."""
         if self._target is None or not self.settles:
             return None
-        return self._advance(t)
+        with self._lock:
+            return self._advance(t)
 
     def _advance(self, t: float) -> float | str | bool | None:
         y = self._target

@@ -12,11 +12,18 @@ Model seconds become beats with ``beats = s * ref_bpm / 60 / density``; onsets a
 quantized (with swing on every second grid step), note lengths capped, polyphony bounded
 (the oldest note is cut) and velocities scaled. Parameters are a frozen snapshot swapped
 in whole, so the generation thread reads them without a lock.
+
+Writers (the OSC loop, the rtmidi thread, the gesture thread, the control tick, the REPL)
+may call ``set``/``update`` at the same moment: each builds the next snapshot from the
+current one, so two writers racing on *different* parameters would each swap in a copy
+missing the other's change. A writer-only lock makes read-modify-write one step; the
+generation thread never takes it (docs/ARCHITECTURE.md, "Threads").
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -26,8 +33,8 @@ import numpy as np
 
 from livernn.engine.params import PARAM_SPECS, VoiceParams
 from livernn.engine.scheduler import Note
-from livernn.errors import LivernnError
-from livernn.model.sampling import SCALES
+from livernn.errors import LivernnError, unknown
+from livernn.model.sampling import allowed_pitches
 from livernn.notes import make_notes
 from livernn.outputs.base import Output
 
@@ -37,6 +44,11 @@ if TYPE_CHECKING:
 RECENT = 64  # notes kept for priming a swapped-in model
 MIN_LENGTH = 0.01  # seconds
 LATE_DROP = 0.05  # a note found this late (seconds; generation was stalled) is dropped
+
+
+class UnknownParameter(LivernnError, AttributeError):
+    """``v.temprature``: a one-line error naming the nearest parameter, and still an
+    AttributeError, so ``hasattr``/``getattr(v, name, default)`` keep working."""
 
 
 @dataclass(slots=True)
@@ -70,6 +82,8 @@ class Voice:
         if not isinstance(channel, int) or not 1 <= channel <= 16:
             raise LivernnError(f"MIDI channel must be 1..16, got {channel!r}")
         object.__setattr__(self, "_params", params or VoiceParams())
+        object.__setattr__(self, "_write_lock", threading.Lock())  # writers only, never fill()
+        object.__setattr__(self, "_built", False)
         self.name = name
         self.channel = channel
         self.outputs = list(outputs)
@@ -92,6 +106,7 @@ class Voice:
         self._observed: deque[tuple[int, float, float, int]] = deque()
         self._sounding: list[Note] = []
         self._plan: SwapPlan | None = None
+        self._built = True  # from here on, a new attribute name is a typo (see __setattr__)
 
     # -- parameters ------------------------------------------------------------------
     @property
@@ -99,27 +114,39 @@ class Voice:
         return self._params
 
     def set(self, name: str, value: Any, clamp: bool = False) -> Any:
-        """Change one parameter (validated; see PARAM_SPECS); returns the value now in force."""
-        new = self._params.with_(clamp=clamp, **{name: value})
-        object.__setattr__(self, "_params", new)
+        """Change one parameter (validated; see PARAM_SPECS); returns the value now in force.
+        Safe from any thread: writers queue on a lock, the generation thread never waits."""
+        with self._write_lock:
+            new = self._params.with_(clamp=clamp, **{name: value})
+            object.__setattr__(self, "_params", new)
         return getattr(new, name)
 
     def update(self, clamp: bool = False, **values: Any) -> VoiceParams:
-        """Change several parameters at once, all or none."""
-        new = self._params.with_(clamp=clamp, **values)
-        object.__setattr__(self, "_params", new)
+        """Change several parameters at once, all or none: the generation thread sees
+        either none of them or all of them."""
+        with self._write_lock:
+            new = self._params.with_(clamp=clamp, **values)
+            object.__setattr__(self, "_params", new)
         return new
 
     def __getattr__(self, name: str) -> Any:
+        # Only called when normal lookup fails: parameters, or a typo.
         if name in PARAM_SPECS:
             return getattr(self._params, name)
-        raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
+        if name.startswith("_"):  # protocol probes (copy, pickle, IPython): plain and quick
+            raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
+        raise UnknownParameter(str(unknown("parameter", name, PARAM_SPECS)))
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in PARAM_SPECS:
-            self.set(name, value)
-        else:
+        # Hot path first: the generation thread updates its own existing attributes.
+        if name in self.__dict__ or not self._built:
             object.__setattr__(self, name, value)
+        elif name in PARAM_SPECS:
+            self.set(name, value)
+        elif hasattr(type(self), name):  # a property: let Python say it cannot be set
+            object.__setattr__(self, name, value)
+        else:  # ``v.temprature = 2`` would otherwise quietly make a new attribute
+            raise UnknownParameter(str(unknown("parameter", name, PARAM_SPECS)))
 
     def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | set(PARAM_SPECS))
@@ -302,10 +329,8 @@ def _quantize(beat: float, grid: float, swing: float) -> float:
 
 
 def _constrain(model_pitch: int, params: VoiceParams) -> int:
-    """The model's pitch under the parameters in force now: transposed, into range and scale."""
+    """The model's pitch under the parameters in force now: transposed, into range and scale
+    (the same allowed set the generator's mask uses: livernn.model.sampling)."""
     pitch = model_pitch + params.transpose
-    classes = {(params.root + pc) % 12 for pc in SCALES[params.scale]}
-    allowed = [p for p in range(params.pitch_min, params.pitch_max + 1) if p % 12 in classes]
-    if not allowed:
-        allowed = list(range(params.pitch_min, params.pitch_max + 1))
+    allowed = allowed_pitches(params.pitch_min, params.pitch_max, params.scale, params.root)
     return min(allowed, key=lambda p: (abs(p - pitch), p))

@@ -22,15 +22,17 @@ import numpy as np
 
 from livernn.model.checkpoint import ModelError, read_model
 from livernn.model.config import N_PITCHES, ModelConfig
-from livernn.model.sampling import SCALES, SamplerParams
+from livernn.model.sampling import SamplerParams, allowed_pitches, pitch_classes
 
 DEFAULT_START = {"pitch": 60, "step": 0.0, "duration": 0.5, "velocity": 80}
 _MASK_CACHE_SIZE = 64
 
 
 def default_model_path() -> Path:
-    """The shipped model: ``<repo>/models/bach``."""
-    return Path(__file__).resolve().parents[2] / "models" / "bach"
+    """The shipped model ``bach`` (in the wheel, or the checkout's ``models/``)."""
+    from livernn.library import shipped
+
+    return shipped("models") / "bach"
 
 
 def _feature(seconds: float) -> float:
@@ -89,14 +91,14 @@ class _Constraint:
 
 
 def _constraint(params: SamplerParams) -> _Constraint:
+    # The allowed output pitches come from sampling.allowed_pitches, the same set the
+    # voice uses to re-constrain a note in hand, so the two can never disagree.
+    allowed = np.array(allowed_pitches(params.pitch_min, params.pitch_max, params.scale, params.root))
     out = np.arange(N_PITCHES) + params.transpose
-    pcs = np.array(sorted({(params.root + pc) % 12 for pc in SCALES[params.scale]}))
-    in_range = (out >= params.pitch_min) & (out <= params.pitch_max)
-    ok = in_range & np.isin(out % 12, pcs)
+    in_scale = pitch_classes(params.scale, params.root)
+    ok = (out >= params.pitch_min) & (out <= params.pitch_max) & np.isin(out % 12, sorted(in_scale))
     mask_add = np.where(ok, 0.0, -np.inf).astype(np.float32)
-    every = np.arange(params.pitch_min, params.pitch_max + 1)
-    in_scale = every[np.isin(every % 12, pcs)]
-    return _Constraint(mask_add, bool(ok.any()), in_scale if len(in_scale) else every)
+    return _Constraint(mask_add, bool(ok.any()), allowed)
 
 
 class NoteGenerator:
@@ -226,7 +228,9 @@ class NoteGenerator:
         ``timing_temperature`` does nothing for them.
         """
         fw = self._fw
-        if params is not self._params:  # a control moved: validate once, reuse the pitch mask
+        # A control moved (a voice hands over the same object for a whole snapshot, see
+        # VoiceParams.sampler): validate once, reuse the pitch mask.
+        if params is not self._params:
             params.validated()
             key = (params.pitch_min, params.pitch_max, params.transpose, params.scale, params.root)
             con = self._constraints.get(key)

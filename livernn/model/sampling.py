@@ -1,5 +1,10 @@
 """Sampler parameters: what a performer turns, read by the model at sampling time.
 
+This module is the one source of truth for every parameter the model reads: its range,
+default and meaning (``SAMPLER_SPECS``, which ``livernn.engine.params`` extends with the
+engine's own), and the one place scales become pitch classes and allowed pitches (the
+generator's mask and the voice's re-constraint of a note in hand both ask here).
+
 ``SamplerParams`` is frozen: a voice swaps in a new object when a control moves, and the
 generator reads whichever object it was handed, so no lock is needed on the hot path.
 """
@@ -7,7 +12,9 @@ generator reads whichever object it was handed, so no lock is needed on the hot 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Any
 
 from livernn.errors import LivernnError
 
@@ -27,43 +34,95 @@ SCALES: dict[str, tuple[int, ...]] = {
 
 
 @dataclass(frozen=True, slots=True)
+class ParamSpec:
+    """One parameter: its kind, range (numbers) or choices, default and a one-line doc."""
+
+    name: str
+    kind: str  # "float" | "int" | "bool" | "choice"
+    min: float | None = None
+    max: float | None = None
+    default: Any = None
+    choices: tuple[str, ...] = ()
+    doc: str = ""
+
+    def coerce(self, value: Any, clamp: bool = False) -> Any:
+        """Return ``value`` as this parameter's type, or raise LivernnError saying why."""
+        if self.kind == "choice":
+            if isinstance(value, str) and value in self.choices:
+                return value
+            raise LivernnError(f"{self.name} must be one of {', '.join(self.choices)}, got {value!r}")
+        if isinstance(value, str):
+            raise LivernnError(f"{self.name} must be a number, got {value!r}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise LivernnError(f"{self.name} must be a number, got {value!r}") from None
+        if not math.isfinite(number):
+            raise LivernnError(f"{self.name} must be a finite number, got {value!r}")
+        if self.kind == "bool":
+            return number >= 0.5
+        if not self.min <= number <= self.max:
+            if not clamp:
+                raise LivernnError(f"{self.name} must be in {self.min:g}..{self.max:g}, got {number:g}")
+            number = min(max(number, self.min), self.max)
+        return int(round(number)) if self.kind == "int" else number
+
+
+SAMPLER_SPECS: dict[str, ParamSpec] = {s.name: s for s in (
+    ParamSpec("temperature", "float", 0.05, 5.0, 1.0, doc="pitch randomness: <1 safer, >1 wilder"),
+    ParamSpec("top_p", "float", 0.01, 1.0, 1.0, doc="nucleus sampling over pitch: keep this much mass"),
+    ParamSpec("timing_temperature", "float", 0.05, 5.0, 1.0, doc="randomness of steps and durations"),
+    ParamSpec("pitch_min", "int", 0, 127, 0, doc="lowest output pitch"),
+    ParamSpec("pitch_max", "int", 0, 127, 127, doc="highest output pitch"),
+    ParamSpec("transpose", "int", -48, 48, 0, doc="semitones added to the model's pitch"),
+    ParamSpec("scale", "choice", default="chromatic", choices=tuple(SCALES), doc="allowed pitch classes"),
+    ParamSpec("root", "int", 0, 11, 0, doc="pitch class of the scale's root (0 = C)"),
+)}
+_D = {name: spec.default for name, spec in SAMPLER_SPECS.items()}
+
+
+@lru_cache(maxsize=256)
+def pitch_classes(scale: str, root: int) -> frozenset[int]:
+    """The pitch classes (0..11) of ``scale`` on ``root``."""
+    return frozenset((root + pc) % 12 for pc in SCALES[scale])
+
+
+@lru_cache(maxsize=256)
+def allowed_pitches(pitch_min: int, pitch_max: int, scale: str, root: int) -> tuple[int, ...]:
+    """Output pitches inside the range and the scale; the whole range if the scale leaves
+    none there (a narrow range between two scale notes still plays, rather than nothing)."""
+    classes = pitch_classes(scale, root)
+    every = range(pitch_min, pitch_max + 1)
+    return tuple(p for p in every if p % 12 in classes) or tuple(every)
+
+
+@dataclass(frozen=True, slots=True)
 class SamplerParams:
-    """Parameters the generator applies when it samples one note.
+    """Parameters the generator applies when it samples one note (see SAMPLER_SPECS).
 
     ``pitch_min``/``pitch_max``/``scale``/``root`` constrain the *output* pitch, i.e. after
     ``transpose``; the model's own state always sees untransposed pitches.
     """
 
-    temperature: float = 1.0  # pitch temperature (0.05 .. 5)
-    top_p: float = 1.0  # nucleus sampling over pitch (0.01 .. 1)
-    timing_temperature: float = 1.0  # temperature for step and duration (0.05 .. 5)
-    pitch_min: int = 0
-    pitch_max: int = 127
-    transpose: int = 0  # semitones (-48 .. 48)
-    scale: str = "chromatic"  # a key of SCALES
-    root: int = 0  # pitch class of the scale's root (0 = C)
+    temperature: float = _D["temperature"]
+    top_p: float = _D["top_p"]
+    timing_temperature: float = _D["timing_temperature"]
+    pitch_min: int = _D["pitch_min"]
+    pitch_max: int = _D["pitch_max"]
+    transpose: int = _D["transpose"]
+    scale: str = _D["scale"]
+    root: int = _D["root"]
 
     def allowed_pitch_classes(self) -> tuple[int, ...]:
-        return tuple(sorted((self.root + pc) % 12 for pc in SCALES[self.scale]))
+        return tuple(sorted(pitch_classes(self.scale, self.root)))
 
     def validated(self) -> SamplerParams:
-        """Return self if every value is finite and in range, else raise LivernnError."""
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, float) and not math.isfinite(value):
-                raise LivernnError(f"{f.name} must be a finite number, got {value!r}")
-        checks = [
-            (0.05 <= self.temperature <= 5.0, "temperature must be in 0.05..5"),
-            (0.01 <= self.top_p <= 1.0, "top_p must be in 0.01..1"),
-            (0.05 <= self.timing_temperature <= 5.0, "timing_temperature must be in 0.05..5"),
-            (0 <= self.pitch_min <= self.pitch_max <= 127, "need 0 <= pitch_min <= pitch_max <= 127"),
-            (-48 <= self.transpose <= 48, "transpose must be in -48..48"),
-            (self.scale in SCALES, f"scale must be one of {', '.join(SCALES)}"),
-            (0 <= self.root <= 11, "root must be a pitch class 0..11"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise LivernnError(message)
+        """Return self if every value is finite and in range, else raise LivernnError
+        (the same checks and messages as a voice's parameters at the door)."""
+        for name, spec in SAMPLER_SPECS.items():
+            spec.coerce(getattr(self, name))
+        if self.pitch_min > self.pitch_max:
+            raise LivernnError(f"need pitch_min <= pitch_max, got {self.pitch_min} > {self.pitch_max}")
         return self
 
     def with_(self, **changes) -> SamplerParams:

@@ -34,7 +34,7 @@ from typing import Any
 from livernn.errors import LivernnError, unknown
 
 __all__ = [
-    "controls", "gesture", "listen_midi", "listen_osc", "load", "midi", "mute", "osc", "panic", "patch",
+    "controls", "gesture", "listen_midi", "listen_osc", "load", "midi", "models", "mute", "osc", "panic", "patch",
     "quit", "record", "scene", "scsynth", "session", "solo", "status", "stop_record", "superdirt", "swap",
     "tempo", "unmute", "unpatch", "use", "voice",
 ]
@@ -107,14 +107,30 @@ atexit.register(close)
 # -- models and voices ----------------------------------------------------------------------
 
 def load(path: str | os.PathLike[str]) -> Any:
-    """Load a model (a directory with model.safetensors + config.json, or either file).
+    """Load a model: a name (``"folk"``; ``models()`` lists them) or a directory with
+    model.safetensors + config.json (or either file).
 
     Loading is checked (foreign, corrupt or oversized files are refused with one line);
     pass the result to ``voice(..., model=m)`` or ``swap(v, m)`` to play it.
     """
     from livernn.model import load_model
 
-    return load_model(Path(path).expanduser())
+    return load_model(path if isinstance(path, str) else Path(path))  # a string may be a name ("folk")
+
+
+class Models(str):
+    """``models()``'s listing: a string that shows itself as the table at the prompt."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def models() -> Models:
+    """The models a name reaches (``swap(v, "folk")``), with each card's one-line summary:
+    the shipped ones, then the user's folder ($LIVERNN_MODELS or the user data folder)."""
+    from livernn.commands.models import table
+
+    return Models(table())
 
 
 def voice(name: str, model: Any = None, out: Any = None, channel: int = 1, **params: Any) -> Any:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from livernn.library import shipped
 from livernn.patch.lines import KeyLines
 from livernn.patch.schema import PatchError, load_patch
 
@@ -147,9 +148,11 @@ def test_model_names_from_commands_never_become_paths(tmp_path):
     for bad in ("../models/bach", "/etc/passwd", "models/../../x", "..", ""):
         with pytest.raises(Exception, match="model name from the patch, not a path"):
             patch.model_path(bad)
-    (tmp_path / "models" / "folk").mkdir(parents=True)
-    assert patch.model_path("folk") == str(tmp_path / "models" / "folk")
-    with pytest.raises(Exception, match="no model 'jazz'; known: bach"):
+    (tmp_path / "models" / "mine").mkdir(parents=True)
+    (tmp_path / "models" / "mine" / "config.json").write_text("{}")
+    assert patch.model_path("mine") == str(tmp_path / "models" / "mine")  # the patch's models/
+    assert patch.model_path("folk") == str(shipped("models") / "folk")  # shipped names come first
+    with pytest.raises(Exception, match="no model 'jazz'; valid: bach, folk, mine"):
         patch.model_path("jazz")
 
 

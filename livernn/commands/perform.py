@@ -25,7 +25,7 @@ from livernn.patch.schema import load_patch
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("perform", help="play a patch file (live reload on save)",
                                    description=__doc__.split("\n\n")[1])
-    parser.add_argument("patch", type=Path, help="patch file (.toml); see patches/")
+    parser.add_argument("patch", help="patch file (.toml) or a shipped patch's name (demo; `livernn models` lists them)")
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     parser.add_argument("--record", type=Path, metavar="F", help="record the set to a MIDI file")
     parser.add_argument("--render", action="store_true",
@@ -49,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
     if args.render and not args.record:
         _say("livernn: error: --render needs --record FILE.mid (the recording is what is rendered)")
         return 2
+    from livernn.library import find_patch
+
+    args.patch = find_patch(args.patch)  # a file, else a shipped or user patch by name
     patch = load_patch(args.patch)  # a bad patch at start: one error line, exit 2
     code = asyncio.run(_perform(args, patch.bpm, patch.beats_per_bar))
     if code == 0 and args.render:

@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from livernn.outputs import SPEC_HELP
 
     p = subparsers.add_parser("play", help="play a model to MIDI/OSC outputs (headless)")
-    p.add_argument("model", nargs="?", help="model directory (default: the shipped models/bach)")
+    p.add_argument("model", nargs="?", help="model name or directory (default: bach; `livernn models` lists names)")
     p.add_argument("--out", action="append", default=[], metavar="SPEC",
                    help=f"output, repeatable: {SPEC_HELP}")
     p.add_argument("--duration", type=float, default=30.0, help="seconds to play (default 30; 0 = until stopped)")

@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="live-code the note generator from an async Python prompt",
         description="An async Python prompt over the running engine: voice(), patch(), swap(), status().",
     )
-    parser.add_argument("patch", nargs="?", type=Path, help="a show patch (TOML) to start from")
+    parser.add_argument("patch", nargs="?", help="a show patch (TOML file, or a shipped patch's name) to start from")
     parser.add_argument("--bpm", type=float, default=None, help="tempo in BPM (default: the patch's, else 120)")
     parser.add_argument("--history", type=Path, default=None,
                         help="history file (default $LIVERNN_HISTORY or ~/.livernn_history)")
@@ -24,6 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from livernn.library import find_patch
     from livernn.repl import main_repl
 
-    return main_repl(args.patch, args.bpm, args.history)
+    patch = find_patch(args.patch) if args.patch is not None else None
+    return main_repl(patch, args.bpm, args.history)

@@ -54,8 +54,15 @@ def expected_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
 
 
 def model_files(path: str | Path) -> tuple[Path, Path]:
-    """(weights, config) for a model directory or either of its two files."""
-    p = Path(path)
+    """(weights, config) for a model name, a model directory or either of its two files.
+
+    A string is a name first (``"folk"``: the shipped models, then the user's, see
+    ``livernn.library``), so the REPL, the CLI and scripts all take names; a ``Path`` is
+    always a path.
+    """
+    from livernn.library import find_model
+
+    p = find_model(path) if isinstance(path, str) else Path(path)
     if p.is_dir():
         return p / WEIGHTS_FILE, p / CONFIG_FILE
     if p.name == CONFIG_FILE or p.suffix == ".json":

@@ -3,8 +3,9 @@
 ``load_patch(path)`` reads the file with tomllib (data only: nothing in a patch runs),
 checks every table and key, and returns a ``Patch`` or raises ``PatchError`` listing each
 problem as ``file:line: key.path: what is wrong; what is allowed``. Paths (models, files)
-are relative to the patch file and must stay inside its folder or the repository's
-``models/``. The shipped patches in ``patches/`` show every table.
+are relative to the patch file and must stay inside its folder or the shipped
+``models/``; a model may also be given by name (``folk``: see ``livernn.library``). The
+shipped patches in ``patches/`` show every table.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from livernn.engine.params import PARAM_SPECS, VoiceParams
 from livernn.errors import LivernnError, unknown
 from livernn.patch.checker import Checker, kind_of
 from livernn.patch.lines import KeyLines
+from livernn.library import NAME as MODEL_NAME
 from livernn.patch.sections import section
 from livernn.patch.specs import (
     NAME,
@@ -107,7 +109,10 @@ def _build(data: dict[str, Any], path: Path, check: Checker) -> Patch | None:
     beats_per_bar = _beats_per_bar(clock, check)
 
     models = _models(data, folder, check)
-    outputs = _outputs(data, folder, check)
+    from livernn.library import is_packed
+
+    # A patch inside the installed package is read-only: its recordings land in the current folder.
+    outputs = _outputs(data, Path.cwd().resolve() if is_packed(folder) else folder, check)
     voices = _voices(data, models, outputs, check)
     osc = _osc(data, check)
     midi = _midi(data, voices, check)
@@ -151,6 +156,14 @@ def _models(data: dict[str, Any], folder: Path, check: Checker) -> dict[str, str
             continue
         if value == "default":
             models[name] = "default"
+            continue
+        if MODEL_NAME.match(value):  # a name: shipped, user's, the patch's models/, then ./NAME
+            from livernn.library import find_model
+
+            try:
+                models[name] = str(find_model(value, folder))
+            except LivernnError as exc:
+                check.bad(where, str(exc))
             continue
         resolved = check.inside(where, value, folder, also=REPO_MODELS)
         if resolved is None:

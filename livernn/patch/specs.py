@@ -17,7 +17,13 @@ from livernn.controls.runtime import Scene
 from livernn.controls.trigger import Trigger
 from livernn.errors import LivernnError
 
-REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
+def _shipped_models() -> Path:
+    from livernn.library import shipped
+
+    return shipped("models")
+
+
+REPO_MODELS = _shipped_models()  # the shipped models: in the wheel, or the checkout's models/
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 
 
@@ -128,20 +134,12 @@ class Patch:
         return self.path.parent
 
     def model_path(self, name: str) -> str:
-        """A model by its patch name or by a folder name in the patch's or the repo's models/."""
+        """A model by its patch name, or by name on the search path (livernn.library):
+        the shipped models, the user's, the patch's ``models/`` folder."""
         if name in self.models:
             return self.models[name]
         if not NAME.match(name):
             raise LivernnError(f"model {name!r}: give a model name from the patch, not a path")
-        for folder in (self.folder / "models", REPO_MODELS):
-            candidate = folder / name
-            if candidate.exists():
-                if not candidate.resolve().is_relative_to(folder.resolve()):  # a symlink out of models/
-                    raise LivernnError(f"model {name!r} leads outside {folder}; refused")
-                return str(candidate)
-        known = ", ".join(sorted({*self.models, *_folder_models(self.folder / "models"), *_folder_models(REPO_MODELS)}))
-        raise LivernnError(f"no model {name!r}; known: {known or 'none'}")
+        from livernn.library import find_model
 
-
-def _folder_models(folder: Path) -> list[str]:
-    return [p.name for p in folder.iterdir() if not p.name.startswith(".")] if folder.is_dir() else []
+        return str(find_model(name, self.folder, known=self.models))

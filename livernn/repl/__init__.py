@@ -45,10 +45,12 @@ def namespace(session: Any) -> dict[str, Any]:
 
 
 def string_names(session: Any) -> list[str]:
-    """Names worth completing inside a string: bus sources, voices, voice.param, outputs."""
+    """Names worth completing inside a string: bus sources, voices, voice.param, outputs,
+    and the model names ``swap(v, "...")`` and ``voice(..., model="...")`` take."""
     from livernn.engine import PARAM_SPECS
+    from livernn.library import model_names
 
-    names = list(session.bus.names()) + list(session.outputs)
+    names = list(session.bus.names()) + list(session.outputs) + model_names()
     for voice in session.voices:
         names.append(voice)
         names.extend(f"{voice}.{param}" for param in PARAM_SPECS)

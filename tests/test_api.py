@@ -101,6 +101,27 @@ def test_patch_maps_a_bus_source_and_unpatch_removes_it(show, peer):
         api.patch("osc./1/fader2", "lead.top_p", wobble=3)
 
 
+def test_misspelt_names_are_one_line_naming_the_nearest_and_change_nothing(show, peer, caplog):
+    lead = api.voice("lead", out=api.osc("127.0.0.1", peer.getsockname()[1]))
+    cases = [
+        (lambda: api.patch("osc./1/fader1", "lead.temprature"), "no parameter 'temprature'; did you mean 'temperature'?"),
+        (lambda: api.patch("osc./1/fader1", "laed.temperature"), "no voice 'laed'; did you mean 'lead'?"),
+        (lambda: api.patch("osc./1/fader1", "lead.top_p", smoth="ema"), "no mapping option 'smoth'; did you mean 'smooth'?"),
+        (lambda: api.swap(lead, "bach", at="bra"), "no swap boundary 'bra'; did you mean 'bar'?"),
+        (lambda: api.swap(lead, "bach", policy="rign"), "no swap policy 'rign'; did you mean 'ring'?"),
+        (lambda: api.mute("laed"), "no voice 'laed'; did you mean 'lead'?"),
+    ]
+    for call, message in cases:
+        with pytest.raises(LivernnError) as caught:
+            call()
+        assert str(caught.value) == message
+    # a refused mapping made nothing: no binding, and no OSC input opened for it
+    assert api.controls().bindings == [] and api.status()["inputs"] == []
+    assert lead.epoch == 0  # no swap was started
+    api.controls().fire("scnee", {})  # an action by name, as a trigger or command fires it
+    assert "no action 'scnee'; did you mean 'scene'?" in caplog.text
+
+
 def test_a_failed_swap_keeps_the_old_model_and_says_why(show, peer, tmp_path):
     lead = api.voice("lead", out=api.osc("127.0.0.1", peer.getsockname()[1]))
     model = lead.model

@@ -80,6 +80,21 @@ def test_a_livernn_error_is_one_line(capsys):
     assert capsys.readouterr().out == "error: temperature must be in 0.05..5, got 9\n"
 
 
+def test_a_misspelt_name_is_one_line_naming_the_nearest(capsys):
+    ev = Evaluator({"tempo": lambda bpm=None: 120.0})
+    run(ev, "tmepo(96)")
+    assert capsys.readouterr().out == "name 'tmepo' is not defined; did you mean 'tempo'?\n"
+    run(ev, "x = 1\nprnt(x)")  # builtins count too; a longer input says which line
+    assert capsys.readouterr().out == "name 'prnt' is not defined; did you mean 'print'? (line 2)\n"
+    run(ev, "def f():\n    return tmepo()\n")
+    run(ev, "f()")
+    assert capsys.readouterr().out == "name 'tmepo' is not defined; did you mean 'tempo'? (line 2, in f)\n"
+    run(ev, "zqxvw")
+    assert capsys.readouterr().out == "name 'zqxvw' is not defined\n"
+    run(ev, "del never_defined")  # a NameError too, with the name: still one line
+    assert capsys.readouterr().out == "name 'never_defined' is not defined\n"
+
+
 def test_a_syntax_error_names_the_input_line():
     ev = Evaluator({})
     with pytest.raises(SyntaxError) as info:

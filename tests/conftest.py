@@ -1,24 +1,89 @@
-"""Shared fixtures: real peers (see tests/peers.py), repo paths, shared test data."""
+"""Shared fixtures: real peers (see tests/peers.py), repo paths, test data (tests/data/).
+
+Every test that starts a peer (jackd, scsynth, FluidSynth, a MIDI probe, tmux, MediaPipe
+on the hand pictures) is marked ``integration`` here, from its fixtures and its source,
+so ``./run-tests.sh -m "not integration"`` is the quick loop; a test that starts a JACK,
+scsynth or FluidSynth peer without the mark fails (see ``_guard``), so the split cannot
+rot silently.
+"""
 
 from __future__ import annotations
 
+import functools
+import inspect
+import os
+import re
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from peers import (  # noqa: E402
-    MidiProbe,
-    start_fluidsynth,
-    start_jack,
-    start_scsynth,
-    stop_process,
-)
+import peers  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+DATA = Path(__file__).resolve().parent / "data"
+
+# The user's own model and patch folders (livernn.library) never leak into a test run:
+# names resolve to the shipped models and patches plus what a test puts here itself.
+for _kind in ("MODELS", "PATCHES"):
+    os.environ[f"LIVERNN_{_kind}"] = tempfile.mkdtemp(prefix=f"livernn-test-{_kind.lower()}-")
+
+# Fixtures that are (or start) a real peer; a test using any of them, directly or through
+# another fixture, is an integration test.
+PEER_FIXTURES = {"jack", "scsynth", "fluidsynth", "midi_probe", "hands_dir", "soak_jack"}
+# What a test's (or its own fixtures') source names when it starts a peer itself.
+PEER_SOURCE = re.compile(r"start_jack|start_scsynth|start_fluidsynth|MidiProbe|\btmux\b|mediapipe"
+                         r"|\bjackd\b|\bscsynth\b|\bfluidsynth\b|require\(\"(?:sox|fluidsynth)\"\)")
+_current: list = [None]
+
+
+def _sources(item: pytest.Item) -> str:
+    funcs = [getattr(item, "function", None)]
+    info = getattr(item, "_fixtureinfo", None)
+    for defs in (info.name2fixturedefs.values() if info else ()):
+        funcs.extend(d.func for d in defs if getattr(d, "baseid", "") != "")  # the test files' own
+    text = []
+    for func in funcs:
+        try:
+            text.append(inspect.getsource(func))
+        except (OSError, TypeError):
+            pass
+    return "\n".join(text)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("integration"):
+            continue
+        if PEER_FIXTURES & set(getattr(item, "fixturenames", ())) or PEER_SOURCE.search(_sources(item)):
+            item.add_marker(pytest.mark.integration)
+
+
+def pytest_runtest_protocol(item, nextitem):
+    _current[0] = item
+
+
+def _guard(start):
+    """``start`` refused to an unmarked test: the quick loop must never start a peer."""
+
+    @functools.wraps(start)
+    def guarded(*args, **kwargs):
+        item = _current[0]
+        if item is not None and item.get_closest_marker("integration") is None:
+            pytest.fail(f"{item.nodeid} starts a peer ({start.__name__}) but is not marked integration; "
+                        "tests/conftest.py marks tests by PEER_FIXTURES and PEER_SOURCE")
+        return start(*args, **kwargs)
+
+    return guarded
+
+
+for _name in ("start_jack", "start_scsynth", "start_fluidsynth"):
+    setattr(peers, _name, _guard(getattr(peers, _name)))
+MidiProbe, start_fluidsynth, start_jack, start_scsynth, stop_process = (
+    peers.MidiProbe, peers.start_fluidsynth, peers.start_jack, peers.start_scsynth, peers.stop_process)
 
 
 @pytest.fixture(scope="session")
@@ -28,10 +93,8 @@ def repo() -> Path:
 
 @pytest.fixture(scope="session")
 def hands_dir() -> Path:
-    path = SHARED / "data" / "hands"
-    if not path.is_dir():
-        pytest.fail(f"test data missing: {path} (the shared/ folder beside the repository)")
-    return path
+    """thumb_up.jpg, hand_left.jpg, hand_left.mp4: see tests/data/README.md."""
+    return DATA / "hands"
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Hand tracking on the real pictures and video in ../shared/data/hands, with the real MediaPipe model."""
+"""Hand tracking on the real pictures and video in tests/data/hands, with the real MediaPipe model."""
 
 from __future__ import annotations
 

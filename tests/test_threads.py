@@ -129,3 +129,80 @@ def test_mapping_fed_and_ticked_from_two_threads_stays_serial(busy_switching, sm
         assert len(ticked) > 1000  # the two threads really overlapped
         worst = max(worst, _linearizable_and_rising(fed + ticked))
     assert worst == 0
+
+
+def test_runtime_writes_reach_the_voice_in_the_mappings_order(busy_switching):
+    """A fader pushed up on one thread while the control tick settles its smoothing on
+    another: the voice's value must only rise. (Each side computed a value, then wrote it;
+    a tick that computed before a fresh input could write after it and pull the fader
+    back until the next write.)"""
+    s = Session()
+    v = s.add_voice("lead", seed=1)
+    v.set("temperature", 0.05)
+    runtime = ControlRuntime(s)
+    n = 20000
+    runtime.add_mapping(Binding("fader", "lead", "temperature",
+                                Mapping(in_range=(0, n), out_range=(0.05, 5.0), smooth="ema", alpha=0.9)))
+    seen: list[tuple[int, int, float]] = []
+    done = threading.Event()
+    clock = time.perf_counter_ns
+
+    def look() -> None:
+        a = clock()
+        value = v.params.temperature
+        seen.append((a, clock(), value))
+
+    def fader():
+        for i in range(n + 1):
+            s.bus.publish("fader", float(i))
+            look()
+        done.set()
+
+    def tick():
+        while not done.is_set():
+            runtime.tick()
+            look()
+
+    try:
+        _run_together(fader, tick)
+    finally:
+        runtime.close()
+        s.stop()
+    assert runtime.errors == 0
+    assert _linearizable_and_rising(seen) == 0
+    assert v.params.temperature == pytest.approx(5.0, abs=1e-3)
+
+
+def test_a_scene_lands_on_a_voice_whole(busy_switching):
+    """The generation thread reads one snapshot per note: switching scenes must never
+    show it half of one scene and half of the other."""
+    from livernn.controls.runtime import Scene
+
+    s = Session()
+    v = s.add_voice("lead", seed=1)
+    runtime = ControlRuntime(s)
+    runtime.scenes = {
+        "calm": Scene("calm", {"lead": {"temperature": 0.5, "density": 0.5, "transpose": -12}}),
+        "wild": Scene("wild", {"lead": {"temperature": 2.0, "density": 4.0, "transpose": 12}}),
+    }
+    wholes = {(0.5, 0.5, -12), (2.0, 4.0, 12)}
+    mixed: list[tuple] = []
+    done = threading.Event()
+
+    def switch():
+        for i in range(3000):
+            runtime.apply_scene("calm" if i % 2 else "wild")
+        done.set()
+
+    def generation_reads():
+        while not done.is_set():
+            p = v.params
+            seen = (p.temperature, p.density, p.transpose)
+            if seen not in wholes and seen != (1.0, 1.0, 0):
+                mixed.append(seen)
+
+    try:
+        _run_together(switch, generation_reads)
+    finally:
+        s.stop()
+    assert mixed == []

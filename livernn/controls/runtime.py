@@ -6,6 +6,13 @@ bindings shape each value with a ``Mapping`` and write it with
 (100 Hz on the event loop, or called by hand in tests) samples automation, publishes
 ``clock.beat``/``clock.bar``, lets smoothing settle and sends OSC feedback.
 
+Threads (docs/ARCHITECTURE.md, "Threads"): ``receive`` runs on whichever thread published
+the value (the OSC loop, the rtmidi thread, the gesture thread), ``tick`` on the event
+loop or a caller's thread. A binding's lock covers compute-then-write, so the values a
+mapping produces reach the voice in the order it produced them (a tick that computed
+before a fresh input cannot write after it and pull the fader back); the voice's own
+lock makes each write whole. Neither lock is ever taken by the generation thread.
+
 Nothing here may raise into a source: a failed write or action is logged at a limited
 rate and the show goes on (an OSC packet, a MIDI callback or the tick loop must never die
 because a voice went away or a model failed to load).
@@ -15,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -53,6 +61,7 @@ class Binding:
     mapping: Mapping
     last_input_t: float = -1e9
     last_written: Any = field(default=None, repr=False)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
 
 @dataclass
@@ -123,7 +132,8 @@ class ControlRuntime:
             binding.last_input_t = t
             if isinstance(value, str):
                 return  # discrete values drive triggers, not continuous parameters
-            self._write(binding, binding.mapping(value, t))
+            with binding.lock:
+                self._write(binding, binding.mapping(value, t))
 
         return receive
 
@@ -159,7 +169,8 @@ class ControlRuntime:
             in_range = (-1.0, 1.0) if name.startswith("midi.bend") else (0.0, 1.0)
             binding = Binding(name, voice, param, Mapping(in_range=in_range, **defaults))
             self.add_mapping(binding)
-            self._write(binding, binding.mapping(value, t))
+            with binding.lock:
+                self._write(binding, binding.mapping(value, t))
             if on_bound is not None:
                 on_bound(binding)
 
@@ -177,8 +188,12 @@ class ControlRuntime:
         self._trigger_unsub = [self.bus.subscribe(t.source, self._trigger_receiver(t)) for t in self.triggers]
 
     def _trigger_receiver(self, trigger: Trigger) -> Callable[[str, Any, float], None]:
+        lock = threading.Lock()  # a glob source may be published from several threads
+
         def receive(_name: str, value: Any, _t: float) -> None:
-            if trigger.feed(value):
+            with lock:
+                crossed = trigger.feed(value)
+            if crossed:  # the action runs outside the lock: it may take a while (a scene)
                 self.fire(trigger.action, trigger.args)
 
         return receive
@@ -249,8 +264,7 @@ class ControlRuntime:
             self.session.set_tempo(found.tempo)
         for voice_name, params in found.params.items():
             for voice in self._voices(voice_name):
-                for name, value in params.items():
-                    voice.set(name, value, clamp=True)
+                voice.update(clamp=True, **params)  # one snapshot: never half a scene
         for voice_name, model in found.models.items():
             self.swap(voice_name, model)
         self.scene = found.name
@@ -269,7 +283,8 @@ class ControlRuntime:
                 self.bus.publish(name, item.value(beat, seconds), now)
             for binding in self.bindings:
                 if binding.mapping.settles:
-                    self._write(binding, binding.mapping.tick(now))
+                    with binding.lock:
+                        self._write(binding, binding.mapping.tick(now))
             for ticker in self.tickers:
                 ticker(now)
             if self.feedback is not None:

@@ -5,6 +5,13 @@ subscribe to a name or a glob pattern (``hand.*.pinch``). Like python-osc's disp
 bus knows nothing of who writes: a source is just a name. Values are floats (or short
 strings for discrete gestures); a non-finite float is dropped here, at the door, so no
 subscriber ever sees NaN or inf.
+
+Threads: ``publish`` runs the callbacks on the publisher's own thread, at once (no queue,
+no hop: a fader reaches its voice within the publish call). Several threads publish at
+the same time, so a subscriber must be safe from any thread (the runtime's bindings
+are, see ``livernn.controls.runtime``). The latest-value table is a dict whose single
+assignment is atomic; subscription lists are copied on change and swapped whole, so a
+publish walks a list nobody mutates. ``dropped``/``errors`` are plain counters.
 """
 
 from __future__ import annotations

@@ -285,3 +285,35 @@ def test_a_misspelt_command_names_the_nearest(caplog):
         assert session.tempo == 120.0
     finally:
         osc.close()
+
+
+def test_at_a_prompt_over_a_patch_the_patchs_input_serves_new_sources(tmp_path, capsys):
+    """``livernn repl PATCH``: the show's OSC input counts as open; nothing second is opened."""
+    path = tmp_path / "show.toml"
+    path.write_text(NO_OSC_PATCH + "[osc]\nport = 0\n")
+
+    async def main() -> None:
+        session = Session()
+        show = Show(session, path)
+        try:
+            await show.load()
+            session.start()
+            api.use(session, show.runtime, show)
+            before = inet_sockets()
+            api.patch("osc./2/fader3", "lead.top_p", out=(0.5, 1.0))
+            assert inet_sockets() == before
+            assert api.status()["inputs"] == [
+                {"input": "osc", "where": f"127.0.0.1:{show.osc.port}", "commands": "off", "opened by": "patch"}]
+            # an OSC address pattern reaches the new source only if the input watches it
+            SimpleUDPClient("127.0.0.1", show.osc.port).send_message("/2/fader[1-4]", 0.0)
+            deadline = time.monotonic() + 5
+            while session.voices["lead"].top_p != pytest.approx(0.5) and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            assert session.voices["lead"].top_p == pytest.approx(0.5)
+        finally:
+            api.use(None)
+            await show.close()
+            session.stop()
+
+    asyncio.run(main())
+    assert "listening for OSC" not in capsys.readouterr().out

@@ -48,11 +48,20 @@ def wait_until(predicate, timeout: float = 3.0) -> bool:
     return False
 
 
-@pytest.fixture
-def server():
-    loop = LoopThread()
+@pytest.fixture(params=["event loop", "own thread"])
+def server(request):
+    """The server as a patch runs it (on the show's event loop) and as the REPL and scripts
+    run it (``start_thread``): every test below holds for both."""
     bus = ControlBus()
     osc = OscIn(bus, port=0)
+    if request.param == "own thread":
+        host, port = osc.start_thread()
+        yield osc, bus, SimpleUDPClient(host, port), port
+        thread = osc._thread
+        osc.close()
+        assert thread is not None and not thread.is_alive()  # close() ends the thread
+        return
+    loop = LoopThread()
 
     async def start():
         return await osc.start()

@@ -302,7 +302,8 @@ class OscIn:
             family = socket.getaddrinfo(self.bind, self.port, type=socket.SOCK_DGRAM)[0][0]
             sock = socket.socket(family, socket.SOCK_DGRAM)
         except (OSError, UnicodeError) as exc:
-            raise LivernnError(f"OSC: cannot listen on {self.where} ({getattr(exc, 'strerror', None) or exc})") from None
+            reason = getattr(exc, "strerror", None) or exc
+            raise LivernnError(f"OSC: cannot listen on {self.where} ({reason})") from None
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
             sock.bind((self.bind, self.port))

@@ -382,7 +382,7 @@ def _automation(data: dict[str, Any], voices: dict[str, VoiceSpec], check: Check
         where: tuple[str | int, ...] = ("automation", i)
         table = check.table(where, table)
         kind = table.get("type", "ramp" if "points" in table else "lfo")
-        if check.string((*where, "type"), kind, ("lfo", "ramp")) is None:
+        if _choice(check, (*where, "type"), kind, "automation type", ("lfo", "ramp")) is None:
             continue
         check.table(where, table, LFO_KEYS if kind == "lfo" else RAMP_KEYS)
         name = check.string((*where, "name"), table.get("name"))
@@ -401,7 +401,7 @@ def _automation(data: dict[str, Any], voices: dict[str, VoiceSpec], check: Check
         options: dict[str, Any] = {}
         if kind == "lfo":
             if "shape" in table:
-                options["shape"] = check.string((*where, "shape"), table["shape"], SHAPES)
+                options["shape"] = _choice(check, (*where, "shape"), table["shape"], "shape", SHAPES)
             for key in ("beats", "hz", "lo", "hi", "phase"):
                 if key in table:
                     options[key] = check.number((*where, key), table[key])

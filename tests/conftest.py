@@ -34,9 +34,12 @@ for _kind in ("MODELS", "PATCHES"):
 # Fixtures that are (or start) a real peer; a test using any of them, directly or through
 # another fixture, is an integration test.
 PEER_FIXTURES = {"jack", "scsynth", "fluidsynth", "midi_probe", "hands_dir", "soak_jack"}
-# What a test's (or its own fixtures') source names when it starts a peer itself.
+# What a test's source (or its fixtures', or the module helpers either calls) names when it
+# starts a peer itself: a peer program, or a process it talks to while that runs (Popen: a
+# `livernn perform` fed OSC, a MIDI sender; torch.distributed.run: DDP workers).
 PEER_SOURCE = re.compile(r"start_jack|start_scsynth|start_fluidsynth|MidiProbe|\btmux\b|mediapipe"
-                         r"|\bjackd\b|\bscsynth\b|\bfluidsynth\b|require\(\"(?:sox|fluidsynth)\"\)")
+                         r"|\bjackd\b|\bscsynth\b|\bfluidsynth\b|require\(\"(?:sox|fluidsynth)\"\)"
+                         r"|subprocess\.Popen|torch\.distributed\.run")
 _current: list = [None]
 
 
@@ -45,6 +48,12 @@ def _sources(item: pytest.Item) -> str:
     info = getattr(item, "_fixtureinfo", None)
     for defs in (info.name2fixturedefs.values() if info else ()):
         funcs.extend(d.func for d in defs if getattr(d, "baseid", "") != "")  # the test files' own
+    module = getattr(item, "module", None)
+    for func in list(funcs):  # one level of the module's own helpers (a `_perform(...)`)
+        for name in getattr(getattr(func, "__code__", None), "co_names", ()):
+            helper = getattr(module, name, None)
+            if inspect.isfunction(helper) and helper.__module__ == getattr(module, "__name__", None):
+                funcs.append(helper)
     text = []
     for func in funcs:
         try:

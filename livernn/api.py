@@ -481,11 +481,12 @@ def _inputs_for(source: str) -> None:
 
 
 def _midi_input_names() -> list[str]:
+    """The MIDI ports one could listen to, listed the way the outputs list theirs (no
+    short-lived client of our own: see ``livernn.outputs.midi.list_ports``)."""
     try:
-        from livernn.controls.midi_in import mido_backend
+        from livernn.outputs.midi import choose_api, list_ports
 
-        backend, _ = mido_backend()
-        return list(backend.get_input_names())
+        return list_ports(choose_api(), outputs=False)
     except Exception:  # noqa: BLE001 - only a hint: no MIDI system here means no names
         return []
 

@@ -204,7 +204,9 @@ def test_a_midi_cc_moves_a_parameter_from_a_bare_prompt(jack, sink, monkeypatch,
         controller.close_port()
         del controller
     out = capsys.readouterr().out
-    assert "midi.cc.1.74: no MIDI input is open; listen_midi('name') opens one" in out
+    hint = next(line for line in out.splitlines() if "no MIDI input is open" in line)
+    assert hint.startswith("midi.cc.1.74: no MIDI input is open; listen_midi('name') opens one (inputs: ")
+    assert f"{name}:out" in hint  # the controller's port is among the names offered
     assert f"midi   {listen_as}" in out[out.index("input "):]
 
 

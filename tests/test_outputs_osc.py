@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import statistics
 import struct
+import subprocess
 import threading
 import time
 
@@ -19,7 +21,7 @@ from livernn.errors import LivernnError
 from livernn.outputs import from_spec, osc, scsynth, superdirt
 from livernn.outputs.scsynth import ScsynthOutput
 from livernn.outputs.synthdef import SHIPPED, note_synthdef
-from peers import wait_for
+from peers import stop_process, wait_for
 
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
@@ -234,3 +236,36 @@ def _message(address: str, *args) -> bytes:
     for a in args:
         builder.add_arg(a)
     return builder.build().dgram
+
+
+def test_scsynth_replies_are_taken_from_the_server_only(jack, tmp_path):
+    """A server that is not 127.0.0.1 (here 127.0.0.2, a loopback address every Linux has):
+    the reply socket is bound to the interface that reaches it, not 0.0.0.0, and a forged
+    ``/fail`` for our group from another sender does not make it "restore" the server."""
+    host = "127.0.0.2"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind((host, 0))
+        port = probe.getsockname()[1]
+    log = tmp_path / "scsynth.log"
+    env = {**os.environ, "JACK_DEFAULT_SERVER": jack.name, "SC_JACK_DEFAULT_OUTPUTS": ""}
+    proc = subprocess.Popen(["scsynth", "-u", str(port), "-B", host, "-i", "0", "-o", "2", "-R", "0", "-z", "32"],
+                            stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    forger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        wait_for(lambda: "server ready" in log.read_text(), 20, "scsynth on 127.0.0.2 to start")
+        out = ScsynthOutput(host, port)  # answered /d_recv and /sync: the server's replies arrive
+        local = out.sock.getsockname()
+        assert local[0] != "0.0.0.0" and local[0].startswith("127."), local
+        assert out.sock.getpeername() == (host, port)
+        forger.bind((local[0], 0))
+        for _ in range(3):
+            forger.sendto(_message("/fail", "/n_query", f"Node {out.group} not found"), local)
+            time.sleep(0.05)
+            out.maintain()
+        time.sleep(0.2)
+        out.maintain()
+        assert out.restarts == 0
+        out.close()
+    finally:
+        forger.close()
+        stop_process(proc)

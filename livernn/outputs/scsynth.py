@@ -46,7 +46,15 @@ class ScsynthOutput(OscSender):
         self._next_node = self.group + 1
         self._nodes: dict[tuple[int, int], tuple[int, float]] = {}  # (ch, pitch) -> (node, t_on)
         self.sock.settimeout(timeout)
-        self.sock.bind(("0.0.0.0" if host not in ("127.0.0.1", "localhost") else "127.0.0.1", 0))
+        # Replies (/done, /synced, /fail) come back to this socket. Connecting it binds it to the
+        # interface the kernel routes to the server on, and the kernel then delivers datagrams
+        # from the server's address only: a socket bound to 0.0.0.0 took a forged /fail from
+        # anyone on the network for a restarted server (and re-sent the SynthDef on command).
+        try:
+            self.sock.connect(self.address)
+        except OSError as exc:  # unresolvable host, no route
+            self.sock.close()
+            raise LivernnError(f"scsynth at {host}:{port}: cannot reach it ({exc.strerror or exc})") from None
         data = SHIPPED.read_bytes() if synth == SYNTH_NAME and SHIPPED.is_file() else note_synthdef()
         self._synthdef = data if send_synthdef else None
         self.restarts = 0

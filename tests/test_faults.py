@@ -224,7 +224,7 @@ def test_a_signal_to_play_ends_every_note_and_closes_the_recording(jack, tmp_pat
         probe.close()
 
 
-@pytest.mark.parametrize("port", ["named"])  # "virtual": known limit, see RELIABILITY.md
+@pytest.mark.parametrize("port", ["named", "virtual"])
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["crash", "quit"])
 def test_the_jack_server_dying_and_returning_mid_show_costs_only_the_gap(tmp_path, how, port):
     """jackd goes away under a playing ``livernn perform`` and a server of the same name comes
@@ -258,7 +258,11 @@ def test_the_jack_server_dying_and_returning_mid_show_costs_only_the_gap(tmp_pat
             jack = start_jack(tmp_path, name=name, period=256)
             probe = ProcessMidiProbe("jrprobe")  # the synth comes back with it
             patchbay()
-            wait_for(lambda: _note_ons(probe) >= 8 or proc.poll() is not None, 30, "notes after the restart")
+            try:
+                wait_for(lambda: _note_ons(probe) >= 8 or proc.poll() is not None, 30, "notes after the restart")
+            except pytest.fail.Exception:
+                proc.send_signal(signal.SIGINT)
+                pytest.fail(f"no notes after the restart; livernn said: {proc.communicate(timeout=30)[1][-1500:]}")
             assert proc.poll() is None, proc.communicate()
             proc.send_signal(signal.SIGINT)
             out, err = proc.communicate(timeout=30)
@@ -267,4 +271,52 @@ def test_the_jack_server_dying_and_returning_mid_show_costs_only_the_gap(tmp_pat
         finally:
             stop_process(proc)
             probe.close()
+            stop_process(jack.proc)
+
+
+_CONTROLLER = r"""
+import sys, time, rtmidi
+out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=sys.argv[1])
+out.open_virtual_port("out")
+print("ready", flush=True)
+while True:
+    out.send_message([0xB0, 74, int(sys.argv[2])])
+    time.sleep(0.05)
+"""
+
+
+def _controller(name: str, value: int) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", _CONTROLLER, name, str(value)], stdout=subprocess.PIPE,
+                            text=True, start_new_session=True, env=dict(os.environ))
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def test_midi_input_follows_a_jack_restart(tmp_path):
+    """A controller's port keeps reaching the bus after jackd crashes and comes back, as the
+    MIDI outputs do: the input leaves its dead client alone and opens its port again."""
+    from livernn.controls.bus import ControlBus
+    from livernn.controls.midi_in import MidiIn
+
+    with jack_env():
+        name = f"lvin{os.getpid() % 100000}"
+        jack = start_jack(tmp_path, name=name, period=256)
+        bus = ControlBus()
+        midi_in = MidiIn(bus, "lvknobs")
+        controller = _controller("knobs", 127)
+        try:
+            jack.connect("knobs:out", jack.wait_port(":lvknobs"))
+            wait_for(lambda: bus.get("midi.cc.1.74") == 1.0, 10, "the controller before the crash")
+            stop_process(controller)
+            jack.proc.send_signal(signal.SIGKILL)
+            jack.proc.wait(10)
+            time.sleep(1.0)
+            jack = start_jack(tmp_path, name=name, period=256)
+            controller = _controller("knobs", 0)
+            jack.connect("knobs:out", jack.wait_port(":lvknobs", timeout=10))
+            wait_for(lambda: bus.get("midi.cc.1.74") == 0.0, 10, "the controller after the restart")
+            assert midi_in.reopened == 1
+        finally:
+            stop_process(controller)
+            midi_in.close()
             stop_process(jack.proc)

@@ -145,3 +145,62 @@ def test_an_output_that_stops_delivering_is_reported_within_a_second(tmp_path):
             session.stop()
             probe.close()
             stop_process(jack.proc)
+
+
+class ClientWatch:
+    """A JACK client that records every client (un)registration on the server, in order."""
+
+    def __init__(self) -> None:
+        import ctypes
+        import ctypes.util
+
+        self.events: list[tuple[str, bool]] = []
+        lib = ctypes.CDLL(ctypes.util.find_library("jack"))
+        lib.jack_client_open.restype = ctypes.c_void_p
+        lib.jack_client_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p]
+        callback = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p)
+        lib.jack_set_client_registration_callback.argtypes = [ctypes.c_void_p, callback, ctypes.c_void_p]
+        lib.jack_activate.argtypes = lib.jack_deactivate.argtypes = lib.jack_client_close.argtypes = [ctypes.c_void_p]
+        self._cb = callback(lambda name, register, _arg: self.events.append((name.decode(), bool(register))))
+        self._lib, self._client = lib, lib.jack_client_open(b"clientwatch", 1, None)
+        assert self._client, "the watching client could not open"
+        lib.jack_set_client_registration_callback(self._client, self._cb, None)
+        lib.jack_activate(self._client)
+
+    def close(self) -> None:
+        self._lib.jack_deactivate(self._client)
+        self._lib.jack_client_close(self._client)
+
+
+def test_choosing_the_api_and_listing_ports_open_no_short_lived_jack_client(jack):
+    """A JACK client opened and closed while the real one activates cost a notification to the
+    real one: shows that looked fine and sent nothing (issue 12). Probing, listing ports and
+    reading the period use one control client per process, opened once and never closed;
+    a MIDI output through the sender process adds its own client and its delivery check."""
+    import subprocess
+    import sys
+
+    probe = ProcessMidiProbe("listme")
+    watch = ClientWatch()
+    try:
+        script = ("import rtmidi\nfrom livernn.outputs.midi import choose_api, list_ports, jack_period, working_apis\n"
+                  "for _ in range(3):\n"
+                  "    api = choose_api(); working_apis(); list_ports(api); list_ports(api, False); jack_period()\n"
+                  "print('listme:in' in list_ports(rtmidi.API_UNIX_JACK), jack_period())\n")
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == ["True", str(32 / 48000)]
+        time.sleep(0.3)
+        opened = [name for name, registered in watch.events if registered]
+        assert opened == ["livernn-ctl"], watch.events  # one, for the whole process
+        watch.events.clear()
+        out = midi("lvclients")
+        try:
+            time.sleep(0.5)
+            assert sorted(n for n, r in watch.events if r) == ["livernn", "livernn-check", "livernn-ctl"]
+            assert [n for n, r in watch.events if not r] == [], watch.events  # none closed while it plays
+        finally:
+            out.close()
+    finally:
+        watch.close()
+        probe.close()

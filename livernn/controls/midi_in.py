@@ -86,29 +86,96 @@ class NoteListener:
 
 
 class MidiIn:
-    """One MIDI input port (found by part of its name, else a new virtual port)."""
+    """One MIDI input port (found by part of its name, else a new virtual port).
+
+    Driven through python-rtmidi directly, one client for the port's life: mido's rtmidi
+    backend opens a second, short-lived client just to list names, and a JACK client
+    closed beside a live one is what silenced shows (``livernn.outputs.midi.api_works``).
+    On JACK it follows a restarted server as the outputs do: a watcher sees the server's
+    socket change, leaves the dead client alone and opens the port again."""
+
+    WATCH_EVERY = 0.5  # seconds between looks at the JACK server
 
     def __init__(self, bus: ControlBus, port: str, listener: NoteListener | None = None,
                  listen_channel: int = 0) -> None:
+        import rtmidi
+
+        from livernn.outputs.midi import API_NAMES, choose_api, jack_server_id, list_ports
+
         if not port:
             raise LivernnError("MIDI input: give a port name (or part of one)")
         self.bus = bus
         self.listener = listener
         self.listen_channel = listen_channel
         self.received = 0
-        backend, self.api_name = mido_backend()
-        names = backend.get_input_names()
+        self.reopened = 0
+        self.api = choose_api()
+        self.api_name = API_NAMES.get(self.api, str(self.api))
+        names = list_ports(self.api, outputs=False)
         match = next((n for n in names if port.lower() in n.lower()), None)
+        self.name = match or port
+        self._virtual = match is None
+        self._lock = threading.Lock()
+        self._jack = jack_server_id() if self.api == rtmidi.API_UNIX_JACK else None
         try:
-            if match is not None:
-                self.port = backend.open_input(match, callback=self._on_message)
-            else:
-                self.port = backend.open_input(port, virtual=True, callback=self._on_message)
-        except (OSError, NotImplementedError) as exc:
+            self._rt = self._open()
+        except (rtmidi.SystemError, rtmidi.RtMidiError, RuntimeError, OSError, ValueError) as exc:
             raise LivernnError(
                 f"MIDI input {port!r}: cannot open ({exc}); inputs: {', '.join(names) or 'none'}"
             ) from None
-        self.name = match or port
+        self._stop = threading.Event()
+        self._watcher = None
+        if self._jack is not None:
+            self._watcher = threading.Thread(target=self._watch, name="livernn-midi-in", daemon=True)
+            self._watcher.start()
+
+    def _open(self):
+        import rtmidi
+
+        from livernn.outputs.midi import quiet_stderr
+
+        with quiet_stderr():
+            rt = rtmidi.MidiIn(self.api, name="livernn-in")
+        rt.ignore_types(sysex=False, timing=False, active_sense=True)
+        if self._virtual:
+            rt.open_virtual_port(self.name)
+        else:
+            ports = rt.get_ports()
+            if self.name not in ports:
+                raise ValueError(f"{self.name!r} is gone")
+            rt.open_port(ports.index(self.name), name="in")
+        rt.set_callback(self._on_raw)
+        return rt
+
+    def _on_raw(self, event, _data=None) -> None:
+        try:
+            msg = mido.Message.from_bytes(event[0])
+        except ValueError:
+            return
+        self._on_message(msg)
+
+    def _watch(self) -> None:
+        import rtmidi
+
+        from livernn.outputs.midi import _DEAD_CLIENTS, jack_server_id
+
+        while not self._stop.wait(self.WATCH_EVERY):
+            server = jack_server_id()
+            with self._lock:
+                if server == self._jack:
+                    continue
+                if self._rt is not None:
+                    _DEAD_CLIENTS.append(self._rt)  # its server is gone: closing it would crash us
+                    self._rt = None
+                if server is None:
+                    self._jack = None
+                    continue
+                try:
+                    self._rt = self._open()
+                except (rtmidi.SystemError, rtmidi.RtMidiError, RuntimeError, ValueError):
+                    continue  # the server is still starting, or the named port is not back yet
+                self._jack = server
+                self.reopened += 1
 
     def _on_message(self, msg: mido.Message) -> None:
         now = time.monotonic()
@@ -130,4 +197,18 @@ class MidiIn:
                 listener.note_off(msg.note, now)
 
     def close(self) -> None:
-        self.port.close()
+        from livernn.outputs.midi import _DEAD_CLIENTS, jack_server_id
+
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(2)
+        with self._lock:
+            rt, self._rt = self._rt, None
+        if rt is None:
+            return
+        if self._jack is not None and jack_server_id() != self._jack:
+            _DEAD_CLIENTS.append(rt)
+            return
+        rt.cancel_callback()
+        rt.close_port()
+        del rt

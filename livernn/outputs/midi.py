@@ -37,6 +37,7 @@ _PREFERENCE = [rtmidi.API_LINUX_ALSA, rtmidi.API_MACOSX_CORE, rtmidi.API_WINDOWS
 CLIENT_NAME = "livernn"
 _DEAD_CLIENTS: list = []  # clients of a JACK server that died: never closed (libjack would crash us)
 JACK_DRAIN = 0.05  # seconds: several JACK periods, even at 1024 frames
+JACK_SETTLE = 0.5  # seconds a restarted JACK server runs before we open clients on it
 
 
 @contextlib.contextmanager
@@ -258,6 +259,8 @@ class MidiOutput(Output):
         self._closed = False
         self._jack = jack_server_id() if self.api == rtmidi.API_UNIX_JACK else None
         self._follow_jack = self._jack is not None  # reopen on a restarted JACK server
+        self._pending: tuple[int, int] | None = None  # a new server seen, and since when
+        self._pending_at = 0.0
         self._lock = threading.Lock()  # taken by send and by reconnect, never while listing
         with quiet_stderr():
             self._out = rtmidi.MidiOut(self.api, name=client_name)
@@ -333,8 +336,7 @@ class MidiOutput(Output):
 
     def maintain(self) -> None:
         """Reconnect to a watched port that went away and came back; reopen on a restarted JACK."""
-        if self._follow_jack and jack_server_id() != self._jack:
-            self._jack_restarted()
+        if self._follow_jack and self._follow_server():
             return
         if self.target is None or self._out is None:
             return
@@ -358,39 +360,56 @@ class MidiOutput(Output):
                 self.connected = True
                 self.reconnects += 1
 
-    def _jack_restarted(self) -> None:
-        """The JACK server went away (and may be back): drop the dead clients, open new ones."""
+    def _follow_server(self) -> bool:
+        """Follow the JACK server under our name; True while our client is not (yet) on it.
+
+        When the server our client lived on is gone, the client is dropped (never closed:
+        libjack would crash us) and sends go nowhere. A new server is joined once it has
+        been up for ``JACK_SETTLE`` seconds: rtmidi only warns when it cannot open its
+        client, so a client made while the server was still starting was an object with no
+        JACK client at all, silent for the rest of the show. Joining is checked: the port
+        must be seen on the server, else it is tried again on a later pass."""
         server = jack_server_id()
+        if self._out is not None and server == self._jack:
+            return False
         with self._lock:
             if self._closed:
-                return
-            if self._out is not None:
+                return True
+            if self._out is not None:  # our server is gone
                 _DEAD_CLIENTS.append(self._out)
-            self._out = None
-            self.connected = False
-            self._jack = server
+                self._out, self.connected, self._jack = None, False, None
         if server is None:
-            return  # no server: sends go nowhere until one is back
-        index = None
+            self._pending = None
+            return True
+        now = time.monotonic()
+        if server != self._pending:
+            self._pending, self._pending_at = server, now
+            return True
+        if now - self._pending_at < JACK_SETTLE:
+            return True
+        if self.target is not None and _find(list_ports(self.api), self.target, exact=True) is None:
+            return True  # the synth's port is not back yet: join when it is
         before = self._sources()
         try:
             with quiet_stderr():
                 out = rtmidi.MidiOut(self.api, name=self._client_name)
-            if self.target is None:
-                out.open_virtual_port(self.name)
-            else:
-                index = _find(out.get_ports(), self.target, exact=True)
-                if index is not None:  # else the watch reconnects it when it appears
+                if self.target is None:
+                    out.open_virtual_port(self.name)
+                else:
+                    index = _find(out.get_ports(), self.target, exact=True)
+                    if index is None:
+                        raise RuntimeError(f"{self.target} is not visible to the new client")
                     out.open_port(index, name=_port_label(self.name))
         except (rtmidi.SystemError, rtmidi.RtMidiError, RuntimeError):
-            self._jack = None  # the server is still starting: try again next time
-            return
+            return True  # (a client that failed half-way is left alone: try again later)
+        own = self._own_port(before)
+        if own is None:
+            _DEAD_CLIENTS.append(out)  # made while the server was not ready: try again later
+            return True
         with self._lock:
-            self._out = out
-            self.connected = self.target is None or index is not None
-        if self.target is None or index is not None:
-            self.jack_port = self._own_port(before)
+            self._out, self._jack, self.jack_port, self.connected = out, server, own, True
         self.reconnects += 1
+        return False
 
     def close(self) -> None:
         with self._lock:

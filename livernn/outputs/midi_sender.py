@@ -65,6 +65,7 @@ class DeliveryCheck:
         self._reconnects = -1
         self.owed: deque[float] = deque()
         self.stalled: str | None = None
+        self._made_at = time.monotonic()
 
     def _connect(self) -> None:
         target = self.port.jack_port
@@ -80,6 +81,12 @@ class DeliveryCheck:
             if target in ports:
                 self._in.open_port(ports.index(target), name="check")
                 self._connected_to = target
+            elif target is not None and not ports:
+                # rtmidi only warns when its client cannot open (a server still starting):
+                # this one sees nothing, so make another on a later pass.
+                self._reconnects = -1
+                if time.monotonic() - self._made_at > 1.0:
+                    self.replace_dead()
         except (self._rtmidi.SystemError, self._rtmidi.RtMidiError, RuntimeError):
             self._connected_to = None
 

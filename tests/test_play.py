@@ -22,7 +22,8 @@ def livernn(*args: str, **kw) -> subprocess.Popen:
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 128 + signal.SIGTERM),
                                        (signal.SIGHUP, 128 + signal.SIGHUP),
-                                       (signal.SIGINT, 130)])  # Ctrl-C
+                                       (signal.SIGINT, 130)],  # Ctrl-C
+                         ids=["SIGTERM", "SIGHUP", "SIGINT"])  # as RELIABILITY.md cites them
 def test_a_stop_signal_ends_every_note_and_writes_the_recording(jack, tmp_path, sig, code):
     probe = ProcessMidiProbe(f"play{sig.name.lower()}")
     record = tmp_path / "set.mid"

@@ -181,3 +181,34 @@ def test_fluidsynth_sounds_then_silence_after_panic(jack, fluidsynth):
     seconds = raw.stat().st_size / (44100 * 4)
     assert raw_rms(raw) > 0.002
     assert raw_rms(raw, seconds - 0.7, 0.6) < 1e-4
+
+
+def test_a_note_ended_after_the_sender_has_it_is_recorded_as_it_was_sent(midi_probe, tmp_path):
+    """MIDI goes to the sender process 50 ms ahead; a note ended before its onset (polyphony,
+    a cut swap) after that is played anyway. The recording must then have it too: the REPL's
+    busy-loop check once counted 293 notes at the port for 288 recorded (issue 12)."""
+    from livernn.engine.scheduler import Note, Scheduler
+    from livernn.outputs import file_recorder
+
+    out = midi(midi_probe.client, create=False)
+    recorder = file_recorder(tmp_path / "rec.mid")
+    scheduler = Scheduler()
+    scheduler.start()
+    try:
+        now = time.monotonic()
+        early = Note("v", 1, 61, 90, now + 0.3, now + 0.5, (out, recorder))  # handed over, then ended
+        spared = Note("v", 1, 62, 90, now + 0.6, now + 0.8, (out, recorder))  # ended before handed over
+        scheduler.schedule_note(early)
+        scheduler.schedule_note(spared)
+        time.sleep(max(0.0, early.t_on - out.latency / 2 - time.monotonic()))  # handed over, not played
+        assert scheduler.end_notes(lambda n: True, early.t_on) == 2
+        assert time.monotonic() < early.t_on, "too slow to end the note before its onset: run again"
+        time.sleep(1.0)
+    finally:
+        scheduler.stop()
+    recorded = [(d[0] & 0xF0, d[1]) for _, d in recorder.events]
+    sent = [(m[0] & 0xF0, m[1]) for m in midi_probe.messages()]
+    assert sent == [(0x90, 61), (0x80, 61)]
+    assert recorded == sent
+    out.close()
+    recorder.close()

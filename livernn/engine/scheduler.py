@@ -122,9 +122,10 @@ class Scheduler:
 
     def end_notes(self, match: Callable[[Note], bool], t: float | None = None) -> int:
         """End matching notes at ``t`` (default now). A note already sounding gets an early
-        note-off; one not started yet is cancelled, and where an output already has its
-        note-on (handed over early, in a timestamped bundle) it gets a note-off just after
-        that note-on. Returns how many notes were affected."""
+        note-off; one not started yet is cancelled, unless an output already has its note-on
+        (handed over early: the MIDI sender process, a timestamped bundle): then it is played
+        for 1 ms on every output, recorder included, so what is recorded is what was sent.
+        Returns how many notes were affected."""
         t = time.monotonic() if t is None else t
         count = 0
         with self._cond:
@@ -137,10 +138,17 @@ class Scheduler:
                 if note.t_on < t:
                     note.t_off = t
                     targets = note.outputs
+                elif any(self._open.get((o, note.channel, note.pitch)) is note for o in note.outputs):
+                    # An output already has its note-on (handed over early): it will sound,
+                    # so it sounds everywhere, for a millisecond. Cancelling it for the rest
+                    # left the recording short of notes the synth played (293 arrived for
+                    # 288 recorded, issue 12).
+                    note.t_off = note.t_on + 1e-3
+                    targets = note.outputs
                 else:
                     note.cancelled = True
                     note.t_off = note.t_on + 1e-3
-                    targets = [o for o in note.outputs if self._open.get((o, note.channel, note.pitch)) is note]
+                    targets = []
                 for out in targets:
                     self._push(note.t_off - out.latency, OFF, note, out)
         return count

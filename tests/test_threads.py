@@ -16,7 +16,6 @@ import time
 import numpy as np
 import pytest
 
-from livernn.controls.bus import ControlBus
 from livernn.controls.mapping import Mapping
 from livernn.controls.runtime import Binding, ControlRuntime
 from livernn.engine import Session

@@ -205,3 +205,46 @@ def test_a_scene_lands_on_a_voice_whole(busy_switching):
     finally:
         s.stop()
     assert mixed == []
+
+
+def test_a_reloaded_patch_lands_on_a_voice_whole(busy_switching, tmp_path):
+    """A live patch reload that changes several parameters of a voice is one snapshot too:
+    the generation thread never plays a note with half the old patch and half the new."""
+    from livernn.patch.apply import apply_patch
+    from livernn.patch.schema import parse_patch
+
+    def text(temperature, density, transpose):
+        return (f'version = 1\n[voices.lead]\nparams = {{ temperature = {temperature}, '
+                f'density = {density}, transpose = {transpose} }}\n')
+
+    a = parse_patch(text(0.5, 0.5, -12), tmp_path / "p.toml")
+    b = parse_patch(text(2.0, 4.0, 12), tmp_path / "p.toml")
+    s = Session()
+    runtime = ControlRuntime(s)
+    apply_patch(s, a, runtime)
+    v = s.voices["lead"]
+    wholes = {(0.5, 0.5, -12), (2.0, 4.0, 12)}
+    mixed: list[tuple] = []
+    done = threading.Event()
+
+    def reload():
+        old = a
+        for i in range(1500):
+            new = b if i % 2 == 0 else a
+            apply_patch(s, new, runtime, old=old)
+            old = new
+        done.set()
+
+    def generation_reads():
+        while not done.is_set():
+            p = v.params
+            seen = (p.temperature, p.density, p.transpose)
+            if seen not in wholes:
+                mixed.append(seen)
+
+    try:
+        _run_together(reload, generation_reads)
+    finally:
+        runtime.close()
+        s.stop()
+    assert mixed == []

@@ -284,8 +284,10 @@ class Voice:
             self.session.scheduler.end_notes(
                 lambda n: n.voice == self.name and n.epoch < epoch, self.session.clock.time_of(plan.boundary)
             )
-        plan.future.set_result(plan.model)
+        # The event first: code awaiting the swap's Future (the REPL's ``await swap(...)``)
+        # resumes on another thread and must already see the "swap" event's effects.
         self.session.emit("swap", self.name, getattr(plan.model, "name", str(plan.model)), plan.boundary)
+        plan.future.set_result(plan.model)
 
     def fail(self, exc: BaseException) -> str:
         """A failure inside the voice: end its notes, fall back to the last good model or go silent."""

@@ -121,8 +121,8 @@ def apply_patch(session: Any, patch: Patch, runtime: ControlRuntime, old: Patch 
 def _set_changed_params(voice: Any, old: dict[str, Any], new: dict[str, Any]) -> None:
     changes = {k: v for k, v in new.items() if old.get(k, _KEEP_ALIVE) != v}
     changes.update({k: PARAM_SPECS[k].default for k in old if k not in new})
-    for name, value in changes.items():
-        voice.set(name, value, clamp=True)
+    if changes:  # one snapshot: the generation thread never sees a half-applied reload
+        voice.update(clamp=True, **changes)
 
 
 def rebuild_controls(runtime: ControlRuntime, patch: Patch) -> None:

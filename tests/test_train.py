@@ -108,8 +108,10 @@ def test_cli_train_eval_generate(corpus, tmp_path, capsys):
     capsys.readouterr()
     assert main(["eval", str(out), "--data", str(corpus), "--split", "all", "--json", "--cache-dir", cache]) == 0
     result = json.loads(capsys.readouterr().out)
-    for key in ("pitch", "step", "duration", "velocity", "total", "unigram_pitch"):
+    for key in ("pitch", "step", "duration", "velocity", "total", "unigram_pitch", "pitch_marginal",
+                "unigram_step", "unigram_duration", "step_mae_ms", "duration_mae_ms"):
         assert np.isfinite(result[key])
+    assert result["mae_skip"] == 24 and 0 < result["mae_notes"] < result["notes"]
     assert result["files"] == 16
     midi, png = tmp_path / "g.mid", tmp_path / "g.png"
     assert main(["generate", str(out), "--notes", "50", "--temperature", "1.5", "--seed", "3",

@@ -1,13 +1,28 @@
-"""``livernn eval``: per-note NLL of a model on a data split (and the unigram reference)."""
+"""``livernn eval``: per-note scores of a model on a data split, beside context-free counts.
+
+Reported (JSON keys): each head's NLL (``pitch``, ``step``, ``duration``, ``velocity``,
+``total``); ``pitch_marginal``, the pitch NLL with the next step summed out (the figure to
+compare between models: ``pitch`` of a ``pitch_given_step`` model is conditioned on the
+true next step); ``step_mae_ms``/``duration_mae_ms``, the error of each head's median
+with each piece's first 24 predictions left out; and the context-free references counted
+on the training split with add-one smoothing: ``unigram_pitch``, and for categorical
+heads ``unigram_step`` and ``unigram_duration``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 
+ROWS = (("pitch", "pitch | true next step"), ("pitch_marginal", "pitch, step summed out"),
+        ("unigram_pitch", "pitch, context-free count"), ("step", "step"),
+        ("unigram_step", "step, context-free count"), ("duration", "duration"),
+        ("unigram_duration", "duration, context-free count"), ("velocity", "velocity"),
+        ("total", "total"))
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("eval", help="score a model on MIDI data (per-note NLL per head)")
+    p = subparsers.add_parser("eval", help="score a model on MIDI data (per-note NLL per head, timing MAE)")
     p.add_argument("model", help="model directory")
     p.add_argument("--data", required=True, help="folder of MIDI files")
     p.add_argument("--split", choices=["train", "val", "test", "all"], default="test")
@@ -22,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from livernn.errors import LivernnError
     from livernn.model.checkpoint import load_torch_model
     from livernn.model.net import LossWeights
-    from livernn.train.evaluate import evaluate, pitch_unigram, unigram_nll
+    from livernn.train.evaluate import MAE_SKIP, evaluate, references
 
     model, meta, directory = load_torch_model(args.model)
     weights = LossWeights(**(meta.get("recipe", {}).get("loss") or {}))
@@ -33,13 +48,18 @@ def run(args: argparse.Namespace) -> int:
     pieces = [n for _, n in load_notes(chosen, cache_dir=args.cache_dir)[0]]
     train = [n for _, n in load_notes(files["train"], cache_dir=args.cache_dir)[0]] or pieces
     result = evaluate(model, pieces, weights)
-    result["unigram_pitch"] = unigram_nll(pitch_unigram(train), pieces)
-    result.update(model=str(directory), split=args.split, files=len(pieces), heads=model.cfg.heads)
+    result.update(references(model.cfg, train, pieces))
+    result.update(model=str(directory), split=args.split, files=len(pieces), heads=model.cfg.heads,
+                  pitch_given_step=bool(model.cfg.categorical and model.cfg.pitch_given_step),
+                  mae_skip=MAE_SKIP)
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
     unit = "NLL nats/note" if model.cfg.categorical else "loss/note (step, duration: MSE + pressure)"
     print(f"{directory} on {args.data} [{args.split}]: {len(pieces)} files, {result['notes']} notes, {unit}")
-    for key in ("pitch", "step", "duration", "velocity", "total", "unigram_pitch"):
-        print(f"  {key:14s} {result[key]:.4f}")
+    for key, label in ROWS:
+        if key in result:
+            print(f"  {label:30s} {result[key]:.4f}")
+    print(f"  step MAE {result['step_mae_ms']:.1f} ms, duration MAE {result['duration_mae_ms']:.1f} ms "
+          f"(median of each head; {result['mae_notes']} notes, each piece's first {MAE_SKIP} predictions left out)")
     return 0

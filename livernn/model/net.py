@@ -93,16 +93,43 @@ class NoteLSTM(nn.Module):
     def forward(self, pitch, feats, step_target=None, state=None):
         """Logits (or regression outputs) for the note after each input note."""
         out, state = self.lstm(self.features(pitch, feats), state)
-        out = self.drop(out)
+        return self.heads(self.drop(out), step_target), state
+
+    def heads(self, out: torch.Tensor, step_target=None) -> dict[str, torch.Tensor]:
+        """The heads on the LSTM's (dropped-out) top layer ``out``."""
         logits = {"step": self.step_head(out), "duration": self.dur_head(out),
                   "velocity": self.vel_head(out)}
-        if self.step_to_pitch is not None:
-            logits["pitch"] = self.pitch_head(torch.tanh(out + self.step_to_pitch(step_target)))
-        else:
-            logits["pitch"] = self.pitch_head(out)
+        logits["pitch"] = self.pitch_logits(out, step_target)
         if not self.cfg.categorical:
             logits["step"], logits["duration"] = logits["step"].squeeze(-1), logits["duration"].squeeze(-1)
-        return logits, state
+        return logits
+
+    def pitch_logits(self, out: torch.Tensor, step_bin=None) -> torch.Tensor:
+        """Pitch logits from ``out``; given the step bin when the model conditions on it."""
+        if self.step_to_pitch is not None:
+            return self.pitch_head(torch.tanh(out + self.step_to_pitch(step_bin)))
+        return self.pitch_head(out)
+
+    def pitch_marginal_logprob(self, out: torch.Tensor, step_logits: torch.Tensor,
+                               pitch: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+        """log p(pitch | history) with the next step summed out, for N positions.
+
+        ``out`` (N, hidden), ``step_logits`` (N, n_step), ``pitch`` (N,). For a model whose
+        pitch head sees the step bin this is log sum_s p(s | history) p(pitch | history, s),
+        the figure comparable with a model that does not condition on the step; for any
+        other model it is the pitch head's own log-probability.
+        """
+        if self.step_to_pitch is None:
+            return torch.log_softmax(self.pitch_head(out).float(), -1).gather(-1, pitch[:, None])[:, 0]
+        log_ps = torch.log_softmax(step_logits.float(), -1)
+        table = self.step_to_pitch.weight  # (n_step, hidden)
+        parts = []
+        for i in range(0, len(out), chunk):
+            o, p = out[i:i + chunk], pitch[i:i + chunk]
+            lp = torch.log_softmax(self.pitch_head(torch.tanh(o[:, None, :] + table[None])).float(), -1)
+            lp = lp.gather(-1, p[:, None, None].expand(-1, table.shape[0], 1))[..., 0]  # (n, n_step)
+            parts.append(torch.logsumexp(lp + log_ps[i:i + chunk], -1))
+        return torch.cat(parts) if parts else out.new_zeros(0)
 
 
 def head_losses(cfg: ModelConfig, logits: dict, pitch_target, targets: dict, mask) -> dict[str, torch.Tensor]:

@@ -27,7 +27,7 @@ from livernn.model.checkpoint import read_model, write_model
 from livernn.model.net import HEADS, NoteLSTM, model_step, total_loss
 from livernn.notes import chord_rate
 from livernn.train.config import Recipe
-from livernn.train.evaluate import evaluate, pitch_unigram, unigram_nll
+from livernn.train.evaluate import evaluate, references
 from livernn.train.plots import plot_losses
 from livernn.train.state import load_trainer_state, save_trainer_state
 
@@ -184,7 +184,7 @@ def train(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *,
                 f"or --seq-len {max(2, t.seq_len // 2)}") from None
         train_s = time.perf_counter() - t0
         elapsed += train_s
-        val = evaluate(model, pieces["val"], recipe.loss, device)
+        val = evaluate(model, pieces["val"], recipe.loss, device, detail=False)
         record = {"epoch": epoch + 1, "step": step, "lr": opt.param_groups[0]["lr"],
                   "train": {h: sums[h] / max(n_notes, 1) for h in HEADS},
                   "val": {h: val[h] for h in (*HEADS, "total")},
@@ -229,12 +229,11 @@ def finalize(out: Path, pieces: dict, recipe: Recipe, device: torch.device) -> d
     cfg, meta, arrays, _ = read_model(out)
     model = NoteLSTM(cfg).to(device)
     model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})
-    uni = pitch_unigram(pieces["train"])
     results = {}
     for split in ("val", "test"):
         if pieces[split]:
             results[split] = evaluate(model, pieces[split], recipe.loss, device)
-            results[split]["unigram_pitch"] = unigram_nll(uni, pieces[split])
+            results[split].update(references(cfg, pieces["train"], pieces[split]))
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line]
     results["epochs_run"] = len(lines)
     results["train_s"] = lines[-1]["elapsed_s"] if lines else 0.0

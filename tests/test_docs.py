@@ -60,3 +60,11 @@ def test_every_test_cited_in_security_and_reliability_exists():
     missing = {node: where for node, where in citations.items()
                if node not in (ids if "[" in node else functions)}
     assert not missing, "cited but not collected:\n" + "\n".join(f"{k}  ({', '.join(v)})" for k, v in missing.items())
+
+
+def test_nothing_reads_the_shared_folder_beside_the_checkout():
+    """A user's clone has no shared folder beside it: the package and the tests carry what they need."""
+    needle = re.compile(r"\.\./" + "shared|" + r"parent\s*/\s*[\"']" + "shared")
+    offenders = [str(p.relative_to(REPO)) for folder in ("livernn", "tests") for p in (REPO / folder).rglob("*.py")
+                 if needle.search(p.read_text(encoding="utf-8"))]
+    assert not offenders

@@ -33,14 +33,16 @@ def run_music21(args: argparse.Namespace) -> int:
 
 
 def run_prepare(args: argparse.Namespace) -> int:
-    from livernn.data import find_midi_files, load_notes
+    from livernn.data import split_files
     from livernn.notes import chord_rate
 
-    files = find_midi_files(args.folder, max_files=args.max_files)
-    for split, paths in files.items():
-        loaded, report = load_notes(paths, cache_dir=args.cache_dir, workers=args.workers, progress=True)
-        notes = sum(len(n) for _, n in loaded)
-        rate = sum(chord_rate(n) * len(n) for _, n in loaded) / max(notes, 1)
-        print(f"{split:5s} {len(loaded):6d} files {notes:9d} notes  chord rate {rate:.2f}  "
-              f"(parsed {report.parsed}, cached {report.cached}, skipped {len(report.skipped)})")
+    found = split_files(args.folder, max_files=args.max_files, cache_dir=args.cache_dir, workers=args.workers,
+                        progress=True)
+    for split, paths in found.files.items():
+        loaded = [found.notes[p] for p in paths]
+        notes = sum(len(n) for n in loaded)
+        rate = sum(chord_rate(n) * len(n) for n in loaded) / max(notes, 1)
+        print(f"{split:5s} {len(loaded):6d} files {notes:9d} notes  chord rate {rate:.2f}")
+    print(f"parsed {found.parsed}, cached {found.cached}, skipped {found.skipped}; {found.grouped} files are "
+          f"versions of {len(found.groups)} pieces, each kept in one split ({found.moved} moved)")
     return 0

@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from livernn.data import find_midi_files, load_notes
+    from livernn.data import split_files
     from livernn.errors import LivernnError
     from livernn.model.checkpoint import load_torch_model
     from livernn.model.net import LossWeights
@@ -41,22 +41,22 @@ def run(args: argparse.Namespace) -> int:
 
     model, meta, directory = load_torch_model(args.model)
     weights = LossWeights(**(meta.get("recipe", {}).get("loss") or {}))
-    files = find_midi_files(args.data, max_files=args.max_files)
-    chosen = [p for s, ps in files.items() for p in ps if args.split in ("all", s)]
-    if not chosen:
+    found = split_files(args.data, max_files=args.max_files, cache_dir=args.cache_dir)
+    pieces = [found.notes[p] for s, ps in found.files.items() for p in ps if args.split in ("all", s)]
+    if not pieces:
         raise LivernnError(f"{args.data}: no files in split {args.split!r}")
-    pieces = [n for _, n in load_notes(chosen, cache_dir=args.cache_dir)[0]]
-    train = [n for _, n in load_notes(files["train"], cache_dir=args.cache_dir)[0]] or pieces
+    train = [found.notes[p] for p in found.files["train"]] or pieces
     result = evaluate(model, pieces, weights)
     result.update(references(model.cfg, train, pieces))
     result.update(model=str(directory), split=args.split, files=len(pieces), heads=model.cfg.heads,
                   pitch_given_step=bool(model.cfg.categorical and model.cfg.pitch_given_step),
-                  mae_skip=MAE_SKIP)
+                  mae_skip=MAE_SKIP, grouped_files=found.grouped)
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
     unit = "NLL nats/note" if model.cfg.categorical else "loss/note (step, duration: MSE + pressure)"
-    print(f"{directory} on {args.data} [{args.split}]: {len(pieces)} files, {result['notes']} notes, {unit}")
+    print(f"{directory} on {args.data} [{args.split}]: {len(pieces)} files, {result['notes']} notes, {unit}"
+          f" ({found.grouped} files of the folder are versions of another, kept in one split)")
     for key, label in ROWS:
         if key in result:
             print(f"  {label:30s} {result[key]:.4f}")

@@ -2,8 +2,8 @@
 
 from livernn.data.augment import Augment
 from livernn.data.cache import DataWarning, LoadReport, load_notes
-from livernn.data.split import SPLITS, find_midi_files, split_of
+from livernn.data.split import SPLITS, SplitFiles, find_midi_files, group_versions, split_files, split_of
 from livernn.data.windows import WindowSet, pad_pieces
 
-__all__ = ["SPLITS", "Augment", "DataWarning", "LoadReport", "WindowSet", "find_midi_files",
-           "load_notes", "pad_pieces", "split_of"]
+__all__ = ["SPLITS", "Augment", "DataWarning", "LoadReport", "SplitFiles", "WindowSet", "find_midi_files",
+           "group_versions", "load_notes", "pad_pieces", "split_files", "split_of"]

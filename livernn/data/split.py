@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from livernn.errors import LivernnError
 
@@ -64,3 +67,141 @@ def find_midi_files(
         split = official.get(rel) if official else None
         out[split or split_of(rel, val_frac, test_frac)].append(p)
     return out
+
+
+# -- versions of one piece: grouped by a transposition-invariant content key -----------
+
+SHINGLE = 8  # intervals per shingle
+MIN_SHARED = 0.5  # share of the shorter melody's shingles two versions have in common
+MAX_PIECES_PER_SHINGLE = 40  # a shingle this common (a scale run) says nothing about identity
+
+
+def melody_intervals(notes) -> np.ndarray:
+    """The top line's intervals: the highest sounding pitch at each onset, repeats merged.
+
+    Transposition-invariant (intervals, not pitches) and tempo-invariant (no times), and
+    robust to re-voicing: the skyline follows the top voice, whatever the inner voices do.
+    Rhythm is left out on purpose: music21's chorale variants differ in meter and tempo
+    (bwv248.35-3 in 4/4, -3c in 3/4) while their tune is the same.
+    """
+    if len(notes) == 0:
+        return np.zeros(0, np.int16)
+    import heapq
+
+    start = np.round(notes["start"].astype(np.float64), 3)
+    end = start + np.maximum(notes["duration"].astype(np.float64), 1e-3)
+    order = np.argsort(start, kind="stable")
+    start, end, pitch = start[order].tolist(), end[order].tolist(), notes["pitch"][order].tolist()
+    top, live, i, n = [], [], 0, len(start)  # live: heap of (-pitch, end) of sounding notes
+    while i < n:
+        t = start[i]
+        while i < n and start[i] == t:
+            heapq.heappush(live, (-pitch[i], end[i]))
+            i += 1
+        while live and live[0][1] <= t + 1e-6:  # the highest has ended: drop it (lazily)
+            heapq.heappop(live)
+        top.append(-live[0][0])  # a note just pushed at t always outlasts t
+    top = np.array(top, np.int16)
+    keep = np.concatenate([[True], top[1:] != top[:-1]])
+    return np.diff(top[keep])
+
+
+def _shingles(intervals) -> set:
+    n = len(intervals)
+    if n < SHINGLE:
+        return {tuple(int(x) for x in intervals)} if n else set()
+    return {tuple(int(x) for x in intervals[i:i + SHINGLE]) for i in range(n - SHINGLE + 1)}
+
+
+def group_versions(melodies: list) -> list[list[int]]:
+    """Groups (indices, each group sorted, size >= 2) of pieces that are versions of one tune.
+
+    Two pieces are versions when at least ``MIN_SHARED`` of the shorter one's interval
+    8-grams occur in the other (a transposed, re-harmonised, ornamented or re-barred
+    version keeps most of its tune). Candidates come from an inverted index, so this is
+    near-linear in the number of pieces; groups are closed transitively (union-find).
+    """
+    sets = [_shingles(m) for m in melodies]
+    index: dict[tuple, list[int]] = {}
+    for i, s in enumerate(sets):
+        for sh in s:
+            index.setdefault(sh, []).append(i)
+    parent = list(range(len(sets)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    shared: dict[tuple[int, int], int] = {}
+    for members in index.values():
+        if 1 < len(members) <= MAX_PIECES_PER_SHINGLE:
+            for a in range(len(members)):
+                for b in range(a + 1, len(members)):
+                    key = (members[a], members[b])
+                    shared[key] = shared.get(key, 0) + 1
+    for (a, b), n in shared.items():
+        if n >= MIN_SHARED * min(len(sets[a]), len(sets[b])):
+            parent[find(a)] = find(b)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(sets)):
+        groups.setdefault(find(i), []).append(i)
+    return sorted((sorted(g) for g in groups.values() if len(g) > 1), key=lambda g: g[0])
+
+
+@dataclass
+class SplitFiles:
+    """Files per split after grouping versions, their notes, and what was grouped."""
+
+    files: dict[str, list[Path]]
+    notes: dict[Path, np.ndarray]
+    groups: list[list[str]] = field(default_factory=list)  # relpaths of each group of versions
+    moved: int = 0  # files whose split changed because a version of them is elsewhere
+    skipped: int = 0
+    parsed: int = 0
+    cached: int = 0
+
+    @property
+    def grouped(self) -> int:
+        """Files that share a group with another file."""
+        return sum(len(g) for g in self.groups)
+
+
+_TRAINWARD = {"train": 0, "val": 1, "test": 2}
+
+
+def split_files(root: str | Path, *, max_files: int | None = None, cache_dir=None, workers: int | None = None,
+                progress: bool = False, group: bool = True, val_frac: float = 0.1,
+                test_frac: float = 0.1) -> SplitFiles:
+    """``find_midi_files`` plus its notes, with versions of one piece kept in one split.
+
+    Each file's own split is the hash of its path (or MAESTRO's CSV); a group of versions
+    (``group_versions``) then goes, whole, to the most train-ward split among its members.
+    So a test file is one whose every version hashed to test, the test split only ever
+    loses files to grouping, and a model trained on the ungrouped split is still scored
+    on files it never saw. Unreadable files are left out (with a warning, as in
+    ``load_notes``).
+    """
+    from livernn.data.cache import load_notes
+
+    root = Path(root)
+    by_split = find_midi_files(root, max_files=max_files, val_frac=val_frac, test_frac=test_frac)
+    paths = [p for s in SPLITS for p in by_split[s]]
+    own = {p: s for s in SPLITS for p in by_split[s]}
+    loaded, report = load_notes(paths, cache_dir=cache_dir, workers=workers, progress=progress)
+    notes = dict(loaded)
+    present = [p for p in paths if p in notes]
+    split = {p: own[p] for p in present}
+    groups: list[list[str]] = []
+    moved = 0
+    if group and len(present) > 1:
+        for g in group_versions([melody_intervals(notes[p]) for p in present]):
+            members = [present[i] for i in g]
+            target = min((split[p] for p in members), key=_TRAINWARD.__getitem__)
+            moved += sum(split[p] != target for p in members)
+            for p in members:
+                split[p] = target
+            groups.append(sorted(p.relative_to(root).as_posix() for p in members))
+    files = {s: sorted(p for p in present if split[p] == s) for s in SPLITS}
+    return SplitFiles(files, notes, groups, moved, len(report.skipped), report.parsed, report.cached)

@@ -21,7 +21,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from livernn.data import WindowSet, find_midi_files, load_notes
+from livernn.data import WindowSet
+from livernn.data.split import split_files
 from livernn.errors import LivernnError
 from livernn.model.checkpoint import read_model, write_model
 from livernn.model.net import HEADS, NoteLSTM, model_step, total_loss
@@ -55,21 +56,22 @@ def lr_at(step: int, total: int, recipe: Recipe) -> float:
     return t.lr * warm * cos
 
 
-def load_splits(data_dir: Path, recipe: Recipe, *, progress: bool) -> tuple[dict, dict]:
-    """Note arrays per split, and the data facts that go into the model's config.json."""
+def load_splits(data_dir: Path, recipe: Recipe, *, progress: bool, verbose: bool = True) -> tuple[dict, dict]:
+    """Note arrays per split (versions of one piece kept together), and the data facts for config.json."""
     t = recipe.train
-    files = find_midi_files(data_dir, max_files=t.max_files or None)
-    pieces, stats = {}, {"root": str(data_dir), "files": {}, "notes": {}, "skipped": 0}
-    for split, paths in files.items():
-        loaded, report = load_notes(paths, cache_dir=t.cache_dir or None, workers=t.workers or None,
-                                    progress=progress)
-        pieces[split] = [n for _, n in loaded]
-        stats["files"][split] = len(loaded)
-        stats["notes"][split] = int(sum(len(n) for n in pieces[split]))
-        stats["skipped"] += len(report.skipped)
+    found = split_files(data_dir, max_files=t.max_files or None, cache_dir=t.cache_dir or None,
+                        workers=t.workers or None, progress=progress)
+    pieces = {split: [found.notes[p] for p in paths] for split, paths in found.files.items()}
+    stats = {"root": str(data_dir), "files": {s: len(v) for s, v in pieces.items()},
+             "notes": {s: int(sum(len(n) for n in v)) for s, v in pieces.items()},
+             "skipped": found.skipped, "grouped": {"files": found.grouped, "groups": len(found.groups),
+                                                   "moved": found.moved}}
     if not pieces["train"] or not pieces["val"]:
         raise LivernnError(f"{data_dir}: need MIDI files in both train and val splits "
                            f"(found {stats['files']}); add files or raise --max-files")
+    if verbose and found.groups:
+        print(f"{found.grouped} files are versions of {len(found.groups)} pieces: each kept in one split "
+              f"({found.moved} moved)", flush=True)
     train_notes = np.concatenate(pieces["train"])
     stats["chord_rate"] = chord_rate(train_notes)
     vals, counts = np.unique(train_notes["pitch"], return_counts=True)
@@ -105,7 +107,7 @@ def train(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *,
     # -- data: rank 0 parses (and fills the cache) first, the others then read the cache
     if world > 1 and not main:
         dist.barrier()
-    pieces, stats = load_splits(data_dir, recipe, progress=progress and main)
+    pieces, stats = load_splits(data_dir, recipe, progress=progress and main, verbose=main)
     if world > 1 and main:
         dist.barrier()
     windows = WindowSet(pieces["train"], t.seq_len, t.stride or None)

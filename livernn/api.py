@@ -31,6 +31,7 @@ from collections.abc import Generator, Iterable
 from pathlib import Path
 from typing import Any
 
+from livernn.controls.actions import SWAP_AT, perform
 from livernn.errors import LivernnError, unknown
 
 __all__ = [
@@ -42,7 +43,6 @@ __all__ = [
 # The OSC input an ``osc.*`` source opens when none is: this machine only, the port the
 # patches and the TouchOSC/Max examples use, remote commands off.
 DEFAULT_OSC = ("127.0.0.1", 9000)
-SWAP_AT = ("now", "beat", "bar")
 SWAP_POLICIES = ("ring", "cut")
 # patch()'s keyword options (the patch file's [[mappings]] keys but source and target)
 MAPPING_OPTIONS = ("range", "out", "curve", "shape", "points", "clip", "invert", "smooth", "alpha",
@@ -220,27 +220,26 @@ def swap(v: Any, model: Any, at: str = "bar", policy: str = "ring") -> Swap:
 
 def tempo(bpm: float | None = None) -> float:
     """Set the tempo in BPM (beat position stays continuous); with no argument, read it."""
-    s = session()
     if bpm is not None:
-        s.set_tempo(bpm)
-    return s.tempo
+        perform(controls(), "tempo", {"bpm": bpm})
+    return session().tempo
 
 
 def panic() -> None:
     """End every sounding note now, on every output (tracked note-offs, then CC 123/120)."""
-    session().panic()
+    perform(controls(), "panic", {})
 
 
 def mute(*voices: Any) -> None:
     """Silence voices (they keep generating, so unmuting resumes mid-phrase); none = all."""
-    for v in _voices(voices):
-        v.set("mute", True)
+    for name in _voice_names(voices):
+        perform(controls(), "mute", {"voice": name})
 
 
 def unmute(*voices: Any) -> None:
     """Let voices play again; none = all (this also ends a solo)."""
-    for v in _voices(voices):
-        v.set("mute", False)
+    for name in _voice_names(voices):
+        perform(controls(), "unmute", {"voice": name})
     if not voices:
         _state["solo"] = None
 
@@ -262,9 +261,9 @@ def solo(*voices: Any) -> None:
         v.set("mute", name not in keep)
 
 
-def _voices(voices: Iterable[Any]) -> list[Any]:
-    chosen = [_voice(v) for v in voices]
-    return chosen or list(session().voices.values())
+def _voice_names(voices: Iterable[Any]) -> list[str]:
+    """The names of ``voices`` (Voices or names, each checked), or ``["*"]`` (all) for none."""
+    return [_voice(v).name for v in voices] or ["*"]
 
 
 def record(path: str | os.PathLike[str]) -> Path:
@@ -408,7 +407,7 @@ def listen_osc(port: int = DEFAULT_OSC[1], host: str = DEFAULT_OSC[0], allow: It
     """
     import ipaddress
 
-    from livernn.controls.commands import install_commands
+    from livernn.controls.remote import install_commands
     from livernn.controls.osc_in import OscIn
 
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
@@ -544,7 +543,7 @@ def unpatch(source: str | None = None, target: str | None = None) -> int:
 def scene(n: int | str) -> str:
     """Apply a scene from the patch, by name or by 0-based index; returns its name."""
     runtime = controls()
-    runtime.apply_scene(n)
+    perform(runtime, "scene", {"scene": n})
     return runtime.scene
 
 

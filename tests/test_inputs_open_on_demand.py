@@ -271,7 +271,7 @@ def test_a_patch_asks_for_remote_commands_with_commands_true(tmp_path):
 
 def test_a_misspelt_command_names_the_nearest(caplog):
     from livernn.controls.bus import ControlBus
-    from livernn.controls.commands import install_commands
+    from livernn.controls.remote import install_commands
     from livernn.controls.osc_in import OscIn
     from livernn.controls.runtime import ControlRuntime
 

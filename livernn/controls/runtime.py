@@ -28,12 +28,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from livernn.controls.actions import perform
 from livernn.controls.automation import Automation
 from livernn.controls.bus import ControlBus
 from livernn.controls.feedback import OscFeedback
 from livernn.controls.mapping import Mapping, param_defaults
 from livernn.controls.osc_in import RateLimitedLog
-from livernn.controls.trigger import ACTIONS, Trigger
+from livernn.controls.trigger import Trigger
 from livernn.errors import LivernnError, unknown
 
 log = logging.getLogger(__name__)
@@ -158,7 +159,7 @@ class ControlRuntime:
         spec = PARAM_SPECS.get(param)
         if spec is None:
             raise unknown("parameter", param, PARAM_SPECS)
-        self._voices(voice)
+        self.find_voices(voice)
         defaults = param_defaults(spec)
         state: dict[str, Callable[[], None]] = {}
 
@@ -200,35 +201,18 @@ class ControlRuntime:
 
     # -- actions ----------------------------------------------------------------------------
     def fire(self, action: str, args: dict[str, Any]) -> None:
-        """Run one action (from a trigger or a remote command); failures are logged."""
+        """Run one action of ``controls.actions`` (from a trigger or a remote command);
+        failures are logged, never raised into the source."""
         try:
-            self._fire(action, args)
+            perform(self, action, args)
             for listener in self.on_action:
                 listener(action, args)
         except LivernnError as exc:
             self.warn(f"{action}: {exc}")
 
-    def _fire(self, action: str, args: dict[str, Any]) -> None:
-        session = self.session
-        if action == "scene":
-            self.apply_scene(args["scene"])
-        elif action == "panic":
-            session.panic()
-        elif action == "tempo":
-            session.set_tempo(float(args["bpm"]))
-        elif action == "swap":
-            self.swap(str(args["voice"]), str(args["model"]), str(args.get("at", "bar")))
-        elif action in ("mute", "unmute", "toggle_mute"):
-            for voice in self._voices(str(args.get("voice", "*"))):
-                muted = {"mute": True, "unmute": False}.get(action, not voice.params.mute)
-                voice.set("mute", muted)
-        elif action == "param":
-            voice = self._voices(str(args["voice"]))[0]
-            voice.set(str(args["param"]), args["value"], clamp=True)
-        else:
-            raise unknown("action", action, ACTIONS)
-
-    def _voices(self, name: str) -> list[Any]:
+    def find_voices(self, name: str) -> list[Any]:
+        """The voice called ``name``, or every voice for ``*``; an unknown name is the
+        did-you-mean error."""
         if name == "*":
             return list(self.session.voices.values())
         voice = self.session.voices.get(name)
@@ -238,7 +222,7 @@ class ControlRuntime:
 
     def swap(self, voice: str, model: str, at: str = "bar") -> Any:
         """Swap a voice's model by its patch name (never by an arbitrary path)."""
-        self._voices(voice)
+        self.find_voices(voice)
         future = self.session.swap(voice, self.resolve_model(model), at=at)
         if hasattr(future, "add_done_callback"):
             future.add_done_callback(lambda f: self._swap_done(voice, model, f))
@@ -263,7 +247,7 @@ class ControlRuntime:
         if found.tempo is not None:
             self.session.set_tempo(found.tempo)
         for voice_name, params in found.params.items():
-            for voice in self._voices(voice_name):
+            for voice in self.find_voices(voice_name):
                 voice.update(clamp=True, **params)  # one snapshot: never half a scene
         for voice_name, model in found.models.items():
             self.swap(voice_name, model)

@@ -15,13 +15,15 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from livernn.controls.actions import ACTIONS
 from livernn.errors import LivernnError
-
-ACTIONS = ("scene", "swap", "panic", "mute", "unmute", "toggle_mute", "tempo", "param")
 
 
 @dataclass
 class Trigger:
+    """Fires ``action`` (a name in ``controls.actions.ACTIONS``) with ``args`` when ``source``
+    meets its one condition; see the module docstring."""
+
     source: str
     action: str
     args: dict[str, Any] = field(default_factory=dict)

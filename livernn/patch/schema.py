@@ -19,7 +19,7 @@ from typing import Any
 from livernn.controls.automation import SHAPES
 from livernn.controls.mapping import param_defaults
 from livernn.controls.runtime import Scene
-from livernn.controls.trigger import ACTIONS
+from livernn.controls.actions import ACTIONS, ARG_NAMES, Action
 from livernn.engine.params import PARAM_SPECS, VoiceParams
 from livernn.errors import LivernnError, unknown
 from livernn.patch.checker import Checker, kind_of
@@ -62,8 +62,8 @@ ONLY_WITH = {"points": ("curve", ("breakpoints",)), "shape": ("curve", ("exp", "
 MAPPING_DEFAULTS = {"curve": "lin", "smooth": "none"}
 LFO_KEYS = ("name", "type", "target", "shape", "beats", "hz", "lo", "hi", "phase", "seed")
 RAMP_KEYS = ("name", "type", "target", "points", "loop", "step")
-ACTION_ARGS = ("scene", "voice", "model", "at", "bpm", "param", "value")
-TRIGGER_KEYS = ("source", "above", "below", "equals", "hysteresis", "action", *ACTION_ARGS)
+CONDITION_KEYS = ("above", "below", "equals", "hysteresis")
+TRIGGER_KEYS = ("source", *CONDITION_KEYS, "action", *ARG_NAMES)  # the action table's arguments
 
 
 def load_patch(path: str | Path) -> Patch:
@@ -460,9 +460,7 @@ def _triggers(data: dict[str, Any], voices: dict[str, VoiceSpec], models: dict[s
     if not isinstance(raw, list):
         check.bad(("triggers",), "must be an array of tables: [[triggers]]")
         return []
-    needs = {"scene": ("scene",), "swap": ("voice", "model"), "tempo": ("bpm",),
-             "param": ("voice", "param", "value"), "mute": ("voice",), "unmute": ("voice",),
-             "toggle_mute": ("voice",), "panic": ()}
+    names = {"scene": scenes, "voice": ("*", *voices), "model": ("default", *models), "parameter": PARAM_SPECS}
     out = []
     for i, table in enumerate(raw):
         where: tuple[str | int, ...] = ("triggers", i)
@@ -471,37 +469,8 @@ def _triggers(data: dict[str, Any], voices: dict[str, VoiceSpec], models: dict[s
         action = _choice(check, (*where, "action"), table.get("action"), "action", ACTIONS)
         if source is None or action is None:
             continue
-        takes = needs[action] + (("at",) if action == "swap" else ())
-        for key in ACTION_ARGS:
-            if key in table and key not in takes:
-                check.bad((*where, key), f"does not apply to action {action!r}; it takes: {', '.join(takes) or 'nothing'}")
-        args = {}
-        for key in takes:
-            if key not in table:
-                if key != "at":
-                    check.bad(where, f"action {action!r} needs {key!r}")
-                continue
-            args[key] = table[key]
-        ok = len(args) >= len(needs[action])
-        if "scene" in args:
-            ok &= _choice(check, (*where, "scene"), args["scene"], "scene", scenes) is not None
-        if "voice" in args:
-            ok &= _choice(check, (*where, "voice"), args["voice"], "voice", ("*", *voices)) is not None
-        if "model" in args:
-            ok &= _choice(check, (*where, "model"), args["model"], "model", ("default", *models)) is not None
-        if "at" in args:
-            ok &= _choice(check, (*where, "at"), args["at"], "swap boundary", ("now", "beat", "bar")) is not None
-        if "bpm" in args:
-            ok &= check.number((*where, "bpm"), args["bpm"], 1, 999) is not None
-        if "param" in args:
-            ok &= _choice(check, (*where, "param"), args["param"], "parameter", PARAM_SPECS) is not None
-            if ok and "value" in args:
-                try:
-                    PARAM_SPECS[args["param"]].coerce(args["value"])
-                except LivernnError as exc:
-                    check.bad((*where, "value"), str(exc))
-                    ok = False
-        condition = {k: table[k] for k in ("above", "below", "equals", "hysteresis") if k in table}
+        args, ok = _action_args(where, ACTIONS[action], table, names, check)
+        condition = {k: table[k] for k in CONDITION_KEYS if k in table}
         equals = condition.get("equals")
         if equals is not None and (isinstance(equals, bool) or not isinstance(equals, int | float | str)):
             check.bad((*where, "equals"), f"must be a number or a string, got {kind_of(equals)}")
@@ -519,6 +488,39 @@ def _triggers(data: dict[str, Any], voices: dict[str, VoiceSpec], models: dict[s
             continue
         out.append(spec)
     return out
+
+
+def _action_args(where: tuple[str | int, ...], action: Action, table: dict[str, Any],
+                 names: dict[str, Any], check: Checker) -> tuple[dict[str, Any], bool]:
+    """A trigger's arguments for ``action``, each checked as the action table says: a
+    name of the patch (``names``: its scenes, voices, models, the parameters) or of a fixed set, a number
+    in bounds, a value of the named parameter. Returns (args, all fine)."""
+    takes = tuple(arg.name for arg in action.args)
+    for key in ARG_NAMES:
+        if key in table and key not in takes:
+            check.bad((*where, key), f"does not apply to action {action.name!r}; it takes: {', '.join(takes) or 'nothing'}")
+    args: dict[str, Any] = {}
+    ok = True
+    for arg in action.args:
+        if arg.name not in table:
+            if arg.required:
+                check.bad(where, f"action {action.name!r} needs {arg.name!r}")
+                ok = False
+            continue
+        value = args[arg.name] = table[arg.name]
+        at = (*where, arg.name)
+        if arg.names is not None:
+            choices = arg.choices if arg.choices is not None else names[arg.names]
+            ok &= _choice(check, at, value, arg.names, choices) is not None
+        elif arg.bounds is not None:
+            ok &= check.number(at, value, *arg.bounds) is not None
+        elif arg.value_of is not None and ok:
+            try:
+                PARAM_SPECS[args[arg.value_of]].coerce(value)
+            except LivernnError as exc:
+                check.bad(at, str(exc))
+                ok = False
+    return args, ok
 
 
 def _sections(data: dict[str, Any], folder: Path, check: Checker) -> dict[str, dict[str, Any]]:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from livernn.controls.commands import install_commands
+from livernn.controls.remote import install_commands
 from livernn.controls.feedback import OscFeedback
 from livernn.controls.midi_in import MidiIn, NoteListener
 from livernn.controls.osc_in import OscIn

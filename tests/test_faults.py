@@ -320,3 +320,30 @@ def test_midi_input_follows_a_jack_restart(tmp_path):
             stop_process(controller)
             midi_in.close()
             stop_process(jack.proc)
+
+
+def test_ten_play_runs_in_a_row_all_reach_jack(jack, tmp_path):
+    """Issue 12: ``livernn play --out midi:X`` was silent in 2 of 8 runs. Ten in a row
+    against one JACK server: every one is heard at the probe."""
+    probe = ProcessMidiProbe("playten")
+    heard = []
+    try:
+        for run in range(10):
+            before = _note_ons(probe)
+            proc = subprocess.Popen([sys.executable, "-m", "livernn.cli", "play", "--out", f"midi:{probe.client}",
+                                     "--bpm", "240", "--seed", str(run)], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+            try:
+                wait_for(lambda: _note_ons(probe) >= before + 4 or proc.poll() is not None, 60,
+                         f"notes from play run {run + 1}")
+                assert proc.poll() is None, proc.communicate()
+                proc.send_signal(signal.SIGINT)
+                _, err = proc.communicate(timeout=30)
+                assert "not delivering" not in err, err
+            finally:
+                stop_process(proc)
+            heard.append(_note_ons(probe) - before)
+    finally:
+        probe.close()
+    assert len(heard) == 10 and min(heard) >= 4, heard
+

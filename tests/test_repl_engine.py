@@ -25,18 +25,14 @@ from peers import MidiProbe, stop_process
 
 pytestmark = pytest.mark.integration
 
-# The engine's bound: 1 ms p99 onset error (livernn/engine/scheduler.py), plus one JACK period
-# (32 frames at 48 kHz) of delivery granularity on the probe's side. MIDI goes out from the
-# engine's sender process, whose interpreter the REPL's code cannot hold up (with a sender
-# thread in this process, a busy REPL thread preempted while holding the GIL cost tens of
-# milliseconds on this loaded 2-core machine).
-ONSET_P99_BOUND_MS = 1.0 + 1000 * 32 / 48000
-
-
-def busy_bound_ms(idle: dict[str, float]) -> float:
-    """The engine's bound, or, when this shared machine misses it even with the prompt idle
-    (other work on its 2 cores), no worse than half again the idle window's p99."""
-    return max(ONSET_P99_BOUND_MS, 1.5 * idle["p99"])
+# The bound, fixed: |arrival at the probe - the note's logical onset| at the 99th percentile,
+# over every note of a window, busy or idle (issue 12). It holds the JACK period's delivery
+# granularity too (32 frames at 48 kHz: the sender sends half a period early, so arrivals
+# fall within about +-0.33 ms of the onset). MIDI goes out from the engine's sender process,
+# whose interpreter the REPL's code cannot hold up.
+ONSET_P99_BOUND_MS = 1.0
+MIN_NOTES = 100  # notes a window needs for its p99 to be more than its maximum
+BUSY_S = 6.0  # seconds of each window
 
 
 QUEUE_PROBE = """
@@ -119,14 +115,30 @@ def note_ons(probe, since: float = 0.0) -> list[tuple[float, int]]:
     return [(t, m[1]) for t, m in probe.received if t >= since and m[0] & 0xF0 == 0x90 and m[2] > 0]
 
 
-def onset_errors(arrivals: list[tuple[float, int]], logical: list[tuple[float, int]]) -> list[float]:
-    """Arrival minus logical onset, each arrival matched to the nearest onset of its pitch."""
-    errors = []
-    for arrived, pitch in arrivals:
-        candidates = [t for t, p in logical if p == pitch and abs(arrived - t) < 0.05]
-        if candidates:
-            errors.append(arrived - min(candidates, key=lambda t: abs(arrived - t)))
-    return errors
+def recorded_onsets(events) -> list[tuple[float, int, int]]:
+    """(logical time, channel, pitch) of each note-on a recording tap was handed."""
+    return [(t, d[0] & 0x0F, d[1]) for t, d in events if d[0] & 0xF0 == 0x90 and d[2] > 0]
+
+
+def arrived_onsets(probe) -> list[tuple[float, int, int]]:
+    """(arrival time, channel, pitch) of each note-on the probe heard."""
+    return [(t, m[0] & 0x0F, m[1]) for t, m in probe.received if m[0] & 0xF0 == 0x90 and m[2] > 0]
+
+
+def pair_onsets(recorded, arrived) -> list[tuple[float, float]]:
+    """Every recorded note-on paired with its arrival: by (channel, pitch), in order.
+
+    A note recorded and never heard, or heard and never recorded, fails here: a timing
+    figure over the notes that happened to arrive would hide exactly those."""
+    by_key: dict[tuple[int, int], tuple[list[float], list[float]]] = {}
+    for t, ch, pitch in recorded:
+        by_key.setdefault((ch, pitch), ([], []))[0].append(t)
+    for t, ch, pitch in arrived:
+        by_key.setdefault((ch, pitch), ([], []))[1].append(t)
+    wrong = {key: (len(r), len(a)) for key, (r, a) in by_key.items() if len(r) != len(a)}
+    assert not wrong, (f"{len(recorded)} note-ons recorded, {len(arrived)} arrived; "
+                       f"(channel, pitch): (recorded, arrived) differ: {wrong}")
+    return [(t, arrival) for r, a in by_key.values() for t, arrival in zip(sorted(r), sorted(a))]
 
 
 class Performer:
@@ -214,51 +226,61 @@ def test_typed_lines_load_play_retune_swap_and_panic(jack, midi_probe, monkeypat
 
 
 def quantiles(errors: list[float]) -> dict[str, float]:
-    ordered = sorted(errors)
+    ordered = sorted(abs(e) for e in errors)
     pick = lambda q: 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
     return {"n": len(ordered), "median": pick(0.5), "p90": pick(0.9), "p99": pick(0.99), "max": pick(1.0)}
 
 
-def window_figures(probe, logical: list[tuple[float, int]], windows: dict[str, tuple[float, float]],
+def window_figures(pairs: list[tuple[float, float]], windows: dict[str, tuple[float, float]],
                    label: str, capsys) -> dict[str, dict[str, float]]:
-    """Onset-error figures per time window (printed for the report), at least 3 notes each."""
+    """|arrival - onset| figures over every note whose logical onset falls in each window."""
     figures = {}
     for name, (start, end) in windows.items():
-        arrivals = [(t, p) for t, p in note_ons(probe, start) if t <= end]
-        errors = onset_errors(arrivals, logical)
-        in_window = sum(start <= t <= end for t, _ in logical)
-        assert len(errors) >= 3, f"{name} window: {len(arrivals)} arrivals, {in_window} onsets, {len(errors)} matched"
+        errors = [arrival - t for t, arrival in pairs if start <= t <= end]
+        assert len(errors) >= MIN_NOTES, f"{name} window: only {len(errors)} notes"
         figures[name] = quantiles(errors)
     with capsys.disabled():
         for name, f in figures.items():
-            print(f"\n{label}, {name} prompt: onset error over {f['n']} notes: median {f['median']:.3f} ms, "
+            print(f"\n{label}, {name} prompt: |onset error| over all {f['n']} notes: median {f['median']:.3f} ms, "
                   f"p90 {f['p90']:.3f} ms, p99 {f['p99']:.3f} ms, max {f['max']:.3f} ms")
     return figures
 
 
 def test_a_busy_loop_at_the_prompt_does_not_move_notes(jack, midi_probe, monkeypatch, tmp_path, capsys):
-    """2 s of pure-Python work typed at the prompt vs 2 s idle at the prompt, same show.
+    """6 s of pure-Python work typed at the prompt vs 6 s idle at the prompt, same show (the
+    issue's measurement: density 3, some 250 notes a window).
 
-    The idle window is printed beside it as the machine's own baseline.
-    """
-    logical: list[tuple[float, int]] = []
+    Every note-on handed to a recording tap is paired with its arrival at the probe (none
+    missing, none extra), and the 99th percentile of |arrival - onset| stays under the
+    fixed bound in both windows."""
+    from livernn.outputs import file_recorder
+
     windows: dict[str, tuple[float, float]] = {}
+    tap = file_recorder(tmp_path / "tap.mid")
 
     async def script(me: Performer, session) -> None:
-        session.on("note", lambda voice, pitch, vel, t_on, t_off: logical.append((t_on, pitch)))
-        await me.type(f"lead = voice('lead', out=midi({midi_probe.client!r}), density=4)")
+        session.add_tap(tap)
+        await me.type(f"lead = voice('lead', out=midi({midi_probe.client!r}), density=3)")
         await wait_until(lambda: len(note_ons(midi_probe)) >= 4, 10, "the first notes")
         start = time.monotonic()
-        await asyncio.sleep(2.0)
+        await asyncio.sleep(BUSY_S)
         windows["idle"] = (start, time.monotonic())
         await me.type("import time; t0 = time.monotonic()")
-        await me.type("while time.monotonic() - t0 < 2.0:\r    pass\r")
+        await me.type(f"while time.monotonic() - t0 < {BUSY_S}:\r    pass\r")
         t0 = me.repl.namespace["t0"]
-        windows["busy"] = (t0, t0 + 2.0)
+        windows["busy"] = (t0, t0 + BUSY_S)
+        await me.type("mute(lead)")  # let every note handed over play out before the end
+        await asyncio.sleep(1.0)
 
     play(monkeypatch, tmp_path, script)
-    figures = window_figures(midi_probe, logical, windows, "in-process", capsys)
-    assert figures["busy"]["p99"] < busy_bound_ms(figures["idle"])
+    time.sleep(0.2)
+    pairs = pair_onsets(recorded_onsets(tap.events), arrived_onsets(midi_probe))
+    figures = window_figures(pairs, windows, "in-process", capsys)
+    import json, os
+    if os.environ.get("LVDUMP"):
+        json.dump({"pairs": pairs, "windows": windows}, open(os.environ["LVDUMP"], "w"))
+    assert figures["idle"]["p99"] <= ONSET_P99_BOUND_MS, figures
+    assert figures["busy"]["p99"] <= ONSET_P99_BOUND_MS, figures
 
 
 PATCH = """
@@ -290,7 +312,7 @@ lead = {{ temperature = 1.6, density = 3 }}
 
 def test_a_show_started_from_a_patch_is_taken_over_at_the_prompt(jack, midi_probe, monkeypatch, tmp_path, capsys):
     """``livernn repl PATCH``: built like ``perform`` does (Show), then played by typing."""
-    from livernn.repl.build import open_show
+    from livernn.patch import open_show
 
     patch = tmp_path / "takeover.toml"
     patch.write_text(PATCH.format(port=midi_probe.client))
@@ -298,7 +320,8 @@ def test_a_show_started_from_a_patch_is_taken_over_at_the_prompt(jack, midi_prob
     monkeypatch.setenv("LIVERNN_HISTORY", str(tmp_path / "history"))
 
     async def main() -> None:
-        session, show = await open_show(patch)
+        show = await open_show(patch)
+        session = show.session
         assert session.tempo == 150 and session.voices["lead"].temperature == 0.6  # the patch's scene
         with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
             repl = make_repl(session, show.runtime)

@@ -180,6 +180,11 @@ def test_choosing_the_api_and_listing_ports_open_no_short_lived_jack_client(jack
     import subprocess
     import sys
 
+    import re
+
+    def base(client: str) -> str:  # JACK names a second "livernn-ctl" "livernn-ctl-01"
+        return re.sub(r"-\d\d$", "", client)
+
     probe = ProcessMidiProbe("listme")
     watch = ClientWatch()
     try:
@@ -191,16 +196,38 @@ def test_choosing_the_api_and_listing_ports_open_no_short_lived_jack_client(jack
         assert done.returncode == 0, done.stderr
         assert done.stdout.split() == ["True", str(32 / 48000)]
         time.sleep(0.3)
-        opened = [name for name, registered in watch.events if registered]
+        opened = [base(name) for name, registered in watch.events if registered]
         assert opened == ["livernn-ctl"], watch.events  # one, for the whole process
         watch.events.clear()
         out = midi("lvclients")
         try:
             time.sleep(0.5)
-            assert sorted(n for n, r in watch.events if r) == ["livernn", "livernn-check", "livernn-ctl"]
+            assert sorted(base(n) for n, r in watch.events if r) == ["livernn", "livernn-check", "livernn-ctl"]
             assert [n for n, r in watch.events if not r] == [], watch.events  # none closed while it plays
         finally:
             out.close()
     finally:
         watch.close()
+        probe.close()
+
+
+def test_status_shows_the_sender_process_own_lateness(jack):
+    """The deadline of a MIDI message is kept in the sender process, so that is where its
+    lateness is measured and what status() reports beside the scheduler's hand-over figure."""
+    from livernn.engine import Session
+    from livernn.repl.status import format_status
+
+    probe = ProcessMidiProbe("lateprobe")
+    session = Session(bpm=480)
+    try:
+        session.add_output("x", midi(probe.client, create=False))
+        session.add_voice("lead", seed=1, density=4)
+        session.start()
+        wait_for(lambda: session.status()["output_late_ms"].get("x", {}).get("n", 0) >= 10, 20,
+                 "the sender's lateness figures")
+        late = session.status()["output_late_ms"]["x"]
+        assert 0 <= late["p50"] <= late["p99"] <= late["max"] < 1000
+        assert "x sent late p50" in format_status(session.status())
+    finally:
+        session.stop()
         probe.close()

@@ -417,6 +417,10 @@ class Session:
             "recording": str(self._recorder.path) if self._recorder is not None else None,
             "open_notes": len(self.scheduler.open_notes()),
             "send_late_ms": {"p50": pct(0.5), "p99": pct(0.99), "max": pct(1.0)},
+            # Where a sender process keeps the deadline (MIDI), the figure that matters is
+            # its own: the scheduler above only hands messages to it, LEAD seconds early.
+            "output_late_ms": {name: dict(o.late_ms) for name, o in self.outputs.items()
+                               if getattr(o, "late_ms", None)},
             "switch_interval": sys.getswitchinterval(),
             "realtime": self.scheduler.realtime,
             "errors": self.errors[-5:],

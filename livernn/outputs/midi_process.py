@@ -64,6 +64,7 @@ class MidiProcessOutput(Output):
         self._stalled: str | None = None
         self._gone: str | None = None
         self._closing = False
+        self.late_ms: dict[str, float] = {}  # the sender process's own send lateness figures
         self._reader = threading.Thread(target=self._read, daemon=True, name=f"livernn-midi-{name}")
         self._reader.start()
 
@@ -78,6 +79,9 @@ class MidiProcessOutput(Output):
                 self.last_error = self._stalled
             elif line == "flowing":
                 self._stalled = None
+            elif line.startswith("late "):
+                p50, p99, worst, n = line.split()[1:]
+                self.late_ms = {"p50": float(p50), "p99": float(p99), "max": float(worst), "n": int(n)}
             elif line.startswith("error "):
                 self.errors += 1
                 self.last_error = line[6:]

@@ -15,7 +15,9 @@ bench/bench_timing.py (``LIVERNN_MIDI_AHEAD`` in seconds overrides, 0 turns it o
 Protocol, one line each way. In: ``at <monotonic time> <hex bytes>`` (send then) and
 ``quit`` (send what is pending, close). Out: ``ok <description>`` once the port is
 open, ``error <message>`` (the parent shows it), ``alive`` every ``HEARTBEAT`` seconds
-(the parent takes silence as a stopped or stuck sender), ``stalled <reason>`` when what it
+(the parent takes silence as a stopped or stuck sender), ``late <p50> <p99> <max> <n>``
+every ``LATE_EVERY`` seconds (ms by which sends missed their own deadlines, over the last
+``n`` messages: the timing this process promises, measured where it is kept), ``stalled <reason>`` when what it
 sends stops reaching its port and ``flowing`` when it does again. ``time.monotonic()`` is
 the same clock in both processes (CLOCK_MONOTONIC).
 
@@ -40,6 +42,7 @@ MAINTAIN_EVERY = 0.5
 RECEIVER_DELAY = 0.00005  # seconds from a JACK period's start to a receiving client's callback
 BURST = 6  # messages per JACK period, at most (JACK MIDI drops what does not fit)
 HEARTBEAT = 0.1  # seconds between "alive" lines
+LATE_EVERY = 1.0  # seconds between "late" figures
 CHECK_WITHIN = 0.3  # seconds in which a message sent must come back through JACK
 
 
@@ -170,6 +173,8 @@ def main(argv: list[str]) -> int:
     stdin = sys.stdin.fileno()
     next_maintain = time.monotonic() + MAINTAIN_EVERY
     next_beat = time.monotonic()
+    next_late = next_beat + LATE_EVERY
+    lateness: deque[float] = deque(maxlen=2048)  # send time - deadline, seconds
     errors = port.errors
     while True:
         now = time.monotonic()
@@ -177,6 +182,11 @@ def main(argv: list[str]) -> int:
             state = check.poll(now) if check is not None else None
             print("alive" if state is None else f"{state}\nalive", file=out_fd, flush=True)
             next_beat = now + (CHECK_WITHIN / 3 if check is not None and check.owed else HEARTBEAT)
+            if now >= next_late and lateness:
+                ordered = sorted(lateness)
+                pick = lambda q: 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+                print(f"late {pick(0.5):.3f} {pick(0.99):.3f} {pick(1.0):.3f} {len(ordered)}", file=out_fd, flush=True)
+                next_late = now + LATE_EVERY
         wake = min(next_beat, next_maintain) - now
         timeout = wake if not heap else min(max(heap[0][0] - now - SPIN, 0.0), wake)
         ready, _, _ = select.select([stdin], [], [], max(timeout, 0.0))
@@ -206,6 +216,7 @@ def main(argv: list[str]) -> int:
             while heap and heap[0][0] <= now:
                 batch.append(heapq.heappop(heap)[2])
             for data in onsets_first(batch):
+                lateness.append(time.monotonic() - due)
                 if period and len(recent) >= BURST:
                     wait_until = recent[-BURST] + period  # a full period's buffer: wait a period
                     while time.monotonic() < wait_until:

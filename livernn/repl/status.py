@@ -111,6 +111,8 @@ def format_status(status: dict[str, Any]) -> str:
     late = status.get("send_late_ms", {})
     timing = [f"open notes {status.get('open_notes', 0)}"]
     timing += [f"send lateness {k} {_cell(v)} ms" for k, v in late.items()]
+    for name, late_ms in status.get("output_late_ms", {}).items():  # the MIDI sender process's own
+        timing.append(f"{name} sent late p50 {_cell(late_ms['p50'])} / p99 {_cell(late_ms['p99'])} ms")
     if "onset_error_ms" in status:
         timing += [f"onset error {k} {_cell(v)} ms" for k, v in status["onset_error_ms"].items()]
     parts.append("timing: " + ", ".join(timing))

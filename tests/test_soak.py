@@ -1,7 +1,11 @@
 """A long show, compressed: several voices, swaps, control storms and scenes, nothing lost.
 
 At 999 BPM with every voice at density 4 the engine plays about 33 times faster than the
-model's reference tempo (120 BPM, density 1), so 38 wall seconds hold 21 minutes of music.
+model's reference tempo (120 BPM, density 1), so 38 wall seconds hold 21 minutes of music:
+counted from the notes themselves (the span of their onsets, in the model's time), not from
+the wall clock. Every note-on the engine hands out (a counting tap hears them all) must
+reach the JACK probe, and live objects are counted while the show still plays, before
+``stop()`` clears anything.
 The performance itself is ``perform`` below; ``bench/bench_soak.py`` plays it in real time
 for minutes with the shipped model.
 
@@ -39,6 +43,7 @@ from livernn.engine import Session
 from livernn.model import ModelConfig
 from livernn.model.checkpoint import CONFIG_FILE, FORMAT, VERSION, WEIGHTS_FILE, expected_shapes
 from livernn.outputs import midi
+from livernn.outputs.base import Output
 from peers import ProcessMidiProbe, start_jack, stop_process
 
 pytestmark = pytest.mark.integration
@@ -78,11 +83,40 @@ class SoakFigures:
     def growth_mb(self) -> float:
         return self.rss_peak_mb - self.rss_warm_mb
 
+    sent_note_ons: int = 0
+    unmatched: dict | None = None  # (channel, pitch): (sent, received) where they differ
+
     def lines(self) -> list[str]:
         figures = asdict(self)
-        for key in ("errors", "late_at", "swap_at"):
+        for key in ("errors", "late_at", "swap_at", "unmatched"):
             figures.pop(key)
         return [f"{k:>15}: {v:.1f}" if isinstance(v, float) else f"{k:>15}: {v}" for k, v in figures.items()]
+
+
+class CountingTap(Output):
+    """Hears every note-on the engine hands to an output (a tap, like the recorder), in
+    constant memory: counts per (channel, pitch) and the first and last logical onset."""
+
+    kind = "count"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: collections.Counter[tuple[int, int]] = collections.Counter()
+        self.first = self.last = None
+
+    def note_on(self, channel: int, pitch: int, velocity: int, t: float, duration: float | None = None) -> None:
+        self.counts[(channel - 1, pitch)] += 1
+        self.first = t if self.first is None else self.first
+        self.last = t
+
+    def note_off(self, channel: int, pitch: int, t: float) -> None:
+        pass
+
+    def control(self, channel: int, cc: int, value: int, t: float) -> None:
+        pass
+
+    def describe(self) -> str:
+        return "note-on counter"
 
 
 def tiny_model(folder: Path, hidden: int, seed: int) -> Path:
@@ -161,6 +195,7 @@ def perform(probe: ProcessMidiProbe, models: list[Path], wall_s: float, warmup_s
     errors: list[str] = []
     session.on("error", errors.append)
     session.add_output("probe", midi(probe.client, create=False))
+    tap = session.add_tap(CountingTap())
     names = [f"v{i}" for i in range(n_voices)]
     for i, name in enumerate(names):
         session.add_voice(name, models[i % len(models)], channel=i + 1, seed=i, density=density,
@@ -219,17 +254,26 @@ def perform(probe: ProcessMidiProbe, models: list[Path], wall_s: float, warmup_s
         wall = time.monotonic() - started
         late_notes = sum(v.late for v in session.voices.values())
         notes = sum(v.notes_played for v in session.voices.values())
+        objects_end = live_objects() - 2 * len(probe.received)  # while it plays: before stop() clears
+        for name in names:  # no new notes; what was handed out plays out before the count
+            session.voices[name].mute = True
+        time.sleep(LOOKAHEAD + 0.5)
     finally:
         storm.stop()
         runtime.close()
         session.stop()
     rss_end = process.memory_info().rss / 2**20
-    objects_end = live_objects() - 2 * len(probe.received)
     # Everything sent must have reached the probe before we count what is left open.
     quiet(probe)
+    received: collections.Counter[tuple[int, int]] = collections.Counter(
+        (m[0] & 0x0F, m[1]) for m in probe.messages() if m[0] & 0xF0 == 0x90 and m[2] > 0)
+    unmatched = {key: (tap.counts[key], received[key]) for key in tap.counts | received
+                 if tap.counts[key] != received[key]}
+    clock = session.clock
+    span_beats = clock.beat(tap.last) - clock.beat(tap.first) if tap.first is not None else 0.0
     return SoakFigures(
         wall_s=wall,
-        musical_s=wall * bpm / REF_BPM * density,
+        musical_s=span_beats * 60.0 / REF_BPM * density,  # beats -> the model's seconds
         voices=n_voices,
         notes=notes,
         note_ons=sum(1 for m in probe.messages() if m[0] & 0xF0 == 0x90 and m[2] > 0),
@@ -249,6 +293,8 @@ def perform(probe: ProcessMidiProbe, models: list[Path], wall_s: float, warmup_s
         errors=errors,
         late_at=late_at,
         swap_at=swap_at,
+        sent_note_ons=sum(tap.counts.values()),
+        unmatched=unmatched,
     )
 
 
@@ -310,6 +356,7 @@ def test_twenty_minutes_of_music_with_swaps_storms_and_scenes(probe, tmp_path):
     print("\n".join(figures.lines()))
     assert figures.musical_s >= 20 * 60
     assert figures.note_ons > 2000 and figures.events >= 2 * figures.note_ons
+    assert figures.unmatched == {} and figures.note_ons == figures.sent_note_ons, figures.unmatched
     assert figures.swaps >= 15 and figures.scenes >= 45 and figures.control_writes > 20_000
     assert figures.failed_swaps == 0, figures.errors
     assert figures.stuck_notes == 0

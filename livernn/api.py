@@ -44,9 +44,6 @@ __all__ = [
 # patches and the TouchOSC/Max examples use, remote commands off.
 DEFAULT_OSC = ("127.0.0.1", 9000)
 SWAP_POLICIES = ("ring", "cut")
-# patch()'s keyword options (the patch file's [[mappings]] keys but source and target)
-MAPPING_OPTIONS = ("range", "out", "curve", "shape", "points", "clip", "invert", "smooth", "alpha",
-                   "mincutoff", "beta", "dcutoff", "quantize", "steps", "deadband", "rate")
 
 _state: dict[str, Any] = {"session": None, "runtime": None, "show": None, "trackers": [], "solo": None,
                           "osc_in": [], "midi_in": []}
@@ -503,25 +500,12 @@ def patch(source: str, target: str, **mapping: Any) -> None:
     commands off) and says so; a ``midi.*`` source with no MIDI input open says how to open
     one (``listen_midi('name')``) rather than guess a port. See ``listen_osc``.
     """
-    from livernn.controls.mapping import Mapping, param_defaults
+    from livernn.controls.mapping import build_mapping
     from livernn.controls.runtime import Binding
     from livernn.engine import PARAM_SPECS
 
     voice_name, param = _target(target)
-    for key in mapping:
-        if key not in MAPPING_OPTIONS:
-            raise unknown("mapping option", key, MAPPING_OPTIONS)
-    options = dict(mapping)
-    if "range" in options:
-        options["in_range"] = tuple(options.pop("range"))
-    if "out" in options:
-        options["out_range"] = tuple(options.pop("out"))
-    for key, value in param_defaults(PARAM_SPECS[param]).items():
-        options.setdefault(key, value)
-    try:
-        shaped = Mapping(**options)
-    except TypeError as exc:
-        raise LivernnError(f"patch: {exc}") from None
+    shaped = build_mapping(PARAM_SPECS[param], mapping)  # the same options, checks and errors as a patch's
     _inputs_for(str(source))  # after every check: a refused mapping opens nothing
     controls().add_mapping(Binding(str(source), voice_name, param, shaped))
 

@@ -30,3 +30,9 @@ def unknown(what: str, name: str, choices) -> LivernnError:
         return LivernnError(f"no {what} {name!r}; did you mean {guess!r}?")
     listed = ", ".join(choices[:12]) + (", …" if len(choices) > 12 else "")
     return LivernnError(f"no {what} {name!r}; valid: {listed or 'none'}")
+
+
+def kind_of(value) -> str:
+    """What a value is, in the words of an error message (``must be a number, got a string``)."""
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
+            dict: "a table"}.get(type(value), type(value).__name__)

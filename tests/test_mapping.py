@@ -7,8 +7,9 @@ import math
 import pytest
 
 from livernn.controls.automation import Lfo, Ramp
-from livernn.controls.mapping import Mapping
+from livernn.controls.mapping import Mapping, MappingError, build_mapping
 from livernn.controls.trigger import Trigger
+from livernn.engine.params import PARAM_SPECS
 from livernn.errors import LivernnError
 
 
@@ -116,6 +117,34 @@ def test_huge_inputs_in_free_mode_give_nothing_rather_than_overflow():
 def test_bad_settings_are_refused_with_a_reason(kwargs):
     with pytest.raises(LivernnError, match="mapping: "):
         Mapping(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("options", "key", "line"),
+    [
+        ({"range": "x"}, "range", "mapping: range must be [low, high], two finite numbers, got 'x'"),
+        ({"curve": 3}, "curve", "mapping: curve must be a string, got an integer"),
+        ({"steps": 2.5}, "steps", "mapping: steps must be an integer, got a number"),
+        ({"alpha": 0.5}, "alpha", "mapping: alpha only applies with smooth = 'ema'"),
+        ({"curve": "cubic"}, "curve", "mapping: curve 'cubic' is not one of lin, exp, log, breakpoints"),
+        ({"range": [1, 1]}, "range", "mapping: range [1.0, 1.0] must be two different finite numbers"),
+    ],
+)
+def test_one_constructor_names_the_option_at_fault(options, key, line):
+    """build_mapping is the one way from patch()/[[mappings]] options to a Mapping: each
+    problem names its option (the patch points at that key), the message is one line."""
+    with pytest.raises(MappingError) as caught:
+        build_mapping(PARAM_SPECS["temperature"], options)
+    assert str(caught.value) == line
+    assert caught.value.problems[0][0] == key
+
+
+def test_one_constructor_fills_in_the_parameter_and_refuses_unknown_options():
+    m = build_mapping(PARAM_SPECS["scale"], {"range": (0, 127)})
+    assert (m.in_range, m.kind, m.choices[0]) == ((0.0, 127.0), "choice", PARAM_SPECS["scale"].choices[0])
+    assert build_mapping(PARAM_SPECS["temperature"], {"out": [0.5, 1.5], "smooth": "ema", "alpha": 0.2}).alpha == 0.2
+    with pytest.raises(LivernnError, match="^no mapping option 'smoth'; did you mean 'smooth'"):
+        build_mapping(PARAM_SPECS["temperature"], {"smoth": "ema"})
 
 
 def test_trigger_fires_once_per_crossing_with_hysteresis():

@@ -78,7 +78,7 @@ def test_a_good_patch_loads(tmp_path):
     patch = load_patch(path)
     assert patch.bpm == 100 and list(patch.voices) == ["lead"]
     assert patch.voices["lead"].params == {"temperature": 0.9, "pitch_min": 48}
-    assert patch.mappings[0].options["out_range"] == (0.05, 5.0)  # from PARAM_SPECS
+    assert patch.mappings[0].build().out_range == (0.05, 5.0)  # from PARAM_SPECS
     assert patch.outputs["rec"].options["path"] == str(tmp_path / "set.mid")
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from livernn.controls.filters import EmaFilter, OneEuroFilter
-from livernn.errors import LivernnError
+from livernn.errors import LivernnError, kind_of, unknown
 
 CURVES = ("lin", "exp", "log", "breakpoints")
 CLIPS = ("clip", "free", "wrap", "fold")
@@ -91,7 +91,7 @@ class Mapping:
     def __post_init__(self) -> None:
         problems = self.problems()
         if problems:
-            raise LivernnError(f"mapping: {problems[0]}")
+            raise MappingError(problems, f"mapping: {problems[0][1]}")
         self._lock = threading.Lock()  # see the module docstring: one call at a time
         self._filter = self._make_filter()
         if self.curve == "breakpoints":
@@ -99,46 +99,47 @@ class Mapping:
             self._xs = [a for a, _ in pts]
             self._ys = [b for _, b in pts]
 
-    def problems(self) -> list[str]:
-        """Everything wrong with the settings, one short phrase each (empty = fine)."""
-        out = []
+    def problems(self) -> list[tuple[str | None, str]]:
+        """Everything wrong with the settings: (option, phrase) pairs, the option named as
+        patches and ``patch()`` name it (None when no one option is to blame); empty = fine."""
+        out: list[tuple[str | None, str]] = []
         lo, hi = self.in_range
         if not (math.isfinite(lo) and math.isfinite(hi)) or lo == hi:
-            out.append(f"range {list(self.in_range)} must be two different finite numbers")
+            out.append(("range", f"range {list(self.in_range)} must be two different finite numbers"))
         olo, ohi = self.out_range
         if not (math.isfinite(olo) and math.isfinite(ohi)):
-            out.append(f"out {list(self.out_range)} must be two finite numbers")
+            out.append(("out", f"out {list(self.out_range)} must be two finite numbers"))
         if self.curve not in CURVES:
-            out.append(f"curve {self.curve!r} is not one of {', '.join(CURVES)}")
+            out.append(("curve", f"curve {self.curve!r} is not one of {', '.join(CURVES)}"))
         if self.curve in ("exp", "log") and not (math.isfinite(self.shape) and self.shape > 0):
-            out.append(f"shape {self.shape} must be > 0")
+            out.append(("shape", f"shape {self.shape} must be > 0"))
         if self.curve == "breakpoints":
             if len(self.points) < 2 or any(
                 not isinstance(p, tuple | list) or len(p) != 2
                 or not all(isinstance(v, int | float) and math.isfinite(v) for v in p)
                 for p in self.points
             ):
-                out.append("points must be at least two [input, output] pairs of finite numbers")
+                out.append(("points", "points must be at least two [input, output] pairs of finite numbers"))
             elif len({p[0] for p in self.points}) != len(self.points):
-                out.append("points must have distinct inputs")
+                out.append(("points", "points must have distinct inputs"))
         if self.clip not in CLIPS:
-            out.append(f"clip {self.clip!r} is not one of {', '.join(CLIPS)}")
+            out.append(("clip", f"clip {self.clip!r} is not one of {', '.join(CLIPS)}"))
         if self.smooth not in SMOOTHERS:
-            out.append(f"smooth {self.smooth!r} is not one of {', '.join(SMOOTHERS)}")
+            out.append(("smooth", f"smooth {self.smooth!r} is not one of {', '.join(SMOOTHERS)}"))
         if not 0 < self.alpha <= 1:
-            out.append(f"alpha {self.alpha} must be in (0, 1]")
+            out.append(("alpha", f"alpha {self.alpha} must be in (0, 1]"))
         if not (self.mincutoff > 0 and self.dcutoff > 0 and self.beta >= 0):
-            out.append("one_euro needs mincutoff > 0, dcutoff > 0, beta >= 0")
+            out.append((None, "one_euro needs mincutoff > 0, dcutoff > 0, beta >= 0"))
         for name in ("quantize", "deadband", "rate"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
-                out.append(f"{name} {value} must be a finite number >= 0")
+                out.append((name, f"{name} {value} must be a finite number >= 0"))
         if self.steps < 0 or self.steps == 1:
-            out.append(f"steps {self.steps} must be 0 (off) or >= 2")
+            out.append(("steps", f"steps {self.steps} must be 0 (off) or >= 2"))
         if self.kind not in KINDS:
-            out.append(f"kind {self.kind!r} is not one of {', '.join(KINDS)}")
+            out.append((None, f"kind {self.kind!r} is not one of {', '.join(KINDS)}"))
         if self.kind == "choice" and not self.choices:
-            out.append("a choice parameter needs its choices")
+            out.append((None, "a choice parameter needs its choices"))
         return out
 
     def _make_filter(self) -> OneEuroFilter | EmaFilter | None:
@@ -250,6 +251,94 @@ class Mapping:
         if self.kind == "choice":
             return self.choices[int(min(len(self.choices) - 1, max(0, round(y))))]
         return y
+
+
+class MappingError(LivernnError):
+    """Mapping settings that make no mapping. ``problems`` holds every (option, phrase)
+    pair, option None when no one option is to blame, so a patch can point each at its key
+    (``mappings[0].curve: ...``); the message is the first problem as one line."""
+
+    def __init__(self, problems: list[tuple[str | None, str]], line: str) -> None:
+        self.problems = problems
+        super().__init__(line)
+
+
+# The options a patch's [[mappings]] table and the prompt's patch() take; range and out
+# become Mapping's in_range and out_range, the rest keep their names.
+OPTIONS = ("range", "out", "curve", "shape", "points", "clip", "invert", "smooth", "alpha",
+           "mincutoff", "beta", "dcutoff", "quantize", "steps", "deadband", "rate")
+# an option -> the setting it belongs to (given without it, it would be silently ignored)
+ONLY_WITH = {"points": ("curve", ("breakpoints",)), "shape": ("curve", ("exp", "log")),
+             "alpha": ("smooth", ("ema",)), "mincutoff": ("smooth", ("one_euro",)),
+             "beta": ("smooth", ("one_euro",)), "dcutoff": ("smooth", ("one_euro",))}
+_DEFAULTS = {"curve": "lin", "smooth": "none"}
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _wrong_type(key: str, value: Any) -> str | None:
+    """What is wrong with the type of one option's value, said after its key (None: fine).
+    Whether the value itself makes sense is Mapping's to say."""
+    if key in ("range", "out"):
+        if not (isinstance(value, list | tuple) and len(value) == 2
+                and all(_number(v) and math.isfinite(v) for v in value)):
+            return f"must be [low, high], two finite numbers, got {value!r}"
+    elif key in ("curve", "clip", "smooth"):
+        if not isinstance(value, str):
+            return f"must be a string, got {kind_of(value)}"
+    elif key == "invert":
+        if not isinstance(value, bool):
+            return f"must be true or false, got {kind_of(value)}"
+    elif key == "steps":
+        if not isinstance(value, int) or isinstance(value, bool):
+            return f"must be an integer, got {kind_of(value)}"
+        if not 0 <= value <= 4096:
+            return f"{value!r} is out of range 0..4096"
+    elif key != "points":
+        if not _number(value):
+            return f"must be a number, got {kind_of(value)}"
+        if not math.isfinite(value):
+            return f"must be a finite number, got {value!r}"
+    return None
+
+
+def build_mapping(spec: Any, options: dict[str, Any]) -> Mapping:
+    """The one way from mapping options as a patch's [[mappings]] or ``patch()`` give them
+    (``range``, ``out``, ``curve``...: OPTIONS) to a Mapping onto the parameter ``spec``
+    (an engine ``ParamSpec``: its range, kind and choices fill what the options leave out).
+
+    An unknown option is the did-you-mean line; everything else wrong (a value's type, an
+    option its setting would ignore, a value Mapping refuses) raises MappingError with
+    every problem, each naming its option."""
+    for key in options:
+        if key not in OPTIONS:
+            raise unknown("mapping option", key, OPTIONS)
+    problems: list[tuple[str | None, str]] = []
+    lines: list[str] = []
+    settings: dict[str, Any] = param_defaults(spec)
+    for key, value in options.items():
+        wrong = _wrong_type(key, value)
+        if wrong is not None:
+            problems.append((key, wrong))
+            lines.append(f"mapping: {key} {wrong}")
+        elif key in ("range", "out"):
+            settings["in_range" if key == "range" else "out_range"] = (float(value[0]), float(value[1]))
+        elif key == "points":  # anything but a list of pairs is refused by Mapping
+            settings[key] = [tuple(p) if isinstance(p, list) else p for p in value] \
+                if isinstance(value, list | tuple) else ()
+        elif key in ("shape", "alpha", "mincutoff", "beta", "dcutoff", "quantize", "deadband", "rate"):
+            settings[key] = float(value)
+        else:
+            settings[key] = value
+    for key, (owner, values) in ONLY_WITH.items():
+        if key in options and options.get(owner, _DEFAULTS[owner]) not in values:
+            problems.append((key, f"only applies with {owner} = {' or '.join(map(repr, values))}"))
+            lines.append(f"mapping: {key} {problems[-1][1]}")
+    if problems:
+        raise MappingError(problems, lines[0])
+    return Mapping(**settings)
 
 
 def param_defaults(spec: Any) -> dict[str, Any]:

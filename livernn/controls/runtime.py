@@ -32,7 +32,7 @@ from livernn.controls.actions import perform
 from livernn.controls.automation import Automation
 from livernn.controls.bus import ControlBus
 from livernn.controls.feedback import OscFeedback
-from livernn.controls.mapping import Mapping, param_defaults
+from livernn.controls.mapping import Mapping, build_mapping
 from livernn.controls.osc_in import RateLimitedLog
 from livernn.controls.trigger import Trigger
 from livernn.errors import LivernnError, unknown
@@ -160,7 +160,6 @@ class ControlRuntime:
         if spec is None:
             raise unknown("parameter", param, PARAM_SPECS)
         self.find_voices(voice)
-        defaults = param_defaults(spec)
         state: dict[str, Callable[[], None]] = {}
 
         def first(name: str, value: Any, t: float) -> None:
@@ -168,7 +167,7 @@ class ControlRuntime:
                 return
             state.pop("cancel")()
             in_range = (-1.0, 1.0) if name.startswith("midi.bend") else (0.0, 1.0)
-            binding = Binding(name, voice, param, Mapping(in_range=in_range, **defaults))
+            binding = Binding(name, voice, param, build_mapping(spec, {"range": in_range}))
             self.add_mapping(binding)
             with binding.lock:
                 self._write(binding, binding.mapping(value, t))

@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from livernn.errors import kind_of
 from livernn.patch.lines import KeyLines
 
 
@@ -89,8 +90,3 @@ class Checker:
             self.bad(path, f"{value!r} leads outside the patch's folder; allowed inside {where}")
             return None
         return resolved
-
-
-def kind_of(value: Any) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
-            dict: "a table"}.get(type(value), type(value).__name__)

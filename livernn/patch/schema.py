@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from livernn.controls.automation import SHAPES
-from livernn.controls.mapping import param_defaults
+from livernn.controls.mapping import OPTIONS, MappingError
 from livernn.controls.runtime import Scene
 from livernn.controls.actions import ACTIONS, ARG_NAMES, Action
 from livernn.engine.params import PARAM_SPECS, VoiceParams
-from livernn.errors import LivernnError, unknown
-from livernn.patch.checker import Checker, kind_of
+from livernn.errors import LivernnError, kind_of, unknown
+from livernn.patch.checker import Checker
 from livernn.patch.lines import KeyLines
 from livernn.library import NAME as MODEL_NAME
 from livernn.patch.sections import section
@@ -53,13 +53,7 @@ OUTPUT_OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "superdirt": {"host": str, "port": int, "sound": str, "orbit": int, "latency": (int, float)},
     "file": {"path": str},
 }
-MAPPING_KEYS = ("source", "target", "range", "out", "curve", "shape", "points", "clip", "invert",
-                "smooth", "alpha", "mincutoff", "beta", "dcutoff", "quantize", "steps", "deadband", "rate")
-# a mapping key -> the setting it belongs to (a key given without it would be silently ignored)
-ONLY_WITH = {"points": ("curve", ("breakpoints",)), "shape": ("curve", ("exp", "log")),
-             "alpha": ("smooth", ("ema",)), "mincutoff": ("smooth", ("one_euro",)),
-             "beta": ("smooth", ("one_euro",)), "dcutoff": ("smooth", ("one_euro",))}
-MAPPING_DEFAULTS = {"curve": "lin", "smooth": "none"}
+MAPPING_KEYS = ("source", "target", *OPTIONS)  # the options checked and built by mapping.build_mapping
 LFO_KEYS = ("name", "type", "target", "shape", "beats", "hz", "lo", "hi", "phase", "seed")
 RAMP_KEYS = ("name", "type", "target", "points", "loop", "step")
 CONDITION_KEYS = ("above", "below", "equals", "hysteresis")
@@ -336,36 +330,12 @@ def _mappings(data: dict[str, Any], voices: dict[str, VoiceSpec], check: Checker
         target = _target((*where, "target"), table.get("target"), voices, check)
         if source is None or target is None:
             continue
-        options: dict[str, Any] = param_defaults(PARAM_SPECS[target[1]])
-        for key in ("range", "out"):
-            if key in table and (pair := check.pair((*where, key), table[key])) is not None:
-                options["in_range" if key == "range" else "out_range"] = pair
-        for key in ("curve", "clip", "smooth"):
-            if key in table and check.string((*where, key), table[key]) is not None:
-                options[key] = table[key]
-        for key in ("shape", "alpha", "mincutoff", "beta", "dcutoff", "quantize", "deadband", "rate"):
-            if key in table and check.number((*where, key), table[key]) is not None:
-                options[key] = float(table[key])
-        if "steps" in table and check.number((*where, "steps"), table["steps"], 0, 4096, integer=True) is not None:
-            options["steps"] = table["steps"]
-        if "invert" in table:
-            if isinstance(table["invert"], bool):
-                options["invert"] = table["invert"]
-            else:
-                check.bad((*where, "invert"), f"must be true or false, got {kind_of(table['invert'])}")
-        if "points" in table:
-            options["points"] = [tuple(p) if isinstance(p, list) else p for p in table["points"]] \
-                if isinstance(table["points"], list) else ()
-        for key, (owner, values) in ONLY_WITH.items():
-            if key in table and table.get(owner, MAPPING_DEFAULTS[owner]) not in values:
-                check.bad((*where, key), f"only applies with {owner} = {' or '.join(map(repr, values))}")
-        spec = MappingSpec(source, target[0], target[1], options)
+        spec = MappingSpec(source, target[0], target[1], {k: v for k, v in table.items() if k in OPTIONS})
         try:
             spec.build()
-        except LivernnError as exc:
-            reason = str(exc).removeprefix("mapping: ")
-            key = {"in_range": "range", "out_range": "out"}.get(reason.split()[0], reason.split()[0])
-            check.bad((*where, key) if key in MAPPING_KEYS else where, reason)
+        except MappingError as exc:
+            for key, message in exc.problems:
+                check.bad((*where, key) if key is not None else where, message)
             continue
         out.append(spec)
     return out

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from livernn.controls.automation import Lfo, Ramp
-from livernn.controls.mapping import Mapping
+from livernn.controls.mapping import Mapping, build_mapping
 from livernn.controls.runtime import Scene
 from livernn.controls.trigger import Trigger
 from livernn.errors import LivernnError
@@ -54,13 +54,18 @@ class VoiceSpec:
 
 @dataclass(frozen=True)
 class MappingSpec:
+    """One [[mappings]] entry: ``source`` shaped onto ``voice.param`` by ``options``, the
+    table's own keys (``range``, ``out``, ``curve``...; see ``controls.mapping.OPTIONS``)."""
+
     source: str
     voice: str
     param: str
-    options: dict[str, Any]  # Mapping keyword arguments
+    options: dict[str, Any]
 
     def build(self) -> Mapping:
-        return Mapping(**self.options)
+        from livernn.engine.params import PARAM_SPECS
+
+        return build_mapping(PARAM_SPECS[self.param], self.options)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import numpy as np
 
 from livernn.data import find_midi_files, load_notes
 from livernn.model import SamplerParams, load_model
-from livernn.model.sample import generate_notes
+from livernn.model.generator import generate_notes
 from livernn.notes import chord_rate, notes_to_midi
 from livernn.plot import piano_roll_png
 

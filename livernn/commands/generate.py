@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from livernn.errors import LivernnError
     from livernn.model import SamplerParams, load_model
-    from livernn.model.sample import generate_notes
+    from livernn.model.generator import generate_notes
     from livernn.notes import chord_rate, notes_from_midi, notes_to_midi
 
     if not 1 <= args.notes <= 1_000_000:

@@ -15,6 +15,9 @@ Representation, and why:
   an eighth, never the mean of the two), give it a temperature of its own, and an NLL.
 - duration: the same log-spaced bins, without the zero bin.
 - velocity: ``vel_bins`` equal-width bins over 0..127.
+- a step or duration enters the network as ``log1p(seconds / 0.01) / 6`` (~0..1.1 for
+  0..8 s): ``net.time_feature_t`` when training, ``generator._feature`` when playing; the
+  two must agree.
 - ``pitch_given_step``: the pitch head also sees the sampled step bin, so "is the next
   note part of this chord?" is decided first and the pitch follows from it. The factorised
   joint likelihood is then p(step) p(pitch | step) p(duration) p(velocity).
@@ -101,8 +104,3 @@ class ModelConfig:
     def time_edges(self) -> np.ndarray:
         """Bin edges in seconds (time_bins + 1 values, log-spaced)."""
         return np.geomspace(self.time_min, self.time_max, self.time_bins + 1)
-
-
-def time_feature(seconds):
-    """How a step or duration enters the network: log-compressed, ~0..1.1 for 0..8 s."""
-    return np.log1p(np.maximum(seconds, 0.0) / 0.01) / 6.0

@@ -10,6 +10,7 @@ temporary lives in buffers allocated once per generator. See bench/bench_generat
 A ``NoteGenerator`` keeps (h, c) *after* the last note it has seen, so ``next`` is: read
 the heads, sample a note, advance the state with it. Generators share the read-only
 weights of their ``LoadedModel`` and nothing else, so each voice (thread) has its own.
+``generate_notes`` runs the same step offline, for ``livernn generate``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 from livernn.model.checkpoint import ModelError, read_model
 from livernn.model.config import N_PITCHES, ModelConfig
 from livernn.model.sampling import SamplerParams, allowed_pitches, pitch_classes
+from livernn.notes import make_notes
 
 DEFAULT_START = {"pitch": 60, "step": 0.0, "duration": 0.5, "velocity": 80}
 _MASK_CACHE_SIZE = 64
@@ -36,7 +38,8 @@ def default_model_path() -> Path:
 
 
 def _feature(seconds: float) -> float:
-    """Same as config.time_feature; NaN, negative and absurd values can't poison the state."""
+    """A time as the network reads it (see ``config``); NaN, negative and absurd values
+    can't poison the state."""
     seconds = min(seconds, 3600.0) if seconds > 0 else 0.0
     return math.log1p(seconds / 0.01) / 6.0
 
@@ -307,3 +310,21 @@ def load_model(path: str | Path | None = None) -> LoadedModel:
         return LoadedModel(cfg, meta, weights, directory)
     except (KeyError, ValueError) as exc:
         raise ModelError(f"{directory}: inconsistent weights ({exc})") from None
+
+
+PRIME_NOTES = 512  # history beyond this adds little to an LSTM's state and costs time
+
+
+def generate_notes(model: LoadedModel, n: int, params: SamplerParams | None = None, *,
+                   seed: int | None = None, history: np.ndarray | None = None) -> np.ndarray:
+    """Offline generation (``livernn generate``, model cards): ``n`` notes as a note array,
+    after priming with the last notes of ``history`` if given; the same step as a voice's."""
+    params = (params or SamplerParams()).validated()
+    g = model.generator(seed)
+    if history is not None and len(history):
+        g.prime(history[-PRIME_NOTES:])
+    g.warmup()
+    cols = np.zeros((n, 4))
+    for i in range(n):
+        cols[i] = g.next(params)
+    return make_notes(cols[:, 0], cols[:, 1], cols[:, 2], cols[:, 3])

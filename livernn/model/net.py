@@ -38,7 +38,7 @@ class LossWeights:
 
 
 def time_feature_t(x: torch.Tensor) -> torch.Tensor:
-    """Torch twin of ``config.time_feature`` (kept in one line so the two can't drift far)."""
+    """A time as the network reads it (see ``config``); ``generator._feature`` is its twin."""
     return torch.log1p(x.clamp_min(0.0) / 0.01) / 6.0
 
 

@@ -12,7 +12,7 @@ generator reads whichever object it was handed, so no lock is needed on the hot 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -124,7 +124,3 @@ class SamplerParams:
         if self.pitch_min > self.pitch_max:
             raise LivernnError(f"need pitch_min <= pitch_max, got {self.pitch_min} > {self.pitch_max}")
         return self
-
-    def with_(self, **changes) -> SamplerParams:
-        """A validated copy with some values changed."""
-        return replace(self, **changes).validated()

@@ -14,6 +14,7 @@ from livernn.errors import LivernnError
 from livernn.model import ModelConfig, ModelError, SamplerParams, default_model_path, load_model
 from livernn.model.checkpoint import load_torch_model, write_model
 from livernn.model.net import NoteLSTM, encode_inputs, encode_targets
+from livernn.model.sampling import pitch_classes
 from livernn.notes import make_notes
 
 TINY = ModelConfig(hidden=32, layers=2, embed=8, time_bins=16, vel_bins=8)
@@ -77,7 +78,7 @@ def test_generator_respects_range_scale_transpose_and_timing(tmp_path):
     g.warmup()
     params = SamplerParams(temperature=2.0, top_p=0.9, timing_temperature=1.5, pitch_min=50,
                            pitch_max=70, transpose=7, scale="major", root=2)
-    allowed = set(params.allowed_pitch_classes())
+    allowed = set(pitch_classes(params.scale, params.root))
     for _ in range(300):
         pitch, step, dur, vel = g.next(params)
         assert 50 <= pitch <= 70 and pitch % 12 in allowed

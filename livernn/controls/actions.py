@@ -24,6 +24,7 @@ from livernn.errors import LivernnError, unknown
 if TYPE_CHECKING:
     from livernn.controls.runtime import ControlRuntime
 
+PREFIX = "/livernn/"  # a remote command's address: PREFIX + the action's name
 SWAP_AT = ("now", "beat", "bar")
 NUMBER = (int, float)
 
@@ -34,9 +35,9 @@ class Arg:
 
     ``types``: what a remote command may send for it. ``names``: the kind of name it must
     be (``"voice"``, ``"scene"``, ``"model"``, ``"parameter"``, ``"swap boundary"``);
-    ``choices`` lists them when they are fixed; otherwise whoever checks supplies them
-    (the patch schema: its scenes, voices, models and the engine's parameters). ``bounds``: a number's
-    range. ``value_of``: the argument naming the parameter this one is a value of.
+    ``choices`` lists them when they are fixed, otherwise whoever checks supplies them (the
+    patch schema: its scenes, voices, models, and the engine's parameters). ``bounds``: a
+    number's range. ``value_of``: the argument naming the parameter this is a value of.
     """
 
     name: str
@@ -57,7 +58,6 @@ class Action:
     args: tuple[Arg, ...]
     run: Callable[[ControlRuntime, dict[str, Any]], None]
     remote: bool = True
-    doc: str = ""
 
     @property
     def address(self) -> str:
@@ -70,14 +70,13 @@ class Action:
         return tuple(a for a in self.args if a.required)
 
 
-PREFIX = "/livernn/"
-
-
 def _scene(runtime: ControlRuntime, args: dict[str, Any]) -> None:
+    """Apply a scene of the patch, by name or by 0-based index."""
     runtime.apply_scene(args["scene"])
 
 
 def _panic(runtime: ControlRuntime, _args: dict[str, Any]) -> None:
+    """End every sounding note on every output."""
     runtime.session.panic()
 
 
@@ -86,6 +85,7 @@ def _tempo(runtime: ControlRuntime, args: dict[str, Any]) -> None:
 
 
 def _swap(runtime: ControlRuntime, args: dict[str, Any]) -> None:
+    """Swap a voice's model, named (never a path), at the next bar, beat or now."""
     at = str(args.get("at", "bar"))
     if at not in SWAP_AT:
         raise unknown("swap boundary", at, SWAP_AT)
@@ -103,25 +103,23 @@ def _muting(muted: bool | None) -> Callable[[ControlRuntime, dict[str, Any]], No
 
 
 def _param(runtime: ControlRuntime, args: dict[str, Any]) -> None:
+    """Set one parameter of a voice, clamped to its range (``*``: the first voice)."""
     voice = runtime.find_voices(str(args["voice"]))[0]
     voice.set(str(args["param"]), args["value"], clamp=True)
 
 
 _VOICE = Arg("voice", str, names="voice")
 ACTIONS: dict[str, Action] = {a.name: a for a in (
-    Action("scene", (Arg("scene", (int, float, str), names="scene"),), _scene,
-           doc="apply a scene of the patch, by name or 0-based index"),
+    Action("scene", (Arg("scene", (int, float, str), names="scene"),), _scene),
     Action("swap", (_VOICE, Arg("model", str, names="model"),
-                    Arg("at", str, names="swap boundary", choices=SWAP_AT, required=False)), _swap,
-           doc="swap a voice's model (by name) at the next bar, beat or now"),
-    Action("panic", (), _panic, doc="end every sounding note on every output"),
-    Action("mute", (_VOICE,), _muting(True), doc="silence a voice (* = all)"),
-    Action("unmute", (_VOICE,), _muting(False), doc="let a voice play again (* = all)"),
-    Action("toggle_mute", (_VOICE,), _muting(None), remote=False, doc="mute a playing voice, unmute a muted one"),
-    Action("tempo", (Arg("bpm", NUMBER, bounds=(1, 999)),), _tempo, doc="set the tempo in BPM"),
+                    Arg("at", str, names="swap boundary", choices=SWAP_AT, required=False)), _swap),
+    Action("panic", (), _panic),
+    Action("mute", (_VOICE,), _muting(True)),
+    Action("unmute", (_VOICE,), _muting(False)),
+    Action("toggle_mute", (_VOICE,), _muting(None), remote=False),
+    Action("tempo", (Arg("bpm", NUMBER, bounds=(1, 999)),), _tempo),
     Action("param", (_VOICE, Arg("param", str, names="parameter"),
-                     Arg("value", (int, float, str), value_of="param")), _param,
-           doc="set one parameter of a voice (clamped to its range)"),
+                     Arg("value", (int, float, str), value_of="param")), _param),
 )}
 ARG_NAMES = tuple(dict.fromkeys(arg.name for action in ACTIONS.values() for arg in action.args))
 

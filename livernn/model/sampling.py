@@ -113,9 +113,6 @@ class SamplerParams:
     scale: str = _D["scale"]
     root: int = _D["root"]
 
-    def allowed_pitch_classes(self) -> tuple[int, ...]:
-        return tuple(sorted(pitch_classes(self.scale, self.root)))
-
     def validated(self) -> SamplerParams:
         """Return self if every value is finite and in range, else raise LivernnError
         (the same checks and messages as a voice's parameters at the door)."""

@@ -9,11 +9,18 @@
    timed to the swap taking effect and to the onset of the first note the new model
    plays; baseline: loading and warming the same model directly (``load_model`` +
    ``generator().warmup()``), which is the work a swap cannot avoid.
+3. A busy loop typed at the prompt (issue 12): ``livernn repl`` in tmux playing
+   ``voice('lead', out=midi(probe), density=3)`` into a JACK probe in another process
+   (its own ``jackd -S -d dummy -p 32``); 6 s idle at the prompt, then a 6 s pure-Python
+   loop typed at it. Every note-on the session handed out (a recording tap) is paired
+   with its arrival: notes recorded vs arrived, and |arrival - onset| p50/p99/max per
+   window. Target: counts equal, p99 <= 1.0 ms.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -113,9 +120,84 @@ def swap_figures(runs: int) -> None:
           f"  ({statistics.median(to_note) / base:.2f}x the direct load; max {1000 * max(to_note):.1f} ms)")
 
 
+def busy_loop_figures(runs: int, seconds: float = 6.0) -> None:
+    sys.path.insert(0, str(REPO / "tests"))
+    from peers import start_jack, stop_process
+    from test_repl_engine import QueueProbe, arrived_onsets, recorded_onsets
+
+    with tempfile.TemporaryDirectory() as tmp:
+        jack = start_jack(Path(tmp), name=f"lvbr{os.getpid() % 100000}")
+        probe = QueueProbe("benchprobe")
+        env = (f"JACK_DEFAULT_SERVER={jack.name} JACK_NO_START_SERVER=1 LIVERNN_MIDI_API=jack "
+               f"LIVERNN_HISTORY={tmp}/history")
+        try:
+            for run in range(runs):
+                result = Path(tmp) / f"run{run}.json"
+                name = f"benchbusy{os.getpid()}-{run}"
+                run_start = time.monotonic()
+                subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "160", "-y", "50",
+                                f"env {env} {LIVERNN} repl; sleep 30"], check=True)
+
+                def keys(*k: str) -> None:
+                    subprocess.run(["tmux", "send-keys", "-t", name, *k], check=True)
+
+                def line(text: str) -> None:
+                    keys("-l", text)
+                    keys("Enter")
+
+                try:
+                    deadline = time.monotonic() + 60
+                    while "livernn>" not in subprocess.run(["tmux", "capture-pane", "-p", "-t", name],
+                                                           capture_output=True, text=True).stdout:
+                        if time.monotonic() > deadline:
+                            raise SystemExit("the REPL did not start")
+                        time.sleep(0.1)
+                    line(f"s = session(); from livernn.outputs import file_recorder; "
+                         f"tap = s.add_tap(file_recorder({tmp + f'/tap{run}.mid'!r}))")
+                    line(f"lead = voice('lead', out=midi({probe.client!r}), density=3)")
+                    time.sleep(2.0)
+                    idle = (time.monotonic(), time.monotonic() + seconds)
+                    time.sleep(seconds)
+                    line("import time, json; t0 = time.monotonic()")
+                    line(f"while time.monotonic() - t0 < {seconds}: pass")
+                    keys("Enter")
+                    line("mute(lead)")
+                    time.sleep(1.5)
+                    line(f"json.dump({{'events': [[e[0], list(e[1])] for e in tap.events], 't0': t0}}, "
+                         f"open({str(result)!r}, 'w')); quit()")
+                    while not result.exists() and time.monotonic() < deadline + 60:
+                        time.sleep(0.1)
+                    time.sleep(0.5)
+                finally:
+                    subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+                data = json.loads(result.read_text())
+                recorded = recorded_onsets(data["events"])
+                arrived = [a for a in arrived_onsets(probe) if a[0] >= run_start]
+                windows = {"idle": idle, "busy": (data["t0"], data["t0"] + seconds)}
+                print(f"  run {run + 1}: {len(recorded)} note-ons recorded, {len(arrived)} arrived"
+                      + ("" if len(recorded) == len(arrived) else "  (MISMATCH)"))
+                by_key: dict = {}
+                for t, ch, pitch in recorded:
+                    by_key.setdefault((ch, pitch), ([], []))[0].append(t)
+                for t, ch, pitch in arrived:
+                    by_key.setdefault((ch, pitch), ([], []))[1].append(t)
+                pairs = [(t, a) for r, arr in by_key.values() for t, a in zip(sorted(r), sorted(arr))]
+                for label, (start, end) in windows.items():
+                    errors = sorted(abs(a - t) * 1000 for t, a in pairs if start <= t <= end)
+                    if not errors:
+                        continue
+                    pick = lambda q: errors[min(len(errors) - 1, int(q * len(errors)))]  # noqa: E731
+                    print(f"    {label:4s} prompt: {len(errors):3d} notes  |onset error| p50 {pick(0.5):.3f} ms"
+                          f"  p99 {pick(0.99):.3f} ms  max {errors[-1]:.3f} ms")
+        finally:
+            probe.close()
+            stop_process(jack.proc)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--busy-runs", type=int, default=3, help="REPL busy-loop runs (0: skip)")
     args = parser.parse_args()
     if shutil.which("tmux") is None:
         print("tmux is needed for the launch figures (apt-get install tmux)", file=sys.stderr)
@@ -125,6 +207,9 @@ def main() -> int:
     launch_figures(args.runs)
     print("hot swap:")
     swap_figures(args.runs)
+    if args.busy_runs:
+        print("a busy loop at the prompt (recording tap vs JACK probe, 32-frame periods):")
+        busy_loop_figures(args.busy_runs)
     return 0
 
 

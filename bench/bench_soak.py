@@ -61,9 +61,11 @@ def main() -> int:
     print(f"   worst late / lookahead: {figures.worst_late_ms / (1000 * LOOKAHEAD):.3f}")
     if figures.late_at:
         print(f"late notes counted at {figures.late_at} s; swaps at {figures.swap_at} s")
+    print(f"note-ons handed out / heard at the probe: {figures.sent_note_ons} / {figures.note_ons}"
+          + (f"; differ at (channel, pitch): {figures.unmatched}" if figures.unmatched else ""))
     for error in figures.errors[:10]:
         print(f"error: {error}")
-    return 0 if figures.stuck_notes == 0 and figures.late_notes == 0 else 1
+    return 0 if figures.stuck_notes == 0 and figures.late_notes == 0 and not figures.unmatched else 1
 
 
 if __name__ == "__main__":

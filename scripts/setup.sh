@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Idempotent set-up shared by ./run-demo.sh and ./run-tests.sh.
 #  1. As root: the Debian packages the audio peers and tests need (jackd2, scsynth,
-#     FluidSynth + a GM soundfont, sox, tmux, and the GL/GLib libraries OpenCV loads).
+#     FluidSynth + a GM soundfont, sox, tmux, the GL/GLib libraries OpenCV loads, and
+#     Chromium for the control page's tests: Playwright drives it, never its own download).
 #  2. .venv with torch==2.13.0 first (pip takes the CPU build that lies on this disk; an
 #     unpinned torch would pull a multi-GB CUDA build), then livernn with its extras.
 # Quick when already done: each step checks before it acts.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-APT_PACKAGES="jackd2 supercollider-server fluidsynth timgm6mb-soundfont sox tmux libgl1 libglib2.0-0"
+APT_PACKAGES="jackd2 supercollider-server fluidsynth timgm6mb-soundfont sox tmux libgl1 libglib2.0-0 chromium"
 missing_peers() {
-  for prog in jackd jack_lsp jack_connect scsynth fluidsynth sox tmux; do
+  for prog in jackd jack_lsp jack_connect scsynth fluidsynth sox tmux chromium; do
     command -v "$prog" >/dev/null 2>&1 || { echo "$prog"; return; }
   done
   [ -f /usr/share/sounds/sf2/TimGM6mb.sf2 ] || { echo soundfont; return; }
@@ -37,8 +38,8 @@ want=$(cat pyproject.toml | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing Python packages into .venv (first run takes a few minutes)"
   .venv/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0 2>&1 | grep -v '^WARNING: Location' || true
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[gesture,corpus,dev]" 2>&1 | grep -v '^WARNING: Location' || true
-  .venv/bin/python -c 'import torch, livernn, mido, pythonosc, prompt_toolkit, pretty_midi' \
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[gesture,corpus,web,dev]" 2>&1 | grep -v '^WARNING: Location' || true
+  .venv/bin/python -c 'import torch, livernn, mido, pythonosc, prompt_toolkit, pretty_midi, aiohttp, zeroconf, qrcode, playwright' \
     || { echo "setup: the Python install failed (see pip's output above)" >&2; exit 1; }
   echo "$want" > "$stamp"
 fi

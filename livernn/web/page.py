@@ -1,0 +1,302 @@
+"""The control page: one static HTML page and a small script, served from the running show.
+
+``WebPage(session, runtime, host, port).start()`` serves ``/`` (the page), ``/livernn.js``,
+``/state`` (the show and its status as JSON, for scripts) and ``/ws``, a websocket that
+carries everything live, JSON both ways:
+
+- to the page: ``show`` (voices with every parameter's value, the parameter table with
+  ranges, models, scenes, tempo: sent on connect and whenever voices, models or scenes
+  change), ``params`` ([voice, param, value] moves, from any source), ``tempo``, ``scene``,
+  ``status`` (4 a second: notes/s, late, open notes, clock source and peers, bar:beat),
+  ``notes`` (what was generated, for the piano roll), ``error`` (one line, to the page
+  that asked);
+- from the page: ``{"op": "set", "voice", "param", "value"}`` and
+  ``{"op": "action", "action", "args"}``, nothing else: there is no code to evaluate.
+
+Moves go through ``Surface`` (the action table, then the bus as ``web.<voice>.<param>``).
+Every open page is told of every move 50 times a second, its own included; the page
+leaves a slider alone while the performer's finger is on it.
+
+Safety (``livernn.web.guard``): 127.0.0.1 unless told; beyond loopback a random token in
+the URL is checked on every request and websocket; limits on connections (``MAX_PAGES``),
+message size (``MAX_MESSAGE``) and rate (a token bucket per client and per socket). A page
+that cannot keep up (its queue full) is dropped rather than slowing the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from livernn.controls.osc_in import RateLimitedLog
+from livernn.errors import LivernnError
+from livernn.web.deps import aiohttp_web
+from livernn.web.guard import Bucket, Buckets, host_ok, is_loopback, new_token, origin_ok, token_ok
+from livernn.web.loop import LoopThread
+from livernn.web.surface import Surface
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 8080
+POLL = 0.02  # seconds between looks for moves and notes
+STATUS_EVERY = 0.25
+MAX_PAGES = 32
+MAX_MESSAGE = 4096  # bytes of one message from a page
+MESSAGES_PER_S = 240.0  # per page: four sliders under four fingers at 60 Hz
+REQUESTS_PER_S = 20.0  # per client address: a page load is three requests
+QUEUE = 256  # messages waiting for one page before it is dropped as too slow
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",  # the token is in the URL
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'self'; connect-src 'self' ws: wss:; style-src 'self' 'unsafe-inline'; "
+                               "img-src 'self' data:; script-src 'self'; frame-ancestors 'none'",
+}
+
+
+@dataclass
+class PageStats:
+    pages: int = 0  # open now
+    opened: int = 0
+    messages: int = 0
+    moves: int = 0
+    actions: int = 0
+    refused: int = 0  # wrong or missing token, foreign Host or Origin
+    limited: int = 0  # over a rate or connection limit
+    bad: int = 0  # not a message we know, or refused by the show
+    dropped_slow: int = 0
+
+
+class _Page:
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.queue: asyncio.Queue[str] = asyncio.Queue(QUEUE)
+        self.bucket = Bucket(MESSAGES_PER_S, MESSAGES_PER_S)
+
+
+def _static(name: str) -> str:
+    return resources.files("livernn.web").joinpath("static", name).read_text(encoding="utf-8")
+
+
+def lan_address() -> str:
+    """This machine's address on the network a phone would join (the default route's);
+    no packet is sent. 127.0.0.1 when there is no network."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed anywhere
+            return probe.getsockname()[0]
+        except OSError:
+            return "127.0.0.1"
+
+
+class WebPage:
+    """The page server of one show; see the module docstring."""
+
+    def __init__(self, session: Any, runtime: Any, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
+                 token: str | None = None, model_names: Callable[[], list[str]] | None = None) -> None:
+        self.host, self.port = host, port
+        self.token = token if token is not None else (None if is_loopback(host) else new_token())
+        self.surface = Surface(session, runtime, "web", model_names)
+        self.stats = PageStats()
+        self._pages: set[_Page] = set()
+        self._requests = Buckets(REQUESTS_PER_S, 2 * REQUESTS_PER_S)
+        self._log = RateLimitedLog(log)
+        self._thread = LoopThread("livernn-web")
+        self._runner: Any = None
+        self._index = _static("index.html")
+        self._script = _static("livernn.js")
+
+    def __repr__(self) -> str:
+        state = f"{self.stats.pages} page(s) open" if self._thread.running else "closed"
+        return f"<web page {self.url}, {state}>"
+
+    @property
+    def url(self) -> str:
+        """The address to open: this machine's network address when serving beyond loopback."""
+        host = self.host
+        if host in ("0.0.0.0", "::"):
+            host = lan_address()
+        shown = f"[{host}]" if ":" in host else host
+        query = f"/?token={self.token}" if self.token else "/"
+        return f"http://{shown}:{self.port}{query}"
+
+    # -- life cycle ---------------------------------------------------------------------------
+    def start(self) -> WebPage:
+        """Bind and serve from the page thread; a port already taken is a LivernnError here."""
+        self._thread.start(self._setup)
+        return self
+
+    async def _setup(self) -> None:
+        web = aiohttp_web()
+
+        @web.middleware
+        async def guard(request: Any, handler: Callable) -> Any:
+            return await self._guard(request, handler)
+
+        app = web.Application(middlewares=[guard], client_max_size=MAX_MESSAGE)
+        app.router.add_get("/", self._page)
+        app.router.add_get("/livernn.js", self._js)
+        app.router.add_get("/state", self._state)
+        app.router.add_get("/ws", self._socket)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise LivernnError(f"web: cannot listen on {self.host}:{self.port} ({exc.strerror or exc})") from None
+        self._runner = runner
+        self.port = runner.addresses[0][1]
+        asyncio.get_running_loop().create_task(self._broadcast())
+
+    def close(self) -> None:
+        self._thread.stop(self._teardown)
+        self.surface.close()
+
+    async def _teardown(self) -> None:
+        for page in list(self._pages):
+            await page.ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # -- HTTP -----------------------------------------------------------------------------------
+    def _refuse(self, status: int, why: str, request: Any) -> Any:
+        web = aiohttp_web()
+        self._log.warning(f"web: {request.remote} refused: {why}")
+        return web.Response(status=status, text=f"livernn: {why}\n", headers=HEADERS)
+
+    async def _guard(self, request: Any, handler: Callable) -> Any:
+        if not self._requests.take(request.remote or "?"):
+            self.stats.limited += 1
+            return self._refuse(429, "too many requests", request)
+        if not token_ok(request.query.get("token"), self.token):
+            self.stats.refused += 1
+            return self._refuse(403, "wrong or missing token (use the URL livernn printed)", request)
+        if self.token is None and not host_ok(request.host):
+            self.stats.refused += 1
+            return self._refuse(403, f"Host {request.host[:60]!r} is not this machine's address", request)
+        return await handler(request)
+
+    async def _page(self, request: Any) -> Any:
+        web = aiohttp_web()
+        query = f"?token={self.token}" if self.token else ""
+        return web.Response(text=self._index.replace("{{query}}", query), content_type="text/html",
+                            headers=HEADERS)
+
+    async def _js(self, request: Any) -> Any:
+        web = aiohttp_web()
+        return web.Response(text=self._script, content_type="application/javascript", headers=HEADERS)
+
+    async def _state(self, request: Any) -> Any:
+        web = aiohttp_web()
+        return web.json_response({"show": self.surface.describe(), "status": self.surface.status()},
+                                 headers=HEADERS)
+
+    # -- the websocket --------------------------------------------------------------------------
+    async def _socket(self, request: Any) -> Any:
+        web = aiohttp_web()
+        if not origin_ok(request.headers.get("Origin"), request.host):
+            self.stats.refused += 1
+            return self._refuse(403, f"websocket from another site ({request.headers.get('Origin', '')[:60]})",
+                                request)
+        if len(self._pages) >= MAX_PAGES:
+            self.stats.limited += 1
+            return self._refuse(503, f"already {MAX_PAGES} pages open", request)
+        ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=MAX_MESSAGE)
+        await ws.prepare(request)
+        page = _Page(ws)
+        page.queue.put_nowait(json.dumps({"type": "show", **self.surface.describe()}))
+        page.queue.put_nowait(json.dumps(self.surface.status()))
+        self._pages.add(page)
+        self.stats.pages, self.stats.opened = len(self._pages), self.stats.opened + 1
+        sender = asyncio.get_running_loop().create_task(self._send(page))
+        try:
+            async for message in ws:
+                if message.type == web.WSMsgType.TEXT:
+                    self._receive(page, message.data)
+                else:
+                    break  # binary or an error: this page speaks JSON only
+        finally:
+            self._pages.discard(page)
+            self.stats.pages = len(self._pages)
+            sender.cancel()
+        return ws
+
+    async def _send(self, page: _Page) -> None:
+        while True:
+            text = await page.queue.get()
+            try:
+                await page.ws.send_str(text)
+            except (ConnectionError, RuntimeError):
+                return
+
+    def _receive(self, page: _Page, text: str) -> None:
+        self.stats.messages += 1
+        if not page.bucket.take():
+            self.stats.limited += 1
+            self._log.warning("web: a page sends faster than "
+                              f"{MESSAGES_PER_S:g} messages/s; the rest are dropped")
+            return
+        try:
+            message = json.loads(text)
+            if not isinstance(message, dict):
+                raise LivernnError("a message must be a JSON object")
+            op = message.get("op")
+            if op == "set":
+                self.surface.write(message.get("voice"), message.get("param"), message.get("value"))
+                self.stats.moves += 1
+            elif op == "action":
+                args = message.get("args") or {}
+                if not isinstance(args, dict):
+                    raise LivernnError("action args must be an object")
+                self.surface.act(str(message.get("action"))[:40], args)
+                self.stats.actions += 1
+            else:
+                raise LivernnError(f"unknown op {str(op)[:40]!r}; ops: set, action")
+        except (LivernnError, ValueError, TypeError, RecursionError) as exc:
+            self.stats.bad += 1
+            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            self._queue(page, json.dumps({"type": "error", "message": reason}))
+
+    def _queue(self, page: _Page, text: str) -> None:
+        try:
+            page.queue.put_nowait(text)
+        except asyncio.QueueFull:  # this page stopped reading: drop it, not the others
+            self.stats.dropped_slow += 1
+            self._pages.discard(page)
+            asyncio.get_running_loop().create_task(page.ws.close())
+
+    def _tell_all(self, message: dict[str, Any]) -> None:
+        if self._pages:
+            text = json.dumps(message)
+            for page in list(self._pages):
+                self._queue(page, text)
+
+    async def _broadcast(self) -> None:
+        """Moves and notes 50 times a second, status 4 times: to every open page."""
+        next_status = 0.0
+        while True:
+            try:
+                for event in self.surface.changes():
+                    self._tell_all(event)
+                notes = self.surface.take_notes()
+                if notes:
+                    self._tell_all({"type": "notes", "notes": notes})
+                now = time.monotonic()
+                if now >= next_status:
+                    next_status = now + STATUS_EVERY
+                    if self._pages:
+                        self._tell_all(self.surface.status(now))
+            except Exception as exc:  # a bug here must not end the page's updates
+                self._log.warning(f"web: updating pages: {type(exc).__name__}: {exc}")
+            await asyncio.sleep(POLL)

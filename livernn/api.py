@@ -37,7 +37,7 @@ from livernn.errors import LivernnError, unknown
 __all__ = [
     "controls", "gesture", "listen_midi", "listen_osc", "load", "midi", "models", "mute", "osc", "panic", "patch",
     "quit", "record", "scene", "scsynth", "session", "solo", "status", "stop_record", "superdirt", "swap",
-    "tempo", "unmute", "unpatch", "use", "voice",
+    "tempo", "unmute", "unpatch", "use", "voice", "web",
 ]
 
 # The OSC input an ``osc.*`` source opens when none is: this machine only, the port the
@@ -87,7 +87,7 @@ def close() -> None:
     for tracker in _state["trackers"]:
         tracker.stop()
     _state["trackers"] = []
-    for opened in [*_state["osc_in"], *(m for _, m in _state["midi_in"])]:
+    for opened in [*_state["osc_in"], *(m for _, m in _state["midi_in"]), *_state.pop("web", [])]:
         opened.close()
     _state.update(osc_in=[], midi_in=[])
     runtime, current = _state["runtime"], _state["session"]
@@ -542,6 +542,34 @@ def gesture(source: int | str = 0, **options: Any) -> Any:
     tracker = GestureTracker(source, bus=session().bus, **options).start()
     _state["trackers"].append(tracker)
     return tracker
+
+
+def web(port: int = 8080, host: str = "127.0.0.1", oscquery: int | None = None) -> Any:
+    """Open the control page of this show in a browser: sliders for every voice's
+    parameters, mute/solo, model swap, scenes, tempo, panic, status and a piano roll.
+
+    Prints the URL (127.0.0.1 unless ``host`` opens it, e.g. ``"0.0.0.0"`` for a phone:
+    then the URL carries a token and a QR code is printed). ``oscquery=9010`` also serves
+    the show's OSC namespace for TouchOSC, Open Stage Control and Max. Returns the page
+    (``.url``, ``.close()``); asking again for the same address returns the one open.
+    Needs the ``web`` extra (``pip install 'livernn[web]'``).
+    """
+    from livernn.web.oscquery import OscQuery
+    from livernn.web.page import WebPage
+    from livernn.web.serve import open_oscquery, open_page
+
+    s, runtime = session(), controls()
+    opened = _state.setdefault("web", [])
+    at = (lambda p: f"[{host}]:{p}") if ":" in str(host) else (lambda p: f"{host}:{p}")
+    page = next((o for o in opened if isinstance(o, WebPage) and port and (o.host, o.port) == (host, port)), None)
+    if page is None:
+        page = open_page(s, runtime, at(port))
+        opened.append(page)
+    else:
+        print(f"web page: {page.url}")
+    if oscquery is not None and not any(isinstance(o, OscQuery) and o.port == oscquery for o in opened):
+        opened.append(open_oscquery(s, runtime, at(oscquery)))
+    return page
 
 
 # -- looking at it --------------------------------------------------------------------------

@@ -194,7 +194,12 @@ class Scheduler:
                     cond.wait(0.1)
                     continue
                 due = heap[0][0]
-                wait = due - clock() - self.spin
+                # Spin only for a deadline that is the event's own: an output that takes its
+                # messages ahead (the MIDI sender process, timestamped OSC) keeps time itself,
+                # and a spinning real-time thread here only takes a CPU from the one that does
+                # (a 2-core machine has no third).
+                spin = self.spin if heap[0][4].latency < self.spin else 0.0
+                wait = due - clock() - spin
                 if wait > 0:
                     cond.wait(wait)
                     continue

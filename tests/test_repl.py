@@ -239,3 +239,48 @@ def test_ctrl_c_stops_running_code_and_a_pending_await_but_not_the_repl(capsys):
     assert asyncio.run(session()) == 0
     assert ns["still"] == "here"
     assert capsys.readouterr().out.count("KeyboardInterrupt") == 2
+
+
+@pytest.mark.parametrize("where", ["prompt", "busy-loop"])
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+def test_a_stop_signal_leaves_the_prompt_even_from_a_busy_loop_and_ends_the_show(sig, where, capsys):
+    """SIGTERM and SIGHUP (a closed terminal) end the show from anywhere: waiting at the
+    prompt, or inside a loop typed there that would otherwise hold the prompt for ever."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from livernn import api
+    from livernn.engine import Session
+    from livernn.repl import run_repl
+
+    number = getattr(signal, sig)
+    running: list[int] = []  # a plain list: see the Ctrl-C test above
+    session = api.use(Session().start())
+
+    def signal_once(ready) -> None:
+        def send() -> None:
+            deadline = time.monotonic() + 10
+            while not ready() and time.monotonic() < deadline:
+                time.sleep(0.005)
+            os.kill(os.getpid(), number)
+
+        threading.Thread(target=send, daemon=True).start()
+
+    async def main() -> int:
+        with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
+            repl = Repl({"running": running})
+            task = asyncio.create_task(run_repl(repl, use_patch_stdout=False))
+            if where == "prompt":
+                await Driver(repl, pipe).line("x = 1\r")
+                signal_once(lambda: True)
+            else:
+                signal_once(lambda: bool(running))
+                pipe.send_text("while True:\rrunning.append(1)\r\r")
+            return await asyncio.wait_for(task, 10)
+
+    previous = signal.getsignal(number)
+    assert asyncio.run(main()) == 128 + number  # 143, 129: as a shell reports a signal's stop
+    assert not session.playing and signal.getsignal(number) is previous
+    assert "terminated, all notes ended" in capsys.readouterr().err

@@ -320,7 +320,7 @@ def test_a_show_started_from_a_patch_is_taken_over_at_the_prompt(jack, midi_prob
     monkeypatch.setenv("LIVERNN_HISTORY", str(tmp_path / "history"))
 
     async def main() -> None:
-        show = await open_show(patch)
+        show = await open_show(patch, report=print)  # as `livernn repl PATCH` reports reloads
         session = show.session
         assert session.tempo == 150 and session.voices["lead"].temperature == 0.6  # the patch's scene
         with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):

@@ -15,11 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 from pathlib import Path
-
-from livernn.patch.schema import load_patch
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,6 +30,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", action="append", default=[], metavar="SPEC",
                         help="also play every voice on SPEC: midi:NAME, osc:HOST:PORT, scsynth[:PORT], "
                              "superdirt[:PORT] (repeatable)")
+    parser.add_argument("--web", metavar="[HOST:]PORT",
+                        help="serve the control page (on 127.0.0.1 unless HOST; beyond it the URL carries a token)")
+    parser.add_argument("--oscquery", metavar="[HOST:]PORT",
+                        help="serve the show's OSC namespace over OSCQuery (OSC on the same UDP port)")
+    parser.add_argument("--oscquery-allow", action="append", default=[], metavar="NET",
+                        help="a host or network OSCQuery answers besides this machine (repeatable)")
     parser.add_argument("--no-reload", action="store_true", help="do not watch the file for changes")
     parser.add_argument("--quiet", action="store_true", help="no status line")
     parser.set_defaults(func=run)
@@ -52,8 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from livernn.library import find_patch
 
     args.patch = find_patch(args.patch)  # a file, else a shipped or user patch by name
-    patch = load_patch(args.patch)  # a bad patch at start: one error line, exit 2
-    code = asyncio.run(_perform(args, patch.bpm, patch.beats_per_bar))
+    code = asyncio.run(_perform(args))  # a bad patch at start: one error line, exit 2
     if code == 0 and args.render:
         _render(args.record)
     return code
@@ -92,44 +94,56 @@ async def _status_line(session, stop: asyncio.Event) -> None:
         toolbar.close()
 
 
-async def _perform(args: argparse.Namespace, bpm: float, beats_per_bar: int) -> int:
-    from livernn.engine import Session
-    from livernn.patch.show import Show
+def _open_surfaces(args: argparse.Namespace, show, opened: list) -> None:
+    """The page and OSCQuery asked for on the command line (livernn.web), each printing
+    where it is; they close before the show does."""
+    if args.web is None and args.oscquery is None:
+        return
+    from livernn.web.serve import open_oscquery, open_page
+
+    if args.web is not None:
+        opened.append(open_page(show.session, show.runtime, args.web, say=_say))
+    if args.oscquery is not None:
+        opened.append(open_oscquery(show.session, show.runtime, args.oscquery, allow=args.oscquery_allow, say=_say))
+
+
+async def _perform(args: argparse.Namespace) -> int:
+    """Play until --duration or a stop signal; a signal is how a set ends, so it exits 0."""
+    from livernn.engine import StopHandler
+    from livernn.patch.show import open_show
 
     logging.basicConfig(format="livernn: %(message)s", level=logging.WARNING)  # rate-limited warnings
-    session = Session(bpm=bpm, beats_per_bar=beats_per_bar)
-    show = Show(session, args.patch, report=_say)
-    show.runtime.on_action.append(
-        lambda action, named: _say(f"bar {session.clock.bar() + 1:.0f}: {action} "
-                                   + " ".join(f"{k}={v}" for k, v in named.items()))
-    )
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        patch = await show.load()
-        for spec in args.out:
-            session.add_tap(spec)
-        if args.record:
-            session.record(args.record)
-        session.start()
-        osc = f"; OSC on {show.osc.bind}:{show.osc.port}" if show.osc else ""
-        _say(f"playing {patch.name}: voices {', '.join(session.voices) or 'none'} -> "
-             f"{', '.join(session.outputs) or 'no outputs'}{osc}; Ctrl-C stops")
-        watcher = None if args.no_reload else loop.create_task(show.watch(stop))
-        status = None if args.quiet else loop.create_task(_status_line(session, stop))
+    with StopHandler() as stopping:  # SIGINT, SIGTERM, SIGHUP
+        stopping.on_request(stop.set)
+        show = await open_show(args.patch, report=_say, taps=args.out, record=args.record)
+        session = show.session
+        stopping.add(session.stop)  # runs after show.close() below: every note ended, the recording written
+        surfaces: list = []
         try:
-            await asyncio.wait_for(stop.wait(), args.duration)
-        except TimeoutError:
-            pass
-        stop.set()
-        for task in (watcher, status):
-            if task is not None:
-                await task
-    finally:
-        await show.close()
-        session.stop()
+            _open_surfaces(args, show, surfaces)
+            show.runtime.on_action.append(
+                lambda action, named: _say(f"bar {session.clock.bar() + 1:.0f}: {action} "
+                                           + " ".join(f"{k}={v}" for k, v in named.items()))
+            )
+            osc = f"; OSC on {show.osc.bind}:{show.osc.port}" if show.osc else ""
+            _say(f"playing {show.patch.name}: voices {', '.join(session.voices) or 'none'} -> "
+                 f"{', '.join(session.outputs) or 'no outputs'}{osc}; Ctrl-C stops")
+            loop = asyncio.get_running_loop()
+            watcher = None if args.no_reload else loop.create_task(show.watch(stop))
+            status = None if args.quiet else loop.create_task(_status_line(session, stop))
+            try:
+                await asyncio.wait_for(stop.wait(), args.duration)
+            except TimeoutError:
+                pass
+            stop.set()
+            for task in (watcher, status):
+                if task is not None:
+                    await task
+        finally:
+            for server in surfaces:
+                server.close()
+            await show.close()
     if args.record:
         _say(f"recorded {args.record}")
     return 0

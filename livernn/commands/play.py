@@ -31,23 +31,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from livernn.engine import Session, install_stop_handlers
+    from livernn.engine import Session, StopHandler
     from livernn.errors import LivernnError
 
     if not math.isfinite(args.duration) or args.duration < 0:
         raise LivernnError(f"--duration must be a number of seconds >= 0, got {args.duration}")
     session = Session(bpm=args.bpm)
-    uninstall = install_stop_handlers(session.stop)
-    interrupted = False
-    try:
+    recording = args.record or (None if args.out else "livernn-play.mid")
+    with StopHandler(session.stop) as stopping:  # leaving it ends every note, writes the recording
         for i, spec in enumerate(args.out, 1):
             output = session.add_output(f"out{i}", spec)
             if not args.quiet:
                 print(f"output {i}: {output.describe()}", flush=True)
-        if args.record:
-            session.record(args.record)
-        elif not args.out:
-            session.record("livernn-play.mid")
+        if recording:
+            recording = session.record(recording)
         voice = session.add_voice("play", args.model, channel=args.channel, seed=args.seed,
                                   temperature=args.temperature)
         session.start()
@@ -55,16 +52,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"playing {voice.model.name} at {args.bpm:g} BPM"
                   f"{f' for {args.duration:g} s' if args.duration else ''} (Ctrl-C stops)", flush=True)
         end = time.monotonic() + args.duration if args.duration else math.inf
-        while time.monotonic() < end:
+        while time.monotonic() < end and not stopping.requested:
             time.sleep(min(0.1, max(end - time.monotonic(), 0.0)))
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        recording = session._recorder.path if session._recorder is not None else None
-        notes = sum(v.notes_played for v in session.voices.values())
-        session.stop()
-        uninstall()
     if not args.quiet:
+        notes = sum(v.notes_played for v in session.voices.values())
         where = f"; recorded to {recording}" if recording else ""
         print(f"played {notes} notes{where}", file=sys.stdout, flush=True)
-    return 130 if interrupted else 0
+    return stopping.exit_code

@@ -8,8 +8,8 @@
 from livernn.engine.clock import Clock, LinkClock
 from livernn.engine.params import PARAM_SPECS, ParamSpec, VoiceParams
 from livernn.engine.session import Session
-from livernn.engine.signals import install_stop_handlers
+from livernn.engine.signals import StopHandler
 from livernn.engine.voice import Voice
 
-__all__ = ["PARAM_SPECS", "Clock", "LinkClock", "ParamSpec", "Session", "Voice", "VoiceParams",
-           "install_stop_handlers"]
+__all__ = ["PARAM_SPECS", "Clock", "LinkClock", "ParamSpec", "Session", "StopHandler", "Voice",
+           "VoiceParams"]

@@ -5,14 +5,15 @@ automation, triggers, scenes), the OSC server with its remote commands and feedb
 MIDI input (with listen mode) and plug-in sections such as ``[gesture]``. ``load`` applies
 a patch (the first time, or as a change to the running one); ``reload`` does the same
 but keeps the last good patch when the new one is bad, printing the one-line reason;
-``watch`` reloads whenever the file is saved. ``livernn perform`` and the REPL share it.
+``watch`` reloads whenever the file is saved. ``open_show`` builds a started show from a
+patch file: ``livernn perform PATCH`` and ``livernn repl PATCH`` both start that way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -195,3 +196,33 @@ class Show:
             self.midi.close()
             self.midi = None
         self.runtime.close()
+
+
+async def open_show(path: str | Path, *, bpm: float | None = None, report: Callable[[str], None] | None = None,
+                    taps: Sequence[str] = (), record: str | Path | None = None) -> Show:
+    """A started Session playing the patch at ``path``, in its ``Show`` (``show.session``).
+
+    The one way a show is built from a patch, so ``perform`` and ``repl PATCH`` play a
+    patch the same. ``bpm`` overrides the patch's tempo; ``taps`` are output specs that
+    hear every voice (``perform --out``); ``record`` starts recording before the first note.
+    A bad patch raises before anything opens; a failure later closes what was opened.
+    """
+    from livernn.engine import Session
+
+    first = load_patch(path)
+    session = Session(bpm=bpm or first.bpm, beats_per_bar=first.beats_per_bar)
+    show = Show(session, path, report)
+    try:
+        await show.load()
+        if bpm is not None:
+            session.set_tempo(bpm)
+        for spec in taps:
+            session.add_tap(spec)
+        if record is not None:
+            session.record(record)
+        session.start()
+    except BaseException:
+        await show.close()
+        session.stop()
+        raise
+    return show

@@ -2,7 +2,7 @@
 
 ``run_repl(session)`` puts the ``livernn.api`` vocabulary, the session's voices (by name)
 and a pager-free ``help`` at the prompt, shows a live status line, and ends the show
-cleanly however the performer leaves (Ctrl-D, ``quit()``, SIGTERM).
+cleanly however the performer leaves (Ctrl-D, ``quit()``, SIGTERM, a closed terminal).
 """
 
 from __future__ import annotations
@@ -11,13 +11,17 @@ import asyncio
 import pydoc
 import signal
 import sys
-import threading
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from livernn import api
-from livernn.repl.app import Repl, history_path
+from livernn.engine.signals import STOP_SIGNALS, StopHandler
+from livernn.repl.app import Repl, history_path, running_user_code
 from livernn.repl.status import Toolbar
+
+# Every stop signal but Ctrl-C, which stays the prompt's: it clears the line or interrupts code.
+PROMPT_STOP_SIGNALS = tuple(sig for sig in STOP_SIGNALS if sig != signal.SIGINT)
 
 BANNER = (
     "livernn {version}: {voices} voice(s) at {bpm:g} BPM. Try voice('lead'), status(), help(voice);"
@@ -81,55 +85,71 @@ async def run_repl(repl: Repl, show: Any = None, use_patch_stdout: bool = True) 
     """Run ``repl`` until the performer leaves, then end the show (every note, the recording).
 
     With a ``show`` (from a patch) its file is watched and reloaded on save, as in
-    ``perform``; without one, the controls made at the prompt are ticked here.
+    ``perform``; without one, the controls made at the prompt are ticked here. SIGTERM and
+    SIGHUP (a closed terminal) end the show too and return 143 and 129; Ctrl-C stays the
+    prompt's (it clears the line or interrupts the running code).
     """
-    stop = asyncio.Event()
+    done = asyncio.Event()
     if show is None:
-        background = asyncio.ensure_future(api.controls().run(stop))
+        background = asyncio.ensure_future(api.controls().run(done))
     else:
-        background = asyncio.ensure_future(show.watch(stop))
+        background = asyncio.ensure_future(show.watch(done))
+    with StopHandler(api.close, signals=PROMPT_STOP_SIGNALS, interrupt=_leave_user_code) as stopping:
+        try:
+            code = await _prompt(repl, stopping, use_patch_stdout)
+        finally:
+            done.set()
+            background.cancel()
+            if show is not None:
+                await show.close()
+    if stopping.requested:
+        _say("livernn: terminated, all notes ended")
+    return code
+
+
+async def _prompt(repl: Repl, stopping: Any, use_patch_stdout: bool) -> int:
+    """The prompt as a task a stop signal cancels; after a signal, that signal's exit code
+    (however the prompt ended: cancelled, left by the interrupted code, or at the EOF of a
+    terminal that hung up)."""
+    prompt = asyncio.ensure_future(repl.run(use_patch_stdout=use_patch_stdout))
+    stopping.on_request(prompt.cancel)
     try:
-        with _sigterm_ends_the_show():
-            return await repl.run(use_patch_stdout=use_patch_stdout)
-    finally:
-        stop.set()
-        background.cancel()
-        if show is not None:
-            await show.close()
-        api.close()
+        code = await prompt
+    except (asyncio.CancelledError, OSError):  # OSError: the terminal closed under the prompt
+        if not stopping.requested:
+            raise
+    return stopping.exit_code if stopping.requested else code
 
 
-class _Terminated(SystemExit):
-    """SIGTERM: leave like Ctrl-D does (the ``finally`` above ends every note)."""
+def _leave_user_code(signum: int, frame: FrameType | None) -> None:
+    """A stop signal during a busy loop typed at the prompt ends that code (the loop would
+    otherwise hold the prompt, and the show, until it finished)."""
+    if running_user_code(frame):
+        raise SystemExit  # the prompt then ends; _prompt answers with the signal's exit code
 
 
-class _sigterm_ends_the_show:
-    def __enter__(self) -> None:
-        self.previous = None
-        if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGTERM, self._handler)
-
-    @staticmethod
-    def _handler(signum: int, frame: Any) -> None:
-        raise _Terminated(128 + signum)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
+def _say(line: str) -> None:
+    """A line on stderr, which may be a terminal that has closed (SIGHUP)."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except OSError:
+        pass
 
 
 async def _main(patch: Path | None, bpm: float | None, history: Path | None) -> int:
-    from livernn.repl.build import open_show
+    if patch is None:
+        from livernn.engine import Session
 
-    session, show = await open_show(patch, bpm)
+        session, show = Session(bpm=bpm or 120.0).start(), None
+    else:
+        from livernn.patch.show import open_show
+
+        show = await open_show(patch, bpm=bpm, report=lambda line: print(f"livernn: {line}"))
+        session = show.session
     repl = make_repl(session, show.runtime if show else None, history, show)
     return await run_repl(repl, show)
 
 
 def main_repl(patch: Path | None = None, bpm: float | None = None, history: Path | None = None) -> int:
     """Blocking entry for the CLI: build the show (from ``patch``) and run the prompt."""
-    try:
-        return asyncio.run(_main(patch, bpm, history))
-    except _Terminated as exc:
-        print("livernn: terminated, all notes ended", file=sys.stderr)
-        return int(exc.code or 0)
+    return asyncio.run(_main(patch, bpm, history))

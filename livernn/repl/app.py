@@ -4,7 +4,8 @@
 and errors scroll above it; the bottom toolbar is a live status line redrawn a few times a
 second. Enter runs the input when it is complete and opens a continuation line when it is
 not. Ctrl-C clears the line (or interrupts running code), never the show; Ctrl-D or
-``quit()`` leaves (``livernn.repl.run_repl`` then ends every note).
+``quit()`` leaves (``livernn.repl.run_repl`` then ends every note, as it does on SIGTERM
+and SIGHUP).
 """
 
 from __future__ import annotations
@@ -135,10 +136,8 @@ class Repl:
             return
 
         def handler(signum: int, frame: FrameType | None) -> None:
-            while frame is not None:
-                if frame.f_code.co_filename.startswith(FILENAME_PREFIX):
-                    raise KeyboardInterrupt
-                frame = frame.f_back
+            if running_user_code(frame):
+                raise KeyboardInterrupt
             task = self._task
             if task is not None:
                 loop.call_soon_threadsafe(task.cancel)
@@ -148,6 +147,16 @@ class Repl:
             yield
         finally:
             signal.signal(signal.SIGINT, previous)
+
+
+def running_user_code(frame: FrameType | None) -> bool:
+    """Whether a signal interrupted code typed at the prompt (a frame of a REPL input):
+    raising there breaks out of the performer's busy loop, and nowhere else."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith(FILENAME_PREFIX):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _main_thread() -> bool:

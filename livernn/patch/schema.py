@@ -25,7 +25,7 @@ from livernn.errors import LivernnError, kind_of, unknown
 from livernn.patch.checker import Checker
 from livernn.patch.lines import KeyLines
 from livernn.library import NAME as MODEL_NAME
-from livernn.patch.sections import section
+from livernn.patch.sections import OWNERS, section
 from livernn.patch.specs import (
     NAME,
     REPO_MODELS,
@@ -43,7 +43,7 @@ from livernn.patch.specs import (
 VERSION = 1
 
 TOP = ("version", "name", "description", "clock", "models", "outputs", "voices", "osc", "midi",
-       "mappings", "automation", "triggers", "scenes", "scene", "gesture")
+       "mappings", "automation", "triggers", "scenes", "scene", *OWNERS)  # OWNERS: plug-in tables ([gesture], [web]...)
 OUTPUT_OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "midi": {"port": str, "create": bool},
     "osc": {"host": str, "port": int, "address": str, "args": list, "off_address": str,
@@ -495,7 +495,7 @@ def _action_args(where: tuple[str | int, ...], action: Action, table: dict[str, 
 
 def _sections(data: dict[str, Any], folder: Path, check: Checker) -> dict[str, dict[str, Any]]:
     out = {}
-    for name in ("gesture",):
+    for name in OWNERS:
         if name not in data:
             continue
         table = check.table((name,), data[name])

@@ -46,13 +46,15 @@ def probe(jack):
 class Terminal:
     """A tmux session running one command: type keys, read the screen."""
 
-    def __init__(self, command: list[str], env: dict[str, str]) -> None:
+    def __init__(self, command: list[str], env: dict[str, str], before: str = "", after: str = "") -> None:
+        """``before``/``after``: shell commands run in the pane around ``command``."""
         if shutil.which("tmux") is None:
             pytest.fail("tmux is not installed: run ./run-tests.sh, which installs the test peers")
         self.name = f"lvr{os.getpid()}-{time.monotonic_ns() % 1000000}"
         shell = " ".join(f"{k}={v}" for k, v in env.items()) + " " + " ".join(command)
         subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", "160", "-y", "50",
-                        f"env {shell}; echo livernn exited $?; sleep 30"], check=True)  # the pane stays to be read
+                        f"{before}env {shell}; {after}echo livernn exited $?; sleep 30"],
+                       check=True)  # the pane stays to be read
         self.pid = int(subprocess.run(["tmux", "list-panes", "-t", self.name, "-F", "#{pane_pid}"],
                                       capture_output=True, text=True, check=True).stdout.split()[0])
 
@@ -81,10 +83,10 @@ class Terminal:
 
 
 @pytest.fixture
-def terminal(jack, tmp_path):
+def terminal(jack, tmp_path, request):
     env = {"JACK_DEFAULT_SERVER": jack.name, "JACK_NO_START_SERVER": "1", "LIVERNN_MIDI_API": "jack",
            "LIVERNN_HISTORY": str(tmp_path / "history")}
-    term = Terminal([str(LIVERNN), "repl"], env)
+    term = Terminal([str(LIVERNN), "repl"], env, **getattr(request, "param", {}))
     yield term
     term.close()
 
@@ -149,20 +151,30 @@ def _gone(pid: int) -> bool:
         return True
 
 
-@pytest.mark.parametrize("how", ["SIGTERM", "SIGHUP", "closed-terminal"])
+EXIT_FILE = Path("/tmp") / f"livernn-exit-{os.getpid()}"
+NO_SIGHUP = {"before": "trap '' HUP; ", "after": f"echo $? > {EXIT_FILE}; "}
+
+
+@pytest.mark.parametrize(("how", "terminal"), [("SIGTERM", {}), ("SIGHUP", {}), ("closed-terminal", {}),
+                                               ("closed-terminal-no-SIGHUP", NO_SIGHUP)],
+                         ids=["SIGTERM", "SIGHUP", "closed-terminal", "closed-terminal-no-SIGHUP"],
+                         indirect=["terminal"])
 def test_a_stop_signal_or_a_closed_terminal_ends_every_note_and_writes_the_recording(terminal, probe, tmp_path,
                                                                                      how):
     """SIGTERM, SIGHUP, and the terminal itself going away (tmux kills the pane: the kernel
-    hangs up the tty and livernn gets SIGHUP with nowhere left to print): every note-on that
-    reached the synth gets its note-off, and the recording typed at the prompt is written."""
+    hangs up the tty and livernn gets SIGHUP with nowhere left to print; or, under a shell
+    that ignores SIGHUP and so lives on, no signal at all, only a terminal that is gone):
+    every note-on that reached the synth gets its note-off, and the recording typed at the
+    prompt is written."""
     t = terminal
+    EXIT_FILE.unlink(missing_ok=True)
     record = tmp_path / "set.mid"
     t.wait("livernn>", timeout=60)
     t.type(f"record({str(record)!r}); lead = voice('lead', out=midi({probe.client!r}), density=2, max_length=16)")
     wait_for(lambda: len(note_ons(probe)) >= 6, 20, "notes at the probe")
     pid = t.livernn_pid()
     assert pid is not None
-    if how == "closed-terminal":
+    if how.startswith("closed-terminal"):
         t.close()
     else:
         os.kill(pid, getattr(signal, how))
@@ -173,7 +185,11 @@ def test_a_stop_signal_or_a_closed_terminal_ends_every_note_and_writes_the_recor
     ons = [m for m in midi.tracks[0] if m.type == "note_on" and m.velocity > 0]
     offs = [m for m in midi.tracks[0] if m.type == "note_off" or (m.type == "note_on" and m.velocity == 0)]
     assert len(ons) >= 6 and len(ons) == len(offs)
-    if how != "closed-terminal":
+    if how == "closed-terminal-no-SIGHUP":
+        wait_for(EXIT_FILE.exists, 15, "the pane's shell to write livernn's exit code")
+        assert EXIT_FILE.read_text().strip() == "129"  # a closed terminal, as if by SIGHUP
+        EXIT_FILE.unlink()
+    elif how != "closed-terminal":
         code = 128 + getattr(signal, how)  # the shell's convention: 143, 129
         t.wait(f"livernn exited {code}")
         assert "terminated, all notes ended" in t.screen()

@@ -8,6 +8,7 @@ cleanly however the performer leaves (Ctrl-D, ``quit()``, SIGTERM, a closed term
 from __future__ import annotations
 
 import asyncio
+import errno
 import pydoc
 import signal
 import sys
@@ -22,6 +23,7 @@ from livernn.repl.status import Toolbar
 
 # Every stop signal but Ctrl-C, which stays the prompt's: it clears the line or interrupts code.
 PROMPT_STOP_SIGNALS = tuple(sig for sig in STOP_SIGNALS if sig != signal.SIGINT)
+HANGUP_EXIT = 129  # a closed terminal, as a shell reports SIGHUP: 128 + 1
 
 BANNER = (
     "livernn {version}: {voices} voice(s) at {bpm:g} BPM. Try voice('lead'), status(), help(voice);"
@@ -110,14 +112,19 @@ async def run_repl(repl: Repl, show: Any = None, use_patch_stdout: bool = True) 
 async def _prompt(repl: Repl, stopping: Any, use_patch_stdout: bool) -> int:
     """The prompt as a task a stop signal cancels; after a signal, that signal's exit code
     (however the prompt ended: cancelled, left by the interrupted code, or at the EOF of a
-    terminal that hung up)."""
+    terminal that hung up). A terminal that is gone (EIO) ends the show as SIGHUP does,
+    also when no SIGHUP comes (a parent that ignores it) or it comes after the prompt saw."""
     prompt = asyncio.ensure_future(repl.run(use_patch_stdout=use_patch_stdout))
     stopping.on_request(prompt.cancel)
     try:
         code = await prompt
-    except (asyncio.CancelledError, OSError):  # OSError: the terminal closed under the prompt
+    except asyncio.CancelledError:
         if not stopping.requested:
             raise
+    except OSError as exc:
+        if not stopping.requested and exc.errno != errno.EIO:
+            raise
+        return stopping.exit_code or HANGUP_EXIT
     return stopping.exit_code if stopping.requested else code
 
 

@@ -257,6 +257,7 @@ def test_a_stop_signal_leaves_the_prompt_even_from_a_busy_loop_and_ends_the_show
 
     number = getattr(signal, sig)
     running: list[int] = []  # a plain list: see the Ctrl-C test above
+    ns = {"running": running, "time": time, "give_up": time.monotonic() + 30}  # a failure must not hang
     session = api.use(Session().start())
 
     def signal_once(ready) -> None:
@@ -270,17 +271,19 @@ def test_a_stop_signal_leaves_the_prompt_even_from_a_busy_loop_and_ends_the_show
 
     async def main() -> int:
         with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
-            repl = Repl({"running": running})
+            repl = Repl(ns)
             task = asyncio.create_task(run_repl(repl, use_patch_stdout=False))
             if where == "prompt":
                 await Driver(repl, pipe).line("x = 1\r")
                 signal_once(lambda: True)
             else:
                 signal_once(lambda: bool(running))
-                pipe.send_text("while True:\rrunning.append(1)\r\r")
+                pipe.send_text("while time.monotonic() < give_up:\rrunning.append(1)\r\r")
             return await asyncio.wait_for(task, 10)
 
     previous = signal.getsignal(number)
+    started = time.monotonic()
     assert asyncio.run(main()) == 128 + number  # 143, 129: as a shell reports a signal's stop
+    assert time.monotonic() - started < 15, "the busy loop ran to its end: the signal did not break it"
     assert not session.playing and signal.getsignal(number) is previous
     assert "terminated, all notes ended" in capsys.readouterr().err

@@ -2,7 +2,7 @@
 
 What a performer sees (prompt, status line, one-line errors, short tracebacks, the status
 table, Tab completion) and what the synth hears (notes; none moved by a busy loop typed
-at the prompt; none left sounding after Ctrl-D or SIGTERM).
+at the prompt; none left sounding after Ctrl-D, SIGTERM, SIGHUP or a closed terminal).
 """
 
 from __future__ import annotations

@@ -216,8 +216,8 @@ def test_a_note_ended_after_the_sender_has_it_is_recorded_as_it_was_sent(midi_pr
 
 
 def test_the_scheduler_does_not_spin_for_outputs_that_keep_time_themselves():
-    """Messages for the MIDI sender process or a timestamped OSC bundle go out LEAD seconds
-    early and the peer keeps the deadline; a real-time thread spinning 1.5 ms before each
+    """Messages for the MIDI sender process or a timestamped OSC bundle go out ahead of their
+    time and the peer keeps the deadline; a real-time thread spinning 1.5 ms before each
     hand-over took a CPU from the sender on a 2-core machine for nothing."""
     import socket
     from pathlib import Path
@@ -230,15 +230,14 @@ def test_the_scheduler_does_not_spin_for_outputs_that_keep_time_themselves():
     rx.bind(("127.0.0.1", 0))
     out = osc("127.0.0.1", rx.getsockname()[1], latency=0.05)
     out.attach(Clock())
-    scheduler = Scheduler(realtime=False)
+    scheduler = Scheduler()  # at SCHED_FIFO where allowed, as in a Session: it wakes on time
     scheduler.start()
     try:
         start = time.monotonic() + 0.1
-        for i in range(300):  # 150 hand-overs a second for 2 s
-            t = start + i / 150
-            scheduler.schedule_note(Note("v", 1, 60, 90, t, t + 0.003, (out,)))
-        tid = scheduler._thread.native_id
-        stat = Path(f"/proc/self/task/{tid}/stat")
+        for i in range(200):  # 200 hand-overs a second for 2 s: spinning would be 0.6 s of CPU
+            t = start + i / 100
+            scheduler.schedule_note(Note("v", 1, 60, 90, t, t + 0.005, (out,)))
+        stat = Path(f"/proc/self/task/{scheduler._thread.native_id}/stat")
         ticks = lambda: sum(int(x) for x in stat.read_text().rsplit(")", 1)[1].split()[11:13])  # noqa: E731
         before = ticks()
         time.sleep(2.1)
@@ -247,4 +246,4 @@ def test_the_scheduler_does_not_spin_for_outputs_that_keep_time_themselves():
         scheduler.stop()
         out.close()
         rx.close()
-    assert cpu < 0.15, f"the scheduler thread used {cpu:.2f} s of CPU in 2 s (spinning)"
+    assert cpu < 0.25, f"the scheduler thread used {cpu:.2f} s of CPU in 2 s (spinning)"

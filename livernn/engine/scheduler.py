@@ -13,7 +13,9 @@ other jobs kept at load 3-15). |arrival - logical time| in ms, p50 / p99, 200 no
 
 - The sender thread owns the heap; it never waits on generation, asyncio or the REPL. It
   sleeps (``Condition.wait``, GIL released) until ``spin`` before the next deadline, then
-  spins on ``time.monotonic()`` and hands the event to its output.
+  spins on ``time.monotonic()`` and hands the event to its output. It spins only where
+  the deadline is the event's own: an output with a ``latency`` (the MIDI sender process,
+  timestamped OSC) is handed its events early and keeps time itself.
 - The GIL is the enemy: a thread that wants it waits up to ``sys.getswitchinterval()``
   (5 ms by default) for a busy thread to let go, so the session lowers the interval to
   ``SWITCH_INTERVAL`` while it plays. The OS is the other: on a loaded machine a normal

@@ -36,10 +36,11 @@ for _kind in ("MODELS", "PATCHES"):
 PEER_FIXTURES = {"jack", "scsynth", "fluidsynth", "midi_probe", "hands_dir", "soak_jack"}
 # What a test's source (or its fixtures', or the module helpers either calls) names when it
 # starts a peer itself: a peer program, or a process it talks to while that runs (Popen: a
-# `livernn perform` fed OSC, a MIDI sender; torch.distributed.run: DDP workers).
+# `livernn perform` fed OSC, a MIDI sender; torch.distributed.run: DDP workers; a browser; a
+# private network namespace).
 PEER_SOURCE = re.compile(r"start_jack|start_scsynth|start_fluidsynth|MidiProbe|\btmux\b|mediapipe"
                          r"|\bjackd\b|\bscsynth\b|\bfluidsynth\b|require\(\"(?:sox|fluidsynth)\"\)"
-                         r"|subprocess\.Popen|torch\.distributed\.run")
+                         r"|subprocess\.Popen|torch\.distributed\.run|\bchromium\b|\bunshare\b")
 _current: list = [None]
 
 

@@ -490,8 +490,13 @@ def _midi_input_names() -> list[str]:
 def patch(source: str, target: str, **mapping: Any) -> None:
     """Wire a control source (``"osc./1/fader1"``, ``"hand.right.pinch"``) to ``"voice.param"``.
 
-    Mapping options, as in patch files: ``range=(lo, hi)`` of the input, ``out=(lo, hi)`` in
-    the parameter's units (default: the parameter's whole range), ``curve`` (lin, exp, log),
+    The verb is a patch cable's; what it makes is a *mapping*, the same thing as a patch
+    file's ``[[mappings]]`` entry (``status()`` lists them under "mappings", ``unpatch``
+    removes them). A "patch" everywhere else is a show file.
+
+    Mapping options, as in patch files (``controls.mapping.build_mapping`` reads both):
+    ``range=(lo, hi)`` of the input, ``out=(lo, hi)`` in the parameter's units (default:
+    the parameter's whole range), ``curve`` (lin, exp, log),
     ``clip`` (clip, free, wrap, fold), ``invert``, ``smooth`` (ema, one_euro) with ``alpha``
     or ``mincutoff``/``beta``/``dcutoff``, ``quantize``, ``steps``, ``deadband``, ``rate``.
     A source that has not sent anything yet is fine: the mapping acts from its first value.
@@ -584,7 +589,7 @@ class Status(dict):
 
 
 def status() -> Status:
-    """Voices, models, parameters, outputs, inputs, patches and timing (late events, onset error).
+    """Voices, models, parameters, outputs, inputs, mappings and timing (late events, onset error).
 
     ``inputs`` says what listens where: each OSC input's host:port and whether it obeys
     remote commands, each MIDI input's port, and whether the patch or the prompt opened it.
@@ -592,7 +597,7 @@ def status() -> Status:
     s = session()
     report = Status(s.status())
     runtime = _state["runtime"]
-    report["patches"] = [
+    report["mappings"] = [
         f"{b.source} -> {b.voice}.{b.param}" for b in (runtime.bindings if runtime else [])
     ]
     show = _state["show"]

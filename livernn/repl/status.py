@@ -106,8 +106,8 @@ def format_status(status: dict[str, Any]) -> str:
         inputs = status["inputs"]
         parts.append(table(inputs, ["input", "where", "commands", "opened by"]) if inputs
                      else "no inputs: nothing listens (listen_osc(), listen_midi('name'))")
-    patches = status.get("patches", [])
-    parts.append("patches: " + ("; ".join(patches) if patches else "none"))
+    mappings = status.get("mappings", [])  # what patch() and [[mappings]] wired (livernn.api.status)
+    parts.append("mappings: " + ("; ".join(mappings) if mappings else "none"))
     late = status.get("send_late_ms", {})
     timing = [f"open notes {status.get('open_notes', 0)}"]
     timing += [f"send lateness {k} {_cell(v)} ms" for k, v in late.items()]

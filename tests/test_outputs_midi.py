@@ -68,9 +68,9 @@ def test_the_sender_process_reconnects_too(jack):
     try:
         probe.close()
         wait_for(lambda: not any("procback:in" in p for p in jack.ports()), 5, "the port to go")
-        time.sleep(0.6)  # the sender process looks every 0.5 s
+        wait_for(lambda: "procback:in is gone" in (out.problem or ""), 3, "the output to say it is not delivering")
         probe = ProcessMidiProbe("procback")
-        time.sleep(1.2)
+        wait_for(lambda: out.problem is None, 3, "the output to deliver again")
         out.control(1, 7, 60, time.monotonic())
         wait_for(lambda: probe.messages() == [[0xB0, 7, 60]], 5, "messages after the reconnection")
     finally:

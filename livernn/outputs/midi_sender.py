@@ -176,10 +176,13 @@ def main(argv: list[str]) -> int:
     next_late = next_beat + LATE_EVERY
     lateness: deque[float] = deque(maxlen=2048)  # send time - deadline, seconds
     errors = port.errors
+    gone = False  # whether the named port we send to has disappeared
     while True:
         now = time.monotonic()
         if now >= next_beat:
             state = check.poll(now) if check is not None else None
+            if state == "flowing" and gone:
+                state = None  # our own port delivers, but the synth's port is still gone
             print("alive" if state is None else f"{state}\nalive", file=out_fd, flush=True)
             next_beat = now + (CHECK_WITHIN / 3 if check is not None and check.owed else HEARTBEAT)
             if now >= next_late and lateness:
@@ -216,7 +219,6 @@ def main(argv: list[str]) -> int:
             while heap and heap[0][0] <= now:
                 batch.append(heapq.heappop(heap)[2])
             for data in onsets_first(batch):
-                lateness.append(time.monotonic() - due)
                 if period and len(recent) >= BURST:
                     wait_until = recent[-BURST] + period  # a full period's buffer: wait a period
                     while time.monotonic() < wait_until:
@@ -224,6 +226,7 @@ def main(argv: list[str]) -> int:
                     del recent[:-BURST]
                 port._send(list(data))
                 sent_at = time.monotonic()
+                lateness.append(sent_at - due)
                 if check is not None:
                     check.sent(sent_at)
                 if period:
@@ -236,6 +239,12 @@ def main(argv: list[str]) -> int:
             if port.errors != errors:
                 errors = port.errors
                 print(f"error {port.describe()}: {port.last_error}", file=out_fd, flush=True)
+            if port.target is not None and port.connected == gone:  # the synth's port left or came back
+                gone = not port.connected
+                if gone:
+                    print(f"stalled {port.target} is gone; sends go nowhere until it is back", file=out_fd, flush=True)
+                elif check is None or check.stalled is None:
+                    print("flowing", file=out_fd, flush=True)
     _drain(port, heap, period)
     port.close()
     return 0

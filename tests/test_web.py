@@ -318,6 +318,10 @@ def test_the_namespace_lists_every_parameter_and_action_with_type_range_value_ac
     assert show_node["panic"]["ACCESS"] == 2 and show_node["swap"]["TYPE"] == "ss"
     assert find(tree, "/lead/temperature/") is lead["temperature"] and find(tree, "/lead/nothing") is None
     surface.close()
+    kept, opened = OscQuery(s, runtime, "127.0.0.1", 0), OscQuery(s, runtime, "0.0.0.0", 0)
+    assert not kept.announce and opened.announce  # zeroconf only beyond loopback (test_oscquery_network)
+    for server in (kept, opened):
+        server.surface.close()
 
 
 @pytest.fixture

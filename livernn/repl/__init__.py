@@ -109,7 +109,7 @@ async def run_repl(repl: Repl, show: Any = None, use_patch_stdout: bool = True) 
     return code
 
 
-async def _prompt(repl: Repl, stopping: Any, use_patch_stdout: bool) -> int:
+async def _prompt(repl: Repl, stopping: StopHandler, use_patch_stdout: bool) -> int:
     """The prompt as a task a stop signal cancels; after a signal, that signal's exit code
     (however the prompt ended: cancelled, left by the interrupted code, or at the EOF of a
     terminal that hung up). A terminal that is gone (EIO) ends the show as SIGHUP does,

@@ -51,9 +51,9 @@ def test_a_snapshot_hands_the_model_one_sampler_object():
     v = s.add_voice("lead", seed=1)
     try:
         v.generator.next(v.params.sampler())
-        checked = v.generator._params
+        checked = v.generator._snap
         v.generator.next(v.params.sampler())
-        assert v.generator._params is checked  # no rebuild between two notes of one snapshot
+        assert v.generator._snap is checked  # no rebuild between two notes of one snapshot
     finally:
         s.stop()
 

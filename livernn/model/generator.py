@@ -1,11 +1,13 @@
 """The real-time path: a loaded model and its stateful, hand-fused numpy LSTM step.
 
 Why numpy and not ``nn.LSTM``: one note is a batch of one, where torch's per-call
-dispatch costs more than the arithmetic. Here the first layer's input projection of the
-pitch embedding is folded into a 128-row table (one row lookup instead of a matvec),
-each layer is one matrix-vector product over ``[input; h]`` into a preallocated gate
-buffer, the gates are reordered to (i, f, o, g) so one slice takes the sigmoid, and every
-temporary lives in buffers allocated once per generator. See bench/bench_generate.py.
+dispatch costs more than the arithmetic, and past the matrix-vector products so does
+numpy's (about a microsecond a call): the step is laid out so that it makes few calls.
+One tanh covers all four gates of a layer, one multiply gives both products of the cell
+update, the three timing/velocity heads are one matvec and are sampled together, biases
+ride in the matvecs, and every temporary and view lives in buffers made once per
+generator. ``FusedWeights`` and ``NoteGenerator`` say how; bench/bench_generate.py
+measures the step against its own matvecs.
 
 A ``NoteGenerator`` keeps (h, c) *after* the last note it has seen, so ``next`` is: read
 the heads, sample a note, advance the state with it. Generators share the read-only
@@ -22,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from livernn.model.checkpoint import ModelError, read_model
-from livernn.model.config import N_PITCHES, ModelConfig
+from livernn.model.config import N_FEATURES, N_PITCHES, ModelConfig
 from livernn.model.sampling import SamplerParams, allowed_pitches, pitch_classes
 from livernn.notes import make_notes
 
@@ -44,19 +46,59 @@ def _feature(seconds: float) -> float:
     return math.log1p(seconds / 0.01) / 6.0
 
 
+# One step draws its seven uniforms in one call, in this order: the step, duration and
+# velocity bins, the pitch, then the positions inside the step and duration bins and the
+# velocity inside its bin. Tests feed chosen values through these slots.
+U_STEP, U_DUR, U_VEL, U_PITCH, U_STEP_IN, U_DUR_IN, U_VEL_IN = range(7)
+_N_UNIFORMS = 7
+_PAD_LOGIT = -1e30  # the bias of a head's padding rows: exp() of it is exactly 0
+# A softmax skips its max-shift when no scaled logit can exceed this in size: e^300 is
+# ~2e130, so even a thousand such weights sum far below float64's 1.8e308, and e^-300 is
+# far above its underflow, so the weights are finite and never all zero.
+_EXP_SAFE = 300.0
+
+# Bound once: each is looked up per call on the hot path otherwise.
+_dot, _add, _subtract, _multiply = np.dot, np.add, np.subtract, np.multiply
+_tanh, _exp, _less_equal, _negative = np.tanh, np.exp, np.less_equal, np.negative
+_rowmax, _rowsum = np.maximum.reduce, np.add.reduce
+
+
 class FusedWeights:
-    """The weights rearranged for one-note steps; shared read-only by all generators."""
+    """The weights rearranged for one-note steps; shared read-only by all generators.
+
+    What is rearranged, and why (each saves numpy calls, which cost more than the
+    arithmetic at a batch of one):
+
+    - Gates are reordered to (i, f, o, g), and the i, f, o rows (weights, biases, the
+      pitch table) are halved, exactly: sigmoid(x) = 0.5 + 0.5 tanh(x / 2), so one tanh
+      covers all four gates and a multiply-add turns the first three into sigmoids.
+    - Layer 0's pitch embedding, its input projection and both its biases are one
+      128-row table: a row lookup instead of a matvec. Every other layer is one matvec
+      over ``[input; h]``; the top layer's bias rides in it as a last column (the state
+      vector ends with a constant 1), a middle layer's is one add.
+    - The step, duration and velocity heads are one (3 * width, hidden + 1) matrix: one
+      block of ``width`` rows per head, padded with zero weights and a -1e30 bias, biases
+      in the last column. One matvec gives all
+      three heads as a (3, width) array whose padding has zero probability, so they are
+      softmaxed and sampled together, row by row.
+    - The pitch head carries its bias in its last column the same way.
+    - Each head's logits are bounded (their inputs are tanh outputs in [-1, 1]), by the
+      largest row of |weights| summed with |bias|: with the temperature in hand, a step
+      knows whether its softmax can overflow before it computes it.
+    """
 
     def __init__(self, cfg: ModelConfig, w: dict[str, np.ndarray]):
         h = cfg.hidden
         order = np.concatenate([np.arange(0, 2 * h), np.arange(3 * h, 4 * h), np.arange(2 * h, 3 * h)])
+        half = np.ones(4 * h, np.float32)
+        half[:3 * h] = 0.5  # i, f, o: tanh(x / 2) instead of sigmoid(x)
         self.cfg, self.hidden, self.layers = cfg, h, cfg.layers
         self.mats: list[np.ndarray] = []
-        self.biases: list[np.ndarray] = []
+        self.biases: list[np.ndarray | None] = []
         for layer in range(cfg.layers):
-            w_ih = w[f"lstm.weight_ih_l{layer}"][order]
-            w_hh = w[f"lstm.weight_hh_l{layer}"][order]
-            bias = (w[f"lstm.bias_ih_l{layer}"] + w[f"lstm.bias_hh_l{layer}"])[order]
+            w_ih = w[f"lstm.weight_ih_l{layer}"][order] * half[:, None]
+            w_hh = w[f"lstm.weight_hh_l{layer}"][order] * half[:, None]
+            bias = (w[f"lstm.bias_ih_l{layer}"] + w[f"lstm.bias_hh_l{layer}"])[order] * half
             if layer == 0:
                 n_first = cfg.embed or 1
                 first, feats = w_ih[:, :n_first], w_ih[:, n_first:]
@@ -65,30 +107,59 @@ class FusedWeights:
                 else:
                     table = (np.arange(N_PITCHES, dtype=np.float32)[:, None] / 127.0) @ first.T
                 self.pitch_table = np.ascontiguousarray(table + bias, dtype=np.float32)
+                self.biases.append(None)  # folded into pitch_table
                 self.mats.append(np.ascontiguousarray(np.hstack([feats, w_hh]), dtype=np.float32))
-                self.biases.append(np.zeros(0, np.float32))  # folded into pitch_table
+            elif layer == cfg.layers - 1:
+                self.mats.append(np.ascontiguousarray(np.hstack([w_ih, w_hh, bias[:, None]]), dtype=np.float32))
+                self.biases.append(None)  # in the matrix's last column
             else:
                 self.mats.append(np.ascontiguousarray(np.hstack([w_ih, w_hh]), dtype=np.float32))
                 self.biases.append(np.ascontiguousarray(bias, dtype=np.float32))
-        heads = ("step_head", "dur_head", "vel_head")
-        self.sdv_w = np.ascontiguousarray(np.vstack([w[f"{k}.weight"] for k in heads]), dtype=np.float32)
-        self.sdv_b = np.ascontiguousarray(np.concatenate([w[f"{k}.bias"] for k in heads]), dtype=np.float32)
         self.n_step, self.n_dur, self.n_vel = cfg.n_step, cfg.n_dur, cfg.vel_bins
-        self.pitch_w = np.ascontiguousarray(w["pitch_head.weight"], dtype=np.float32)
-        self.pitch_b = np.ascontiguousarray(w["pitch_head.bias"], dtype=np.float32)
+        self.width = width = max(self.n_step, self.n_dur, self.n_vel)
+        self.heads = np.zeros((3 * width, h + 1), np.float32)
+        self.heads[:, h] = _PAD_LOGIT
+        for row, name in enumerate(("step_head", "dur_head", "vel_head")):
+            weight, bias = w[f"{name}.weight"], w[f"{name}.bias"]
+            self.heads[row * width:row * width + len(bias)] = np.hstack([weight, bias[:, None]])
+        self.pitch = np.ascontiguousarray(np.hstack([w["pitch_head.weight"], w["pitch_head.bias"][:, None]]),
+                                          dtype=np.float32)
         self.step_to_pitch = (np.ascontiguousarray(w["step_to_pitch.weight"], dtype=np.float32)
                               if "step_to_pitch.weight" in w else None)
+        self.head_bounds = [float(np.abs(self._head_block(r)).sum(1).max()) for r in range(3)]
+        self.pitch_bound = float(np.abs(self.pitch).sum(1).max())
         edges = cfg.time_edges()
-        self.log_edges = np.log(edges)
-        self.step_lo = np.concatenate([[0.0], self.log_edges[:-1]])  # bin k>=1 spans edges[k-1..k]
-        self.step_hi = np.concatenate([[0.0], self.log_edges[1:]])
+        # Python floats: the bin-to-seconds arithmetic is scalar, and math on floats is
+        # cheaper than on numpy scalars.
+        self.log_edges = np.log(edges).tolist()
+        self.step_lo = [0.0, *self.log_edges[:-1]]  # bin k>=1 spans edges[k-1..k]
+        self.step_hi = [0.0, *self.log_edges[1:]]
+
+    @property
+    def matrices(self) -> list[np.ndarray]:
+        """Every matrix one step multiplies by a vector (its arithmetic floor)."""
+        return [*self.mats, self.heads, self.pitch]
+
+    @property
+    def sdv_w(self) -> np.ndarray:
+        """The step, duration and velocity heads' weights as trained, stacked (unpadded)."""
+        return np.vstack([self._head_block(r)[:, :-1] for r in range(3)])
+
+    @property
+    def sdv_b(self) -> np.ndarray:
+        """The step, duration and velocity heads' biases as trained, concatenated."""
+        return np.concatenate([self._head_block(r)[:, -1] for r in range(3)])
+
+    def _head_block(self, row: int) -> np.ndarray:
+        n = (self.n_step, self.n_dur, self.n_vel)[row]
+        return self.heads[row * self.width:row * self.width + n]
 
 
 @dataclass
 class _Constraint:
     """What one pitch range/scale/transpose setting means for the pitch head (computed once)."""
 
-    mask_add: np.ndarray  # 0 where the model pitch is allowed, -inf where not
+    mask_add: np.ndarray | None  # 0 where the model pitch is allowed, -inf where not; None: nothing to add
     any_allowed: bool
     fallback: np.ndarray  # allowed output pitches, for the nearest-pitch guard
 
@@ -100,42 +171,98 @@ def _constraint(params: SamplerParams) -> _Constraint:
     out = np.arange(N_PITCHES) + params.transpose
     in_scale = pitch_classes(params.scale, params.root)
     ok = (out >= params.pitch_min) & (out <= params.pitch_max) & np.isin(out % 12, sorted(in_scale))
-    mask_add = np.where(ok, 0.0, -np.inf).astype(np.float32)
+    # Everything allowed (the default) or nothing (the guard plays the nearest): no mask.
+    mask_add = np.where(ok, 0.0, -np.inf) if ok.any() and not ok.all() else None
     return _Constraint(mask_add, bool(ok.any()), allowed)
 
 
+class _Snapshot:
+    """What one SamplerParams object means for the step, worked out when first seen (a
+    voice hands over the same object until a control moves, see VoiceParams.sampler)."""
+
+    __slots__ = ("params", "con", "inv_temperature", "timing_scale", "top_p", "transpose",
+                 "timing_shift", "pitch_shift")
+
+    def __init__(self, params: SamplerParams, con: _Constraint, fw: FusedWeights):
+        self.params, self.con = params, con
+        self.inv_temperature = 1.0 / params.temperature
+        inv_tt = 1.0 / params.timing_temperature
+        scales = (inv_tt, inv_tt, 1.0)  # step, duration, velocity rows
+        self.timing_scale = np.array(scales)[:, None]
+        self.top_p, self.transpose = params.top_p, params.transpose
+        # Whether each softmax needs its max subtracted (see _EXP_SAFE): only at
+        # temperatures far below 1.
+        self.timing_shift = max(b * s for b, s in zip(fw.head_bounds, scales)) > _EXP_SAFE
+        self.pitch_shift = fw.pitch_bound * self.inv_temperature > _EXP_SAFE
+
+
 class NoteGenerator:
-    """One voice's stateful sampler over a shared ``FusedWeights``."""
+    """One voice's stateful sampler over a shared ``FusedWeights``.
+
+    The state is one float32 vector ``[features(4) | h_0 | ... | h_last | 1]``: layer l
+    reads the contiguous slice ``[input_l; h_l]`` (its input h_{l-1} sits just before
+    h_l), and the heads read ``[h_last; 1]``. Each layer's cell is one buffer
+    ``[i f o g | c]``, so ``[i f] * [g c]`` is one multiply. Every view the step uses is
+    made here, once.
+    """
 
     def __init__(self, fw: FusedWeights, start: dict, seed: int | None = None):
         self._fw, self._start = fw, start
         self._rng = np.random.default_rng(seed)
-        h, cfg = fw.hidden, fw.cfg
-        self._in_sizes = [4] + [h] * (fw.layers - 1)
-        self._xh = [np.zeros(n + h, np.float32) for n in self._in_sizes]
-        self._hs = [x[n:] for x, n in zip(self._xh, self._in_sizes)]
-        self._cs = [np.zeros(h, np.float32) for _ in range(fw.layers)]
-        self._gates = np.zeros(4 * h, np.float32)
+        h, width = fw.hidden, fw.width
+        self._v = np.zeros(N_FEATURES + fw.layers * h + 1, np.float32)
+        self._v[-1] = 1.0
+        self._cells = [np.zeros(5 * h, np.float32) for _ in range(fw.layers)]
+        self._prod = np.zeros(2 * h, np.float32)
+        self._prod_ig, self._prod_fc = self._prod[:h], self._prod[h:]
         self._tmp = np.zeros(h, np.float32)
-        self._z = np.zeros(h, np.float32)
-        self._sdv = np.zeros(len(fw.sdv_b), np.float32)
+        self._layer_views = []
+        for layer, cell in enumerate(self._cells):
+            own = N_FEATURES + layer * h
+            first = 0 if layer == 0 else own - h
+            last = own + h + (layer == fw.layers - 1 and layer > 0)  # the top one reads the 1
+            self._layer_views.append((
+                fw.mats[layer], self._v[first:last], cell[:4 * h], fw.biases[layer],
+                cell[:3 * h], cell[:2 * h], cell[3 * h:], cell[4 * h:], cell[2 * h:3 * h],
+                self._v[own:own + h]))
+        self._hs = [views[-1] for views in self._layer_views]
+        self._cs = [cell[4 * h:] for cell in self._cells]
+        self._top = self._v[N_FEATURES + (fw.layers - 1) * h:]
+        # Heads: raw logits, their (3, width) softmax turned into running sums in place.
+        self._raw = np.zeros(3 * width, np.float32)
+        self._raw3 = self._raw.reshape(3, width)
+        self._cdf = np.zeros((3, width))
+        self._row_max = np.zeros((3, 1))
+        self._totals = self._cdf[:, width - 1]
+        self._targets = np.zeros(3)
+        self._targets_col = self._targets.reshape(3, 1)
+        self._below = np.zeros((3, width), bool)
+        self._counts = np.zeros(3, np.intp)
+        self._u = np.zeros(_N_UNIFORMS)
+        self._u_bins = self._u[U_STEP:U_VEL + 1]
+        # Pitch: z = [tanh(h_last + step_to_pitch[bin]); 1], logits, weights.
+        self._z = np.zeros(h + 1, np.float32)
+        self._z[-1] = 1.0
+        self._zh = self._z[:h]
         self._plog = np.zeros(N_PITCHES, np.float32)
-        self._pbuf = np.zeros(N_PITCHES, np.float64)
-        self._cbuf = np.zeros(max(N_PITCHES, len(fw.sdv_b)), np.float64)
+        self._p = np.zeros(N_PITCHES)
+        self._neg = np.zeros(N_PITCHES)
+        self._ranked = np.zeros(N_PITCHES)
         self._constraints: dict[tuple, _Constraint] = {}
-        self._params: SamplerParams | None = None
-        self._con: _Constraint | None = None
-        self._eps = cfg.chord_eps
-        self._vel_width = 128.0 / cfg.vel_bins
+        self._snap: _Snapshot | None = None
+        self._eps = fw.cfg.chord_eps
+        self._vel_width = 128.0 / fw.cfg.vel_bins
         self.reset()
 
     # -- state -----------------------------------------------------------------------
+    def _clear(self) -> None:
+        self._v[:-1] = 0.0
+        for cell in self._cells:
+            cell[:] = 0.0
+
     def reset(self) -> None:
         """Forget everything, then hear the model's start note (its training data's mode)."""
-        for x in self._xh:
-            x[:] = 0.0
-        for c in self._cs:
-            c[:] = 0.0
+        self._clear()
         s = self._start
         self.observe(int(s["pitch"]), float(s["step"]), float(s["duration"]), int(s["velocity"]))
 
@@ -144,82 +271,109 @@ class NoteGenerator:
         if len(notes) == 0:
             self.reset()
             return
-        for x in self._xh:
-            x[:] = 0.0
-        for c in self._cs:
-            c[:] = 0.0
+        self._clear()
         for n in notes:
             self.observe(int(n["pitch"]), float(n["step"]), float(n["duration"]), int(n["velocity"]))
 
     def observe(self, pitch: int, step_s: float, dur_s: float, vel: int) -> None:
         """Advance the state with a note (model-space pitch) without sampling anything."""
-        fw = self._fw
-        x0 = self._xh[0]
-        x0[0] = _feature(step_s)
-        x0[1] = _feature(dur_s)
-        x0[2] = min(max(int(vel), 0), 127) / 127.0
-        x0[3] = 1.0 if not step_s >= self._eps else 0.0
-        pitch = min(max(int(pitch), 0), N_PITCHES - 1)
-        g, tmp, h3 = self._gates, self._tmp, 3 * fw.hidden
-        sig, cand = g[:h3], g[h3:]
-        hid = fw.hidden
-        for layer in range(fw.layers):
-            np.dot(fw.mats[layer], self._xh[layer], out=g)
-            g += fw.pitch_table[pitch] if layer == 0 else fw.biases[layer]
-            sig *= 0.5
-            np.tanh(sig, out=sig)
-            sig *= 0.5
-            sig += 0.5
-            np.tanh(cand, out=cand)
-            c, h = self._cs[layer], self._hs[layer]
-            c *= g[hid:2 * hid]
-            np.multiply(g[:hid], cand, out=tmp)
-            c += tmp
-            np.tanh(c, out=tmp)
-            np.multiply(g[2 * hid:h3], tmp, out=h)
-            if layer + 1 < fw.layers:
-                self._xh[layer + 1][:hid] = h
+        v = self._v
+        v[0] = _feature(step_s)
+        v[1] = _feature(dur_s)
+        v[2] = min(max(int(vel), 0), 127) / 127.0
+        v[3] = 1.0 if not step_s >= self._eps else 0.0
+        row = self._fw.pitch_table[min(max(int(pitch), 0), N_PITCHES - 1)]
+        prod, ig, fc, tmp = self._prod, self._prod_ig, self._prod_fc, self._tmp
+        for mat, x, gates, bias, sig, i_f, g_c, c, o, h in self._layer_views:
+            _dot(mat, x, gates)
+            if row is not None:  # layer 0: its input projection and biases, by pitch
+                _add(gates, row, gates)
+                row = None
+            elif bias is not None:  # a middle layer (the top one's is in its matrix)
+                _add(gates, bias, gates)
+            _tanh(gates, gates)  # i, f, o rows were halved: 0.5 + 0.5 tanh is their sigmoid
+            _multiply(sig, 0.5, sig)
+            _add(sig, 0.5, sig)
+            _multiply(i_f, g_c, prod)  # [i * g, f * c]
+            _add(ig, fc, c)
+            _tanh(c, tmp)
+            _multiply(o, tmp, h)
+
+    def _save(self) -> tuple:
+        """A copy of the LSTM state (h and c of every layer), for ``_restore``."""
+        return self._v.copy(), [cell.copy() for cell in self._cells]
+
+    def _restore(self, saved: tuple) -> None:
+        v, cells = saved
+        self._v[:] = v
+        for cell, was in zip(self._cells, cells):
+            cell[:] = was
 
     def warmup(self) -> None:
-        """Run every code path a few times on scratch state, then restore the state."""
-        saved = [x.copy() for x in self._xh], [c.copy() for c in self._cs]
-        rng_state = self._rng.bit_generator.state
+        """Run every code path a few times on scratch state, then restore the state and RNG."""
+        saved, rng_state = self._save(), self._rng.bit_generator.state
         for params in (SamplerParams(), SamplerParams(top_p=0.9, scale="major", pitch_min=48, pitch_max=84)):
             for _ in range(8):
                 self.next(params)
-        for x, s in zip(self._xh, saved[0]):
-            x[:] = s
-        for c, s in zip(self._cs, saved[1]):
-            c[:] = s
+        self._restore(saved)
         self._rng.bit_generator.state = rng_state
 
     # -- sampling --------------------------------------------------------------------
-    def _categorical(self, logits: np.ndarray, temperature: float) -> int:
-        buf = self._cbuf[: len(logits)]
-        np.divide(logits, temperature, out=buf)
-        buf -= buf.max()
-        np.exp(buf, out=buf)
-        np.cumsum(buf, out=buf)
-        k = int(np.searchsorted(buf, self._rng.random() * buf[-1], side="right"))
-        return min(k, len(logits) - 1)
+    def _snapshot(self, params: SamplerParams) -> _Snapshot:
+        # A control moved: validate once, reuse the pitch mask of a setting seen before.
+        params.validated()
+        key = (params.pitch_min, params.pitch_max, params.transpose, params.scale, params.root)
+        con = self._constraints.get(key)
+        if con is None:
+            if len(self._constraints) >= _MASK_CACHE_SIZE:
+                self._constraints.clear()
+            con = self._constraints[key] = _constraint(params)
+        self._snap = _Snapshot(params, con, self._fw)
+        return self._snap
 
-    def _sample_pitch(self, params: SamplerParams, con: _Constraint) -> int:
-        p = self._pbuf
-        np.divide(self._plog, params.temperature, out=p)
-        if con.any_allowed:
-            p += con.mask_add
-        p -= p.max()
-        np.exp(p, out=p)
-        if params.top_p < 1.0:
-            order = np.argsort(-p)
-            cum = np.cumsum(p[order])
-            keep = int(np.searchsorted(cum, params.top_p * cum[-1])) + 1
-            cum = cum[:keep]
-            k = int(np.searchsorted(cum, self._rng.random() * cum[-1], side="right"))
-            return int(order[min(k, keep - 1)])
-        np.cumsum(p, out=p)
-        k = int(np.searchsorted(p, self._rng.random() * p[-1], side="right"))
-        return min(k, N_PITCHES - 1)
+    def _timing_bins(self, snap: _Snapshot) -> list[int]:
+        """Sample the step, duration and velocity bins at once, by inverse CDF per row:
+        a row's bin is how many of its running sums lie at or below u * its total."""
+        cdf = self._cdf
+        _dot(self._fw.heads, self._top, self._raw)
+        _multiply(self._raw3, snap.timing_scale, cdf)
+        if snap.timing_shift:
+            _rowmax(cdf, axis=1, out=self._row_max, keepdims=True)
+            _subtract(cdf, self._row_max, cdf)
+        _exp(cdf, cdf)
+        cdf.cumsum(1, None, cdf)
+        _multiply(self._u_bins, self._totals, self._targets)
+        _less_equal(cdf, self._targets_col, self._below)
+        _rowsum(self._below, 1, np.intp, self._counts)
+        return self._counts.tolist()
+
+    def _pitch_weights(self, snap: _Snapshot, step_bin: int) -> np.ndarray:
+        """exp(logits / temperature) over the model pitches, masked, not normalised."""
+        fw, p = self._fw, self._p
+        if fw.step_to_pitch is not None:
+            _add(self._hs[-1], fw.step_to_pitch[step_bin], self._zh)
+            _tanh(self._zh, self._zh)
+            _dot(fw.pitch, self._z, self._plog)
+        else:
+            _dot(fw.pitch, self._top, self._plog)
+        _multiply(self._plog, snap.inv_temperature, p)
+        if snap.con.mask_add is not None:
+            _add(p, snap.con.mask_add, p)
+        if snap.pitch_shift:
+            _subtract(p, p.max(), p)
+        _exp(p, p)
+        return p
+
+    def _nucleus(self, p: np.ndarray, top_p: float, u: float) -> int:
+        """Sample from the smallest set of most likely pitches that holds top_p of the mass."""
+        _negative(p, self._neg)
+        order = self._neg.argsort()
+        ranked = self._ranked
+        p.take(order, None, ranked)
+        ranked.cumsum(0, None, ranked)
+        keep = int(ranked.searchsorted(top_p * ranked[-1])) + 1
+        k = int(ranked[:keep].searchsorted(u * ranked[keep - 1], "right"))
+        return int(order[min(k, keep - 1)])
 
     def next(self, params: SamplerParams) -> tuple[int, float, float, int]:
         """Sample the next note, advance the state with it, return (pitch, step, dur, vel).
@@ -230,49 +384,33 @@ class NoteGenerator:
         original regression heads (training/baseline.toml) have deterministic timing, so
         ``timing_temperature`` does nothing for them.
         """
+        snap = self._snap
+        if snap is None or params is not snap.params:
+            snap = self._snapshot(params)
         fw = self._fw
-        # A control moved (a voice hands over the same object for a whole snapshot, see
-        # VoiceParams.sampler): validate once, reuse the pitch mask.
-        if params is not self._params:
-            params.validated()
-            key = (params.pitch_min, params.pitch_max, params.transpose, params.scale, params.root)
-            con = self._constraints.get(key)
-            if con is None:
-                if len(self._constraints) >= _MASK_CACHE_SIZE:
-                    self._constraints.clear()
-                con = self._constraints[key] = _constraint(params)
-            self._params, self._con = params, con
-        con = self._con
-        h = self._hs[-1]
-        np.dot(fw.sdv_w, h, out=self._sdv)
-        self._sdv += fw.sdv_b
-        ns, nd = fw.n_step, fw.n_dur
-        tt = params.timing_temperature
+        u = self._rng.random(out=self._u).tolist()
+        sbin, dbin, vbin = self._timing_bins(snap)
+        sbin, dbin = min(sbin, fw.n_step - 1), min(dbin, fw.n_dur - 1)
         if fw.cfg.categorical:
-            sbin = self._categorical(self._sdv[:ns], tt)
-            dbin = self._categorical(self._sdv[ns:ns + nd], tt)
-            u = self._rng.random()
-            step = 0.0 if sbin == 0 else math.exp(fw.step_lo[sbin] + u * (fw.step_hi[sbin] - fw.step_lo[sbin]))
+            lo, hi = fw.step_lo[sbin], fw.step_hi[sbin]
+            step = 0.0 if sbin == 0 else math.exp(lo + u[U_STEP_IN] * (hi - lo))
             lo, hi = fw.log_edges[dbin], fw.log_edges[dbin + 1]
-            dur = math.exp(lo + self._rng.random() * (hi - lo))
+            dur = math.exp(lo + u[U_DUR_IN] * (hi - lo))
         else:
-            sbin = 0
-            step = max(float(self._sdv[0]), 0.0)
-            dur = max(float(self._sdv[1]), 1e-3)
-        vbin = self._categorical(self._sdv[ns + nd:], 1.0)
-        vel = min(max(int((vbin + self._rng.random()) * self._vel_width), 1), 127)
-        if fw.step_to_pitch is not None:
-            np.add(h, fw.step_to_pitch[sbin], out=self._z)
-            np.tanh(self._z, out=self._z)
-            np.dot(fw.pitch_w, self._z, out=self._plog)
+            step = max(float(self._raw[0]), 0.0)
+            dur = max(float(self._raw[fw.width]), 1e-3)
+        vel = min(max(int((min(vbin, fw.n_vel - 1) + u[U_VEL_IN]) * self._vel_width), 1), 127)
+        p = self._pitch_weights(snap, sbin)
+        if snap.top_p < 1.0:
+            model_pitch = self._nucleus(p, snap.top_p, u[U_PITCH])
         else:
-            np.dot(fw.pitch_w, h, out=self._plog)
-        self._plog += fw.pitch_b
-        model_pitch = self._sample_pitch(params, con)
-        out = model_pitch + params.transpose
+            p.cumsum(0, None, p)
+            model_pitch = min(int(p.searchsorted(u[U_PITCH] * p[-1], "right")), N_PITCHES - 1)
+        out = model_pitch + snap.transpose
+        con = snap.con
         if not con.any_allowed:
             out = int(con.fallback[np.argmin(np.abs(con.fallback - out))])
-            model_pitch = min(max(out - params.transpose, 0), N_PITCHES - 1)
+            model_pitch = min(max(out - snap.transpose, 0), N_PITCHES - 1)
         self.observe(model_pitch, step, dur, vel)
         return out, step, dur, vel
 

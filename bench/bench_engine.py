@@ -12,6 +12,7 @@ notes of one step), beside the bare ``next`` in the same process as the baseline
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -73,7 +74,8 @@ def main() -> None:
         parts["engine"].append(engine_fill(args.notes // rounds, tmp))
     base, engine = np.concatenate(parts["bare"]), np.concatenate(parts["engine"])
     print(f"per-note cost, shipped model ({load_model().config.layers}x{load_model().config.hidden}), "
-          f"{args.notes} notes")
+          f"{args.notes} notes; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+          f"on {os.cpu_count()} CPUs")
     print(f"{'path':<28} {'p50 ms':>7} {'p99 ms':>7}  p50 vs bare next")
     for label, c in (("bare NoteGenerator.next", base), ("engine: Voice.fill per note", engine)):
         print(f"{label:<28} {np.percentile(c, 50):7.3f} {np.percentile(c, 99):7.3f}  "

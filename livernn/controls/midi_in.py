@@ -1,7 +1,7 @@
 """MIDI input: controllers onto the bus, and a player's notes into a voice (listen mode).
 
-mido drives python-rtmidi on the same API the outputs chose (``livernn.outputs.midi.
-choose_api``: ALSA, CoreMIDI, WinMM, or JACK where there is no sequencer). Bus names:
+python-rtmidi on the same API the outputs chose (``livernn.outputs.midi.choose_api``:
+ALSA, CoreMIDI, WinMM, or JACK where there is no sequencer), mido to parse messages. Bus names:
 ``midi.cc.<ch>.<num>`` (0..1), ``midi.bend.<ch>`` (-1..1), ``midi.note.<ch>.<pitch>``
 (velocity 0..1, 0 at release); channels 1..16 as the performer counts them.
 
@@ -16,23 +16,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import mido
 
 from livernn.controls.bus import ControlBus
 from livernn.errors import LivernnError
-
-
-def mido_backend() -> tuple[Any, str]:
-    """mido's rtmidi backend on the API the outputs use; returns (backend, API name)."""
-    import rtmidi
-
-    from livernn.outputs.midi import API_NAMES, choose_api
-
-    api = choose_api()
-    names = {getattr(rtmidi, n): n.removeprefix("API_") for n in dir(rtmidi) if n.startswith("API_")}
-    return mido.Backend(f"mido.backends.rtmidi/{names[api]}", load=True), API_NAMES.get(api, names[api])
 
 
 @dataclass

@@ -86,9 +86,35 @@ class NoteLSTM(nn.Module):
         self.register_buffer("edges", torch.tensor(cfg.time_edges(), dtype=torch.float32),
                              persistent=False)
 
+    # Training-only reparametrisation of the first layer's weights on the timing features:
+    # the network reads ``feats * feature_gain`` and ``export_state`` folds the gain back into
+    # ``lstm.weight_ih_l0``, so a model file (and the generator) always sees gain 1. See
+    # ``TrainConfig.feature_gain`` for why.
+    feature_gain: float = 1.0
+
     def features(self, pitch: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
         first = self.embed(pitch) if self.embed is not None else pitch.unsqueeze(-1).float() / 127.0
+        if self.feature_gain != 1.0:
+            feats = feats * self.feature_gain
         return torch.cat([first, feats], dim=-1)
+
+    def export_state(self) -> dict[str, torch.Tensor]:
+        """The state dict a model file holds: the feature gain folded into the weights."""
+        state = dict(self.state_dict())
+        if self.feature_gain != 1.0:
+            w = state["lstm.weight_ih_l0"].detach().clone()
+            w[:, (self.cfg.embed or 1):] *= self.feature_gain
+            state["lstm.weight_ih_l0"] = w
+        return state
+
+    def import_state(self, state: dict) -> None:
+        """Load a model file's weights (gain 1) into this network with its feature gain."""
+        state = {k: torch.as_tensor(v) for k, v in state.items()}
+        if self.feature_gain != 1.0:
+            w = state["lstm.weight_ih_l0"].clone()
+            w[:, (self.cfg.embed or 1):] /= self.feature_gain
+            state["lstm.weight_ih_l0"] = w
+        self.load_state_dict(state)
 
     def forward(self, pitch, feats, step_target=None, state=None):
         """Logits (or regression outputs) for the note after each input note."""

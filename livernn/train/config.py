@@ -39,6 +39,15 @@ class TrainConfig:
     time_limit_min: float = 0.0  # stop after the epoch that crosses this (0 = none)
     epoch_checkpoints: bool = True
     cache_dir: str = ""
+    # The timing inputs (log-compressed step and duration, ~0..1) differ by only 0.05-0.1
+    # between musically different values (an eighth vs a dotted eighth), while the pitch
+    # embedding's 64 unit-variance numbers dominate the first layer; with its small init and
+    # Adam's per-weight step of ~lr, the LSTM then takes thousands of steps before it can
+    # tell the previous note's duration apart, and the step head stays at its context-free
+    # count. Training reads the features times this gain (folded back into the weights in
+    # the saved file: the model format and the generator are unchanged), which gives those
+    # first-layer weights a gain-times larger init and learning rate.
+    feature_gain: float = 10.0
 
 
 @dataclass

@@ -15,6 +15,7 @@ import os
 import platform
 import time
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ import torch
 import torch.distributed as dist
 
 from livernn.data import WindowSet
+from livernn.data.augment import QUANTIZED, corpus_grid_share
 from livernn.data.split import split_files
 from livernn.errors import LivernnError
 from livernn.model.checkpoint import read_model, write_model
@@ -74,6 +76,8 @@ def load_splits(data_dir: Path, recipe: Recipe, *, progress: bool, verbose: bool
               f"({found.moved} moved)", flush=True)
     train_notes = np.concatenate(pieces["train"])
     stats["chord_rate"] = chord_rate(train_notes)
+    stats["grid_share"] = corpus_grid_share(pieces["train"])
+    stats["quantized"] = stats["grid_share"] >= QUANTIZED
     vals, counts = np.unique(train_notes["pitch"], return_counts=True)
     vvals, vcounts = np.unique(train_notes["velocity"], return_counts=True)
     stats["start_note"] = {"pitch": int(vals[counts.argmax()]), "step": 0.0,
@@ -112,9 +116,17 @@ def train(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *,
         dist.barrier()
     windows = WindowSet(pieces["train"], t.seq_len, t.stride or None)
     augment = recipe.augment
+    if stats["quantized"] and augment.stretch and not augment.stretch_quantized:
+        augment = replace(augment, stretch=0.0)
+        if main:
+            print(f"training data is quantised ({100 * stats['grid_share']:.1f}% of steps on their grid): "
+                  "no tempo stretch (set augment.stretch_quantized = true to stretch anyway)", flush=True)
+    stats["stretch"] = augment.stretch
 
     # -- model and optimiser
-    model = NoteLSTM(cfg).to(device)
+    model = NoteLSTM(cfg)
+    model.feature_gain = float(t.feature_gain)
+    model = model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay, betas=(0.9, t.beta2))
     sampler = torch.utils.data.DistributedSampler(range(len(windows)), num_replicas=world, rank=rank,
                                                   shuffle=True, seed=t.seed, drop_last=world > 1)
@@ -124,7 +136,7 @@ def train(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *,
     if resume:
         last = out / "last"
         _, _, arrays, _ = read_model(last)
-        model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})
+        model.import_state({k: torch.from_numpy(v) for k, v in arrays.items()})
         info = load_trainer_state(last, opt)
         start_epoch, step, best, bad, elapsed = (info["epoch"] + 1, info["step"], info["best"],
                                                  info["bad_epochs"], info["elapsed_s"])
@@ -201,12 +213,12 @@ def train(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *,
             with open(out / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
             if improved:
-                write_model(out, cfg, model.state_dict(), meta)
-            write_model(out / "last", cfg, model.state_dict(), meta)
+                write_model(out, cfg, model.export_state(), meta)
+            write_model(out / "last", cfg, model.export_state(), meta)
             save_trainer_state(out / "last", opt, {"epoch": epoch, "step": step, "best": best,
                                                    "bad_epochs": bad, "elapsed_s": elapsed})
             if t.epoch_checkpoints:
-                write_model(out / "epochs" / f"epoch_{epoch + 1:03d}", cfg, model.state_dict(), meta)
+                write_model(out / "epochs" / f"epoch_{epoch + 1:03d}", cfg, model.export_state(), meta)
             plot_losses(out / "metrics.jsonl", out / "loss.png")
             print(f"epoch {epoch + 1}: train {record['train']['total']:.3f} val {val['total']:.3f} "
                   f"(pitch {val['pitch']:.3f} step {val['step']:.3f} dur {val['duration']:.3f} "
@@ -229,7 +241,7 @@ def train(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *,
 def finalize(out: Path, pieces: dict, recipe: Recipe, device: torch.device) -> dict:
     """Score the best model on val and test (and the unigram), and store it in config.json."""
     cfg, meta, arrays, _ = read_model(out)
-    model = NoteLSTM(cfg).to(device)
+    model = NoteLSTM(cfg).to(device)  # from the file: feature gain 1
     model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})
     results = {}
     for split in ("val", "test"):
@@ -241,5 +253,5 @@ def finalize(out: Path, pieces: dict, recipe: Recipe, device: torch.device) -> d
     results["train_s"] = lines[-1]["elapsed_s"] if lines else 0.0
     results["notes_per_s"] = float(np.mean([r["notes_per_s"] for r in lines])) if lines else 0.0
     meta["metrics"] = {**meta.get("metrics", {}), **results}
-    write_model(out, cfg, model.state_dict(), meta)
+    write_model(out, cfg, model.export_state(), meta)
     return meta["metrics"]

@@ -138,6 +138,7 @@ def test_notes_and_status_come_from_the_playing_session(show):
     wait_for(lambda: len(surface._notes) >= 4, 10, "notes from the voices")
     notes = surface.take_notes()
     assert {n[0] for n in notes} <= {"lead", "low"} and all(0 <= n[1] <= 127 and n[4] > 0 for n in notes)
+    assert surface.recent_notes()[-len(notes):] == [n[:3] + [pytest.approx(n[3], abs=0.5), n[4]] for n in notes]
     status = surface.status()
     assert status["notes_per_s"] > 0 and status["clock"] == {"source": "internal", "peers": None}
     assert status["late"] >= 0 and status["open_notes"] >= 0
@@ -258,7 +259,7 @@ def test_the_websocket_moves_the_show_and_tells_every_page(page, show):
     assert s.voices["lead"].params.top_p == pytest.approx(0.42)
     assert s.voices["lead"].params.velocity_scale == 2.0
     kinds = [m["type"] for m in got]
-    assert kinds[:2] == ["show", "status"]
+    assert kinds[:3] == ["show", "status", "notes"]
     errors = [m["message"] for m in got if m["type"] == "error"]
     assert any("unknown op 'eval'" in e for e in errors) and any("temperature must be a number" in e for e in errors)
     moved = [c for m in got if m["type"] == "params" for c in m["changes"]]

@@ -8,8 +8,8 @@ carries everything live, JSON both ways:
   ranges, models, scenes, tempo: sent on connect and whenever voices, models or scenes
   change), ``params`` ([voice, param, value] moves, from any source), ``tempo``, ``scene``,
   ``status`` (4 a second: notes/s, late, open notes, clock source and peers, bar:beat),
-  ``notes`` (what was generated, for the piano roll), ``error`` (one line, to the page
-  that asked);
+  ``notes`` (what was generated, for the piano roll; on connect the last seconds of it),
+  ``error`` (one line, to the page that asked);
 - from the page: ``{"op": "set", "voice", "param", "value"}`` and
   ``{"op": "action", "action", "args"}``, nothing else: there is no code to evaluate.
 
@@ -217,6 +217,7 @@ class WebPage:
         page = _Page(ws)
         page.queue.put_nowait(json.dumps({"type": "show", **self.surface.describe()}))
         page.queue.put_nowait(json.dumps(self.surface.status()))
+        page.queue.put_nowait(json.dumps({"type": "notes", "notes": self.surface.recent_notes()}))
         self._pages.add(page)
         self.stats.pages, self.stats.opened = len(self._pages), self.stats.opened + 1
         sender = asyncio.get_running_loop().create_task(self._send(page))

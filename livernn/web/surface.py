@@ -84,6 +84,7 @@ class Surface:
         self._models_at = -1e9
         self._notes: deque[tuple[str, int, int, float, float]] = deque(maxlen=MAX_NOTES)
         self._onsets: deque[float] = deque(maxlen=MAX_NOTES)
+        self._history: deque[tuple[str, int, int, float, float]] = deque(maxlen=512)  # for a page opened late
         self._seen: dict[str, Any] = {}  # voice -> the VoiceParams snapshot last reported
         self._shape: tuple | None = None
         self._tempo: float | None = None
@@ -247,8 +248,16 @@ class Surface:
             except IndexError:
                 break
             self._onsets.append(t_on)
+            self._history.append((voice, pitch, velocity, t_on, t_off))
             taken.append([voice, int(pitch), int(velocity), round(t_on - now, 4), round(t_off - t_on, 4)])
         return taken
+
+    def recent_notes(self, seconds: float = 8.0, now: float | None = None) -> list[list[Any]]:
+        """The notes of the last ``seconds`` already drained (what a page opened now missed),
+        in ``take_notes``' form."""
+        now = time.monotonic() if now is None else now
+        return [[v, int(p), int(vel), round(on - now, 4), round(off - on, 4)]
+                for v, p, vel, on, off in list(self._history) if off >= now - seconds]
 
     def status(self, now: float | None = None) -> dict[str, Any]:
         """The status strip: notes/s, late notes, open notes, clock source and peers, bar."""

@@ -9,6 +9,7 @@ const COLORS = ["#f0a33a", "#4fbf8f", "#6aa7ff", "#e36fb4", "#c9d15a", "#9a7cff"
 const ROLL_SECONDS = 8;     // seconds of history on the piano roll
 const HOLD_MS = 400;        // a slider just moved here ignores the server's echo for this long
 const SEND_EVERY_MS = 16;   // at most one message per slider per frame (first one at once)
+const ROLL_FPS = 30;        // piano-roll redraws per second
 
 const livernn = {
   ws: null, show: null, connected: false,
@@ -221,7 +222,11 @@ function addNotes(notes) {
   }
 }
 
-function drawRoll() {
+let lastDraw = 0;
+function drawRoll(frameTime) {
+  requestAnimationFrame(drawRoll);
+  if (frameTime - lastDraw < 1000 / ROLL_FPS) return;  // a phone's battery and the show's CPU come first
+  lastDraw = frameTime;
   const canvas = document.getElementById("roll");
   const width = canvas.clientWidth, height = canvas.clientHeight, ratio = window.devicePixelRatio || 1;
   if (canvas.width !== width * ratio || canvas.height !== height * ratio) {
@@ -250,7 +255,6 @@ function drawRoll() {
   g.globalAlpha = 1;
   g.fillStyle = "#e3e6eb";
   g.fillRect(nowX, 0, 1, height);
-  requestAnimationFrame(drawRoll);
 }
 
 // -- the transport row ---------------------------------------------------------------------------

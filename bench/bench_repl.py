@@ -163,7 +163,8 @@ def busy_loop_figures(runs: int, seconds: float = 6.0) -> None:
                     keys("Enter")
                     line("mute(lead)")
                     time.sleep(1.5)
-                    line(f"json.dump({{'events': [[e[0], list(e[1])] for e in tap.events], 't0': t0}}, "
+                    line(f"json.dump({{'events': [[e[0], list(e[1])] for e in tap.events], 't0': t0, "
+                         f"'late': s.status()['output_late_ms']}}, "
                          f"open({str(result)!r}, 'w')); quit()")
                     while not result.exists() and time.monotonic() < deadline + 60:
                         time.sleep(0.1)
@@ -174,8 +175,11 @@ def busy_loop_figures(runs: int, seconds: float = 6.0) -> None:
                 recorded = recorded_onsets(data["events"])
                 arrived = [a for a in arrived_onsets(probe) if a[0] >= run_start]
                 windows = {"idle": idle, "busy": (data["t0"], data["t0"] + seconds)}
+                late = next(iter(data["late"].values()), {})
                 print(f"  run {run + 1}: {len(recorded)} note-ons recorded, {len(arrived)} arrived"
-                      + ("" if len(recorded) == len(arrived) else "  (MISMATCH)"))
+                      + ("" if len(recorded) == len(arrived) else "  (MISMATCH)")
+                      + (f"; the sender process's own lateness p50 {late['p50']:.3f} / p99 {late['p99']:.3f}"
+                         f" / max {late['max']:.3f} ms (last {late['n']} messages)" if late else ""))
                 by_key: dict = {}
                 for t, ch, pitch in recorded:
                     by_key.setdefault((ch, pitch), ([], []))[0].append(t)

@@ -59,7 +59,7 @@ def show(output=None) -> tuple[Session, ControlRuntime, WebPage]:
 
 def open_page(browser, url: str):
     page = browser.new_page()
-    page.goto(url)
+    page.goto(url, timeout=120_000)  # a loaded 2-core machine can take a while
     deadline = time.monotonic() + 30
     while not page.evaluate("() => Boolean(window.livernn && window.livernn.connected)"):
         if time.monotonic() > deadline:

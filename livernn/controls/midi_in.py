@@ -8,6 +8,10 @@ ALSA, CoreMIDI, WinMM, or JACK where there is no sequencer), mido to parse messa
 In listen mode the notes someone plays are fed to a voice with ``Voice.observe`` once
 each has ended (the model takes pitch, step, duration and velocity), in the order they
 began, so the model answers or continues the phrase it just heard.
+
+Listening policies (answer / follow / accompany, livernn.engine.listen) hear a note at
+its note-on instead: ``MidiIn(..., feed=PlayerFeed())`` hands every note and CC to the
+feed's thread (livernn.controls.player) as it arrives.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import mido
 
@@ -169,6 +174,12 @@ class MidiIn:
         now = time.monotonic()
         self.received += 1
         kind = msg.type
+        feed = self.feed
+        if feed is not None:  # the player's notes first: a companion waits for nothing else
+            if kind in ("note_on", "note_off"):
+                feed.note(msg.channel + 1, msg.note, msg.velocity if kind == "note_on" else 0, now)
+            elif kind == "control_change":
+                feed.control(msg.channel + 1, msg.control, msg.value, now)
         if kind == "control_change":
             self.bus.publish(f"midi.cc.{msg.channel + 1}.{msg.control}", msg.value / 127.0, now)
         elif kind == "pitchwheel":

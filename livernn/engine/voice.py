@@ -61,6 +61,7 @@ class _Sampled:
     dur_s: float
     velocity: int
     params: VoiceParams
+    sampler: Any = None  # the SamplerParams it was sampled under (a listening policy's chord)
 
 
 @dataclass(slots=True)
@@ -106,6 +107,11 @@ class Voice:
         self._observed: deque[tuple[int, float, float, int]] = deque()
         self._sounding: list[Note] = []
         self._plan: SwapPlan | None = None
+        # Listening (livernn.engine.listen): the policy, and the lock a follow policy holds
+        # while it steps the generator on the input's thread (fill does not step it then).
+        self.listening: Any = None
+        self.generating = threading.Lock()
+        self._window_id = 0
         self._built = True  # from here on, a new attribute name is a typo (see __setattr__)
 
     # -- parameters ------------------------------------------------------------------
@@ -161,6 +167,35 @@ class Voice:
             raise LivernnError("observe: pitch 0..127, velocity 1..127, step >= 0, duration > 0")
         self._observed.append((int(pitch), float(step_s), float(dur_s), int(velocity)))
 
+    def listen_with(self, policy: Any) -> None:
+        """Install a listening policy (livernn.engine.listen.attach), or None to stop."""
+        with self.generating:
+            self.listening = policy
+            self._hand = None
+
+    def hear_now(self, pitch: int, step_s: float, dur_s: float, velocity: int) -> None:
+        """A player's note into the generator at once (a follow policy, holding ``generating``)."""
+        model_pitch = min(max(pitch - self._params.transpose, 0), 127)
+        self.generator.observe(model_pitch, step_s, dur_s, velocity)
+        self._remember(model_pitch, step_s, dur_s, velocity)
+
+    def remember(self, out_pitch: int, step_s: float, dur_s: float, velocity: int) -> None:
+        """A note the generator sampled outside ``fill`` (a companion), kept for priming."""
+        self._remember(min(max(out_pitch - self._params.transpose, 0), 127), step_s, dur_s, velocity)
+
+    def sound(self, pitch: int, velocity: int, t_on: float, t_off: float) -> Note | None:
+        """Play one note now, outside the grid (a companion); None when muted."""
+        params = self._params
+        if params.mute:
+            return None
+        velocity = min(max(int(round(velocity * params.velocity_scale + params.velocity_offset)), 1), 127)
+        outs = (*self.outputs, *self.session.taps)
+        n = Note(self.name, self.channel, pitch, velocity, t_on, max(t_off, t_on + MIN_LENGTH), outs, self.epoch)
+        self.session.scheduler.schedule_note(n)
+        self.notes_played += 1
+        self.session.emit("note", self.name, pitch, velocity, t_on, n.t_off)
+        return n
+
     def recent_notes(self) -> np.ndarray:
         """The last notes the model heard (NOTE_DTYPE, model-space pitches), oldest first."""
         recent = list(self._recent)
@@ -179,13 +214,45 @@ class Voice:
             return
         clock = self.session.clock
         until = now + self.horizon()
+        listening = self.listening
+        if listening is not None and listening.mode == "follow":
+            self._fill_follow(until)  # the policy steps the generator on the input's thread
+            return
+        window = None
+        if listening is not None and listening.mode == "answer":
+            window = listening.window(now)
+            if window is None:  # the player's turn (or no call yet): hear, say nothing
+                self._hand, self._cursor = None, None
+                self._drain_observed()
+                if self._plan is not None and self._plan.boundary is None:
+                    self._plan.boundary = clock.beat(until)
+                if self._plan is not None:
+                    self._swap_now(self._plan)
+                return
+            if window[0] != self._window_id:  # a new answer: from its first beat
+                self._window_id, self._hand = window[0], None
+                self._cursor, self._at_cursor = window[1], True
         if self._cursor is None:
             self._cursor = clock.next_boundary(clock.beat(until), "beat")
+        self._drain_observed()
+        self._fill_notes(now, until, window)
+
+    def _drain_observed(self) -> None:
         while self._observed:
             pitch, step, dur, vel = self._observed.popleft()
             model_pitch = min(max(pitch - self._params.transpose, 0), 127)
             self.generator.observe(model_pitch, step, dur, vel)
             self._remember(model_pitch, step, dur, vel)
+
+    def _fill_follow(self, until: float) -> None:
+        plan = self._plan
+        if plan is not None:
+            with self.generating:
+                plan.boundary = self.session.clock.beat(until) if plan.boundary is None else plan.boundary
+                self._swap_now(plan)
+
+    def _fill_notes(self, now: float, until: float, window: tuple[int, float, float] | None) -> None:
+        clock = self.session.clock
         for _ in range(256):  # bounded: a burst of chord notes, never an endless loop
             plan = self._plan
             if plan is not None and plan.boundary is None:
@@ -198,6 +265,8 @@ class Voice:
                     clock.time_of(plan.boundary) <= until + 1e-6 and onset >= plan.boundary - 1e-9)):
                 self._swap_now(plan)
                 continue
+            if window is not None and onset >= window[2]:
+                return  # the answer is over: the note in hand waits for the next one
             t_on = clock.time_of(onset)
             if t_on > until:
                 return
@@ -209,12 +278,17 @@ class Voice:
             self._emit(self._hand, params, onset, max(t_on, now), play=t_on >= now - LATE_DROP)
             self._hand = None
 
+    def _sampler(self, params: VoiceParams) -> Any:
+        listening = self.listening
+        return params.sampler() if listening is None else listening.sampler(params)
+
     def _sample(self) -> _Sampled:
         params = self._params
-        pitch, step, dur, vel = self.generator.next(params.sampler())
+        sampler = self._sampler(params)
+        pitch, step, dur, vel = self.generator.next(sampler)
         self.generated += 1
         model_pitch = min(max(int(pitch) - params.transpose, 0), 127)
-        return _Sampled(model_pitch, int(pitch), float(step), float(dur), int(vel), params)
+        return _Sampled(model_pitch, int(pitch), float(step), float(dur), int(vel), params, sampler)
 
     def _onset(self, note: _Sampled, params: VoiceParams) -> float:
         """Quantized beat of the note in hand (with the parameters in force now)."""
@@ -237,7 +311,9 @@ class Voice:
         if params.max_length > 0:
             length = min(length, params.max_length)
         t_off = max(clock.time_of(onset + length), t_on + MIN_LENGTH)
-        pitch = note.out_pitch if note.params is params else _constrain(note.model_pitch, params)
+        sampler = self._sampler(params)
+        pitch = note.out_pitch if note.params is params and note.sampler is sampler else \
+            _constrain(note.model_pitch, params, sampler.pitches)
         velocity = min(max(int(round(note.velocity * params.velocity_scale + params.velocity_offset)), 1), 127)
         self._sounding = [n for n in self._sounding if n.t_off > t_on and not n.cancelled]
         while len(self._sounding) >= params.max_polyphony:
@@ -317,6 +393,7 @@ class Voice:
             "late": self.late,  # generated after their onset time (played at once, or dropped)
             "failed": self.failed,
             "swap_pending": self._plan is not None,
+            "listening": self.listening.status() if self.listening is not None else None,
         }
 
     def __repr__(self) -> str:
@@ -330,9 +407,10 @@ def _quantize(beat: float, grid: float, swing: float) -> float:
     return step * grid + (swing * grid if step % 2 else 0.0)
 
 
-def _constrain(model_pitch: int, params: VoiceParams) -> int:
+def _constrain(model_pitch: int, params: VoiceParams, pitches: tuple[int, ...] = ()) -> int:
     """The model's pitch under the parameters in force now: transposed, into range and scale
-    (the same allowed set the generator's mask uses: livernn.model.sampling)."""
+    (and a listening policy's chord): the same allowed set the generator's mask uses
+    (livernn.model.sampling)."""
     pitch = model_pitch + params.transpose
-    allowed = allowed_pitches(params.pitch_min, params.pitch_max, params.scale, params.root)
+    allowed = allowed_pitches(params.pitch_min, params.pitch_max, params.scale, params.root, pitches)
     return min(allowed, key=lambda p: (abs(p - pitch), p))

@@ -167,10 +167,14 @@ class _Constraint:
 def _constraint(params: SamplerParams) -> _Constraint:
     # The allowed output pitches come from sampling.allowed_pitches, the same set the
     # voice uses to re-constrain a note in hand, so the two can never disagree.
-    allowed = np.array(allowed_pitches(params.pitch_min, params.pitch_max, params.scale, params.root))
+    allowed = np.array(allowed_pitches(params.pitch_min, params.pitch_max, params.scale, params.root,
+                                       params.pitches))
     out = np.arange(N_PITCHES) + params.transpose
-    in_scale = pitch_classes(params.scale, params.root)
-    ok = (out >= params.pitch_min) & (out <= params.pitch_max) & np.isin(out % 12, sorted(in_scale))
+    if params.pitches:  # a listening policy's set (already inside range and scale)
+        ok = np.isin(out, allowed)
+    else:
+        in_scale = pitch_classes(params.scale, params.root)
+        ok = (out >= params.pitch_min) & (out <= params.pitch_max) & np.isin(out % 12, sorted(in_scale))
     # Everything allowed (the default) or nothing (the guard plays the nearest): no mask.
     mask_add = np.where(ok, 0.0, -np.inf) if ok.any() and not ok.all() else None
     return _Constraint(mask_add, bool(ok.any()), allowed)
@@ -322,7 +326,7 @@ class NoteGenerator:
     def _snapshot(self, params: SamplerParams) -> _Snapshot:
         # A control moved: validate once, reuse the pitch mask of a setting seen before.
         params.validated()
-        key = (params.pitch_min, params.pitch_max, params.transpose, params.scale, params.root)
+        key = (params.pitch_min, params.pitch_max, params.transpose, params.scale, params.root, params.pitches)
         con = self._constraints.get(key)
         if con is None:
             if len(self._constraints) >= _MASK_CACHE_SIZE:

@@ -87,13 +87,20 @@ def pitch_classes(scale: str, root: int) -> frozenset[int]:
     return frozenset((root + pc) % 12 for pc in SCALES[scale])
 
 
-@lru_cache(maxsize=256)
-def allowed_pitches(pitch_min: int, pitch_max: int, scale: str, root: int) -> tuple[int, ...]:
-    """Output pitches inside the range and the scale; the whole range if the scale leaves
-    none there (a narrow range between two scale notes still plays, rather than nothing)."""
+@lru_cache(maxsize=1024)
+def allowed_pitches(pitch_min: int, pitch_max: int, scale: str, root: int,
+                    pitches: tuple[int, ...] = ()) -> tuple[int, ...]:
+    """Output pitches inside the range and the scale (and among ``pitches`` when given: a
+    listening policy's companions or chord tones); the whole range if the scale leaves
+    none there (a narrow range between two scale notes still plays, rather than nothing),
+    the range and scale alone if ``pitches`` leaves none."""
     classes = pitch_classes(scale, root)
     every = range(pitch_min, pitch_max + 1)
-    return tuple(p for p in every if p % 12 in classes) or tuple(every)
+    in_scale = tuple(p for p in every if p % 12 in classes) or tuple(every)
+    if pitches:
+        chosen = set(pitches)
+        return tuple(p for p in in_scale if p in chosen) or in_scale
+    return in_scale
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +119,10 @@ class SamplerParams:
     transpose: int = _D["transpose"]
     scale: str = _D["scale"]
     root: int = _D["root"]
+    # Output pitches a listening policy allows now (sorted; empty = no such constraint):
+    # the companions of a player's note (follow), the held chord's tones (accompany).
+    # Set by livernn.engine.listen, not a performer's parameter.
+    pitches: tuple[int, ...] = ()
 
     def validated(self) -> SamplerParams:
         """Return self if every value is finite and in range, else raise LivernnError
@@ -120,4 +131,6 @@ class SamplerParams:
             spec.coerce(getattr(self, name))
         if self.pitch_min > self.pitch_max:
             raise LivernnError(f"need pitch_min <= pitch_max, got {self.pitch_min} > {self.pitch_max}")
+        if not all(isinstance(p, int) and 0 <= p <= 127 for p in self.pitches):
+            raise LivernnError(f"pitches must be MIDI pitches 0..127, got {self.pitches!r}")
         return self

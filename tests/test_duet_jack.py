@@ -1,0 +1,247 @@
+"""Playing with a human through real JACK: a scripted player process plays into livernn's
+MIDI input, a probe process captures livernn's output, both on the monotonic clock, so
+what is measured is end to end (two JACK hops included). One test per mode, each also
+swapping the model, panicking and stopping with notes held: no note may stay open.
+
+bench/bench_duet.py runs the same harness longer and prints the figures.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+import pytest
+
+from livernn.controls.bus import ControlBus
+from livernn.controls.midi_in import MidiIn
+from livernn.controls.player import PlayerFeed
+from livernn.engine import Session
+from livernn.engine.listen import attach, listen_options
+from livernn.outputs import midi
+from peers import ProcessMidiProbe, stop_process, wait_for
+
+# The player: plays a score of (seconds from "go", status, data1, data2) on a JACK port,
+# spinning to each deadline, and prints the monotonic time it sent each message.
+PLAYER_SCRIPT = r"""
+import json, sys, time, rtmidi
+out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=sys.argv[1])
+out.open_virtual_port("out")
+print("ready", flush=True)
+score = json.loads(sys.stdin.readline())
+t0 = time.monotonic() + 0.05
+for at, *msg in score:
+    due = t0 + at
+    while time.monotonic() < due - 0.002:
+        time.sleep(0.0005)
+    while time.monotonic() < due:
+        pass
+    out.send_message(msg)
+    print("%.7f %s" % (time.monotonic(), " ".join(map(str, msg))), flush=True)
+print("done", flush=True)
+sys.stdin.read()
+"""
+
+
+@dataclass
+class Player:
+    """The scripted player process (see PLAYER_SCRIPT)."""
+
+    client: str
+    sent: list[tuple[float, list[int]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", PLAYER_SCRIPT, self.client], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, start_new_session=True)
+        if self.proc.stdout.readline().strip() != "ready":
+            stop_process(self.proc)
+            raise AssertionError(f"player process {self.client} did not start")
+        self.done = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            if line.strip() == "done":
+                self.done.set()
+                continue
+            t, *data = line.split()
+            self.sent.append((float(t), [int(x) for x in data]))
+
+    def play(self, score: list[tuple[float, int, int, int]]) -> None:
+        self.proc.stdin.write(json.dumps(score) + "\n")
+        self.proc.stdin.flush()
+
+    def close(self) -> None:
+        stop_process(self.proc)
+
+
+def phrase(start: float, pitches: list[int], spacing: float = 0.25, length: float = 0.2,
+           channel: int = 1, velocity: int = 90) -> list[tuple[float, int, int, int]]:
+    score = []
+    for i, p in enumerate(pitches):
+        score.append((start + i * spacing, 0x90 | (channel - 1), p, velocity))
+        score.append((start + i * spacing + length, 0x80 | (channel - 1), p, 0))
+    return score
+
+
+def note_ons(messages: list[tuple[float, list[int]]], channel: int | None = None) -> list[tuple[float, int]]:
+    return [(t, m[1]) for t, m in messages
+            if len(m) == 3 and m[0] & 0xF0 == 0x90 and m[2] > 0 and (channel is None or (m[0] & 0x0F) == channel - 1)]
+
+
+class Duet:
+    """livernn listening to a player process, played into a probe process."""
+
+    def __init__(self, jack, tag: str, bpm: float = 120.0) -> None:
+        self.player = Player(f"player{tag}")
+        self.probe = ProcessMidiProbe(f"probe{tag}")
+        self.session = Session(bpm=bpm)
+        self.session.add_output("out", midi(self.probe.client, create=False))
+        self.feed = PlayerFeed()
+        self.input = MidiIn(ControlBus(), f"player{tag}", feed=self.feed)
+        self.policies = []
+
+    def voice(self, name: str, mode: str, channel: int = 2, options: dict | None = None, **params):
+        v = self.session.add_voice(name, "bach", outputs=["out"], channel=channel, seed=7, **params)
+        policy = attach(v, listen_options(mode, **(options or {})))
+        self.feed.add(policy, 1)
+        self.policies.append(policy)
+        return v, policy
+
+    def close(self) -> None:
+        self.input.close()
+        self.feed.close()
+        self.session.stop()
+        time.sleep(0.3)
+        self.player.close()
+        self.probe.close()
+
+
+@pytest.fixture
+def duet(jack, request):
+    made = []
+
+    def make(bpm: float = 120.0) -> Duet:
+        d = Duet(jack, f"{abs(hash(request.node.nodeid)) % 100000}", bpm)
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        d.close()
+
+
+def _stuck_after_stop(d: Duet) -> dict:
+    d.session.stop()
+    time.sleep(0.4)
+    return d.probe.note_balance()
+
+
+C_MAJOR = {0, 2, 4, 5, 7, 9, 11}
+
+
+def test_follow_every_player_note_gets_a_companion_at_once_inside_the_constraints(duet):
+    d = duet()
+    v, policy = d.voice("harm", "follow", pitch_min=48, pitch_max=84, scale="major", root=0)
+    d.session.start()
+    melody = [60, 62, 64, 65, 67, 69, 71, 72, 71, 69, 67, 65, 64, 62, 60, 64, 67, 72, 67, 64] * 2
+    d.player.play(phrase(0.2, melody, spacing=0.2, length=0.15))
+    assert d.player.done.wait(30)
+    wait_for(lambda: len(note_ons(d.probe.received, 2)) >= len(melody), 3, "companions at the probe")
+    time.sleep(0.3)
+    played = note_ons(d.player.sent)
+    heard = note_ons(d.probe.received, 2)
+    assert len(played) == len(melody) and len(heard) == len(melody), (len(played), len(heard))
+    latencies = []
+    for (t_play, p), (t_heard, c) in zip(played, heard):
+        assert c != p and c - p in policy.options.intervals, (p, c)
+        assert c % 12 in C_MAJOR and 48 <= c <= 84
+        latencies.append(t_heard - t_play)
+    latencies.sort()
+    p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+    print(f"follow: player note-on -> companion note-on at the probe, ms: p50 "
+          f"{1000 * latencies[len(latencies) // 2]:.2f} p99 {1000 * p99:.2f} max {1000 * latencies[-1]:.2f}")
+    assert p99 <= 0.005
+    assert d.probe.note_balance() == {}  # every companion ended with its player note
+    # held notes through a swap and a panic, then a stop: nothing stuck
+    d.player.play([(0.0, 0x90, 60, 90), (0.1, 0x90, 64, 90)])
+    wait_for(lambda: len(note_ons(d.probe.received, 2)) >= len(melody) + 2, 3, "held companions")
+    d.session.swap(v, "folk").result(10)
+    d.session.panic()
+    d.player.play([(0.0, 0x90, 67, 90)])
+    wait_for(lambda: len(note_ons(d.probe.received, 2)) >= len(melody) + 3, 3, "a companion after the swap")
+    assert _stuck_after_stop(d) == {}
+
+
+def test_answer_is_silent_during_the_call_and_answers_on_time(duet):
+    d = duet()
+    v, policy = d.voice("resp", "answer", options={"ratio": 1.0})
+    d.session.start()
+    call = [60, 62, 64, 67, 65, 64, 62, 60]
+    second = [67, 69, 71, 72, 71, 69, 67, 65, 64, 62, 60, 59]
+    score = phrase(0.5, call) + phrase(4.8, second)
+    d.player.play(score)
+    assert d.player.done.wait(30)
+    time.sleep(1.5)
+    played = note_ons(d.player.sent)
+    voice = note_ons(d.probe.received, 2)
+    first_call = (played[0][0], played[len(call) - 1][0] + 0.2)
+    second_call = (played[len(call)][0], played[-1][0] + 0.2)
+    for start, end in (first_call, second_call):
+        inside = [t for t, _ in voice if start + 0.6 <= t <= end]
+        assert not inside, f"the voice played {len(inside)} notes during the call"
+    answer = [t for t, _ in voice if first_call[1] < t < second_call[0]]
+    assert answer, "no answer after the call"
+    delay = answer[0] - played[len(call) - 1][0]
+    print(f"answer: first note {delay:.3f} s after the call's last note-on; {len(answer)} notes; "
+          f"gap {policy.gap_seconds():.3f} s")
+    assert delay <= 1.5
+    assert policy.answers >= 2  # the second call was answered too
+    d.session.swap(v, "folk", at="beat").result(10)
+    d.player.play(phrase(0.0, [60, 64]))
+    time.sleep(1.5)
+    d.session.panic()
+    assert _stuck_after_stop(d) == {}
+
+
+def test_accompany_keeps_to_the_held_chord_and_follows_a_change(duet):
+    d = duet()
+    v, policy = d.voice("comp", "accompany", options={"split": 60}, pitch_min=48, pitch_max=84, density=2.0)
+    d.session.start()
+    chords = [(0.2, (48, 52, 55)), (2.7, (53, 57, 41)), (5.2, (43, 47, 50))]  # C, F, G
+    score = []
+    for at, notes in chords:
+        for p in notes:
+            score.append((at, 0x90, p, 80))
+            score.append((at + 2.3, 0x80, p, 0))
+    score += phrase(0.3, [72, 74, 76, 77, 79, 77, 76, 74] * 3, spacing=0.3)
+    d.player.play(sorted(score))
+    assert d.player.done.wait(30)
+    played = note_ons(d.player.sent)
+    changes = []
+    for at, notes in chords:
+        t = min(t for t, p in played if p == notes[0])
+        changes.append((t, {p % 12 for p in notes}))
+    voice = note_ons(d.probe.received, 2)
+    horizon = d.session.lookahead + max(o.latency for o in v.outputs) + 0.02
+    checked = 0
+    for t, p in voice:
+        current = [pcs for at, pcs in changes if at <= t]
+        if not current:
+            continue
+        allowed = current[-1] | (current[-2] if len(current) > 1 and t < changes[len(current) - 1][0] + horizon
+                                 else set())
+        assert p % 12 in allowed, (t, p, current[-1])
+        checked += 1
+    print(f"accompany: {checked} notes checked against the held chord, horizon {horizon:.3f} s")
+    assert checked >= 10
+    d.session.swap(v, "folk", at="bar").result(10)
+    d.player.play([(0.0, 0x90, 48, 80)])
+    time.sleep(2.5)
+    d.session.panic()
+    assert _stuck_after_stop(d) == {}

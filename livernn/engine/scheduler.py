@@ -85,6 +85,9 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self._running = False
         self.lateness: deque[float] = deque(maxlen=4096)  # send time - deadline, for status()
+        # Latency compensation: seconds added to every time an output is handed (negative =
+        # earlier, for a device that sounds late). Replaced whole, read without a lock.
+        self.offsets: dict[Output, float] = {}
         self._failing: set[int] = set()
 
     # -- lifecycle -------------------------------------------------------------------
@@ -112,15 +115,17 @@ class Scheduler:
 
     def schedule_note(self, note: Note) -> None:
         """Hand a note to every one of its outputs: note-on and note-off, both at birth."""
+        offsets = self.offsets
         with self._cond:
             for out in note.outputs:
-                self._push(note.t_on - out.latency, ON, note, out)
-                self._push(note.t_off - out.latency, OFF, note, out)
+                shift = offsets.get(out, 0.0) - out.latency
+                self._push(note.t_on + shift, ON, note, out)
+                self._push(note.t_off + shift, OFF, note, out)
 
     def schedule_control(self, outputs: Iterable[Output], channel: int, cc: int, value: int, t: float) -> None:
         with self._cond:
             for out in outputs:
-                self._push(t - out.latency, CC, (channel, cc, value, t), out)
+                self._push(t + self.offsets.get(out, 0.0) - out.latency, CC, (channel, cc, value, t), out)
 
     def end_notes(self, match: Callable[[Note], bool], t: float | None = None) -> int:
         """End matching notes at ``t`` (default now). A note already sounding gets an early
@@ -152,7 +157,7 @@ class Scheduler:
                     note.t_off = note.t_on + 1e-3
                     targets = []
                 for out in targets:
-                    self._push(note.t_off - out.latency, OFF, note, out)
+                    self._push(note.t_off + self.offsets.get(out, 0.0) - out.latency, OFF, note, out)
         return count
 
     def panic(self, outputs: Iterable[Output] = (), all_notes_off: bool = True) -> None:
@@ -216,9 +221,10 @@ class Scheduler:
                     self.lateness.append(clock() - send_at)
 
     def _dispatch(self, kind: int, payload, out: Output) -> None:
+        shift = self.offsets.get(out, 0.0)
         if kind == CC:
             channel, cc, value, t = payload
-            self._call(out, out.control, channel, cc, value, t)
+            self._call(out, out.control, channel, cc, value, t + shift)
             return
         note: Note = payload
         key = (out, note.channel, note.pitch)
@@ -227,13 +233,13 @@ class Scheduler:
                 return
             previous = self._open.get(key)
             if previous is not None:  # same pitch retriggered: end the older note first
-                self._call(out, out.note_off, note.channel, note.pitch, note.t_on)
+                self._call(out, out.note_off, note.channel, note.pitch, note.t_on + shift)
             self._open[key] = note
-            self._call(out, out.note_on, note.channel, note.pitch, note.velocity, note.t_on,
+            self._call(out, out.note_on, note.channel, note.pitch, note.velocity, note.t_on + shift,
                        note.t_off - note.t_on)
         elif self._open.get(key) is note:
             del self._open[key]
-            self._call(out, out.note_off, note.channel, note.pitch, note.t_off)
+            self._call(out, out.note_off, note.channel, note.pitch, note.t_off + shift)
 
     def _call(self, out: Output, method, *args) -> None:
         try:

@@ -3,7 +3,7 @@
 Three threads of its own, none of them the caller's: the sender (``Scheduler``), the
 generation thread (every voice's ``fill`` every few milliseconds, so generation never
 blocks sending and no asyncio loop is involved) and a housekeeping thread (port
-reconnection, recorder saves, Link sync). Model loading for hot swaps runs on a fourth,
+reconnection, recorder saves). Clock sources and MIDI clock out: engine/band.py. Model loading for hot swaps runs on a fourth,
 short-lived worker. Everything the REPL, patches and controls need goes through the
 methods here (docs/ARCHITECTURE.md).
 """
@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from livernn.controls.bus import ControlBus
-from livernn.engine.clock import Clock, LinkClock, check_bpm
+from livernn.engine.band import Band
+from livernn.engine.clock import Clock, check_bpm
 from livernn.engine.params import VoiceParams
 from livernn.engine.scheduler import (
     REALTIME_PRIORITY,
@@ -37,7 +38,7 @@ from livernn.outputs.base import Output
 
 GENERATION_PERIOD = 0.004  # seconds between generation passes
 HOUSEKEEPING_PERIOD = 0.25
-EVENTS = ("note", "swap", "error", "tempo", "panic")
+EVENTS = ("note", "swap", "error", "tempo", "panic", "transport")
 SWAP_AT = ("now", "beat", "bar")
 SWAP_POLICIES = ("ring", "cut")
 
@@ -50,14 +51,11 @@ class Session:
                  spin: float = SPIN, bus: ControlBus | None = None, realtime: bool = True) -> None:
         if not isinstance(lookahead, (int, float)) or not 0.005 <= lookahead <= 2.0:
             raise LivernnError(f"lookahead must be 0.005..2 s, got {lookahead!r}")
-        if isinstance(clock, Clock):
-            self.clock = clock
-        elif clock == "internal":
-            self.clock = Clock(bpm, beats_per_bar)
-        elif clock == "link":
-            self.clock = LinkClock(bpm, beats_per_bar)
-        else:
-            raise LivernnError(f"clock must be 'internal' or 'link', got {clock!r}")
+        if not isinstance(clock, Clock):
+            from livernn.sync import check_spec
+
+            check_spec(clock)
+        self.clock = clock if isinstance(clock, Clock) else Clock(bpm, beats_per_bar)
         self.lookahead = float(lookahead)
         self.switch_interval = switch_interval
         self.bus = bus or ControlBus()
@@ -75,6 +73,10 @@ class Session:
         self._loader: ThreadPoolExecutor | None = None
         self.errors: list[str] = []
         self._problems: dict[str, str] = {}  # output name -> why it is not delivering now
+        self.held = False  # the clock source's transport is stopped: voices wait (engine/band.py)
+        self.band = Band(self)
+        if isinstance(clock, str) and clock != "internal":
+            self.band.sync(clock)
 
     # -- lifecycle -------------------------------------------------------------------
     @property
@@ -101,6 +103,7 @@ class Session:
         gc.collect()
         gc.freeze()
         self.clock.restart()
+        self.band.start()
         self.scheduler.start()
         for target, name in ((self._generate, "livernn-generate"), (self._housekeep, "livernn-house")):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -118,6 +121,7 @@ class Session:
             if thread is not threading.current_thread():
                 thread.join(2.0)
         self._threads = []
+        self.band.close()
         self.scheduler.stop()
         self.scheduler.panic(all_notes_off=False)
         if self._loader is not None:
@@ -186,6 +190,8 @@ class Session:
                 voice.outputs = [o for o in voice.outputs if o is not out]
         self.scheduler.end_notes(lambda n: out in n.outputs)
         self._problems.pop(name, None)
+        if name in self.band.clock_outs:
+            self.band.stop_clock_out(name)
         out.close()
 
     def _resolve_outputs(self, outputs: Iterable[str | Output] | None) -> list[Output]:
@@ -282,8 +288,29 @@ class Session:
         self.set_tempo(bpm)
 
     def set_tempo(self, bpm: float) -> None:
-        self.clock.set_tempo(check_bpm(bpm))
+        bpm = check_bpm(bpm)
+        if self.clock.sync_source is not None:  # the source (Link) announces it when it has it
+            self.clock.set_tempo(bpm)
+            return
+        self.band.said(bpm)
+        self.clock.set_tempo(bpm)
         self.emit("tempo", self.clock.bpm)
+
+    # -- playing with others (engine/band.py) ------------------------------------------
+    def sync(self, source: str, start_stop: bool = False) -> str:
+        """Take beats from ``"internal"``, ``"link"`` or ``"midi:NAME"`` from now on (no jump)."""
+        return self.band.sync(source, start_stop)
+
+    def clock_out(self, name: str) -> None:
+        """Send MIDI clock (24 ppqn, SPP + Start/Continue, Stop) on the MIDI output ``name``."""
+        self.band.clock_out(name)
+
+    def stop_clock_out(self, name: str) -> None:
+        self.band.stop_clock_out(name)
+
+    def set_offset(self, name: str, ms: float) -> None:
+        """Latency compensation: output ``name`` gets every event ``ms`` later (negative: earlier)."""
+        self.band.set_offset(name, ms)
 
     def panic(self) -> None:
         """Tracked note-offs, then CC 123/120 on every output; voices play on from here."""
@@ -352,8 +379,17 @@ class Session:
     def _generate(self) -> None:
         if self.scheduler.want_realtime:
             make_realtime(REALTIME_PRIORITY - 1)
+        held = False
         while self._running:
             now = time.monotonic()
+            if self.held or held:
+                if self.held:  # the source's transport is stopped: nothing plays
+                    held = True
+                    self._stopped.wait(GENERATION_PERIOD)
+                    continue
+                held = False
+                for voice in list(self.voices.values()):
+                    voice._cursor = None  # resume on the next beat, not where the stop left off
             for voice in list(self.voices.values()):
                 try:
                     voice.fill(now)
@@ -367,9 +403,6 @@ class Session:
         if self.scheduler.want_realtime:
             make_realtime(1)
         while not self._stopped.wait(HOUSEKEEPING_PERIOD):
-            sync = getattr(self.clock, "sync", None)
-            if sync is not None:
-                sync()
             for out in (*self.outputs.values(), *self.taps):
                 try:
                     out.maintain()
@@ -409,6 +442,8 @@ class Session:
         return {
             "playing": self._running,
             "bpm": self.clock.bpm,
+            "clock": self.band.status(),
+            "offsets_ms": self.band.offsets_ms(),
             "beat": round(self.clock.beat(), 3),
             "lookahead": self.lookahead,
             "voices": {name: v.status() for name, v in self.voices.items()},

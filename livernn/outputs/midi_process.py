@@ -131,6 +131,18 @@ class MidiProcessOutput(Output):
             self._at(now, [0xB0 | ch, 123, 0])
             self._at(now, [0xB0 | ch, 120, 0])
 
+    # -- MIDI clock out: the sender process times the ticks (midi_clock_out.py) -------
+    def clock_anchor(self, t: float, beat: float, bpm: float) -> None:
+        """The session clock's tempo map from ``t`` on (beat at ``t``, rate in BPM)."""
+        self._write(f"clock {t!r} {beat!r} {bpm!r}")
+
+    def clock_start(self, t: float, beat: float) -> None:
+        """Song Position Pointer and Start/Continue, then 24 ticks a beat from ``beat`` at ``t``."""
+        self._write(f"cstart {t!r} {beat!r}")
+
+    def clock_stop(self, t: float) -> None:
+        self._write(f"cstop {t!r}")
+
     def describe(self) -> str:
         problem = self.problem
         return f"{self.description} (sender process)" + (f": NOT DELIVERING, {problem}" if problem else "")

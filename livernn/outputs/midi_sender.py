@@ -13,7 +13,8 @@ centres the arrival on the logical time instead of trailing it; measured with
 bench/bench_timing.py (``LIVERNN_MIDI_AHEAD`` in seconds overrides, 0 turns it off).
 
 Protocol, one line each way. In: ``at <monotonic time> <hex bytes>`` (send then) and
-``quit`` (send what is pending, close). Out: ``ok <description>`` once the port is
+``quit`` (send what is pending, close); ``clock``/``cstart``/``cstop`` for MIDI clock out
+(``midi_clock_out``). Out: ``ok <description>`` once the port is
 open, ``error <message>`` (the parent shows it), ``alive`` every ``HEARTBEAT`` seconds
 (the parent takes silence as a stopped or stuck sender), ``late <p50> <p99> <max> <n>``
 every ``LATE_EVERY`` seconds (ms by which sends missed their own deadlines, over the last
@@ -36,6 +37,8 @@ import select
 import sys
 import time
 from collections import deque
+
+from livernn.outputs.midi_clock_out import ClockOut
 
 SPIN = 0.0015
 MAINTAIN_EVERY = 0.5
@@ -177,6 +180,7 @@ def main(argv: list[str]) -> int:
     lateness: deque[float] = deque(maxlen=2048)  # send time - deadline, seconds
     errors = port.errors
     gone = False  # whether the named port we send to has disappeared
+    clock_out = ClockOut(ahead)  # MIDI clock ticks, timed here (livernn/outputs/midi_clock_out.py)
     while True:
         now = time.monotonic()
         if now >= next_beat:
@@ -191,7 +195,11 @@ def main(argv: list[str]) -> int:
                 print(f"late {pick(0.5):.3f} {pick(0.99):.3f} {pick(1.0):.3f} {len(ordered)}", file=out_fd, flush=True)
                 next_late = now + LATE_EVERY
         wake = min(next_beat, next_maintain) - now
-        timeout = wake if not heap else min(max(heap[0][0] - now - SPIN, 0.0), wake)
+        soonest = heap[0][0] if heap else None
+        tick_due = clock_out.due()
+        if tick_due is not None and (soonest is None or tick_due < soonest):
+            soonest = tick_due
+        timeout = wake if soonest is None else min(max(soonest - now - SPIN, 0.0), wake)
         ready, _, _ = select.select([stdin], [], [], max(timeout, 0.0))
         if ready:
             chunk = os.read(stdin, 65536)
@@ -205,17 +213,23 @@ def main(argv: list[str]) -> int:
                     when, data = rest.split(b" ")
                     heapq.heappush(heap, (float(when) - ahead, seq, bytes.fromhex(data.decode())))
                     seq += 1
+                elif kind in (b"clock", b"cstart", b"cstop"):
+                    for when, data in clock_out.command(kind, rest):
+                        heapq.heappush(heap, (when - ahead, seq, data))
+                        seq += 1
                 elif kind == b"quit":
                     _drain(port, heap, period)
                     port.close()
                     return 0
             continue
-        if heap and heap[0][0] - time.monotonic() <= SPIN:
-            due = heap[0][0]
+        if soonest is not None and soonest - time.monotonic() <= SPIN:
+            due = soonest
             while time.monotonic() < due:
                 pass
             now = time.monotonic()
             batch = []
+            if tick_due is not None and tick_due <= now:
+                batch.append(clock_out.take())  # realtime messages first: they carry the time
             while heap and heap[0][0] <= now:
                 batch.append(heapq.heappop(heap)[2])
             for data in onsets_first(batch):

@@ -1,0 +1,74 @@
+"""MIDI clock out, kept inside the MIDI sender process (``midi_sender``).
+
+The parent sends the tempo map, not ticks: ``clock <t> <beat> <bpm>`` (one anchor of the
+session's clock, output offset included) on every change, ``cstart <t> <beat>`` and
+``cstop <t>``. The sender process computes each tick's time from the newest anchor, so
+24 ticks per quarter leave from an interpreter whose GIL no user code holds. Ticks are
+numbered from the start beat: a new anchor only moves the *time* of tick n, never which
+tick comes next, so a tempo change neither skips nor doubles one. Only a forward jump of
+the beat (a transport event of the clock source) skips the ticks of the stretch jumped.
+
+Start: Song Position Pointer (the start beat in 16ths) then Start (position 0) or Continue,
+1 ms before the first tick, which falls on the start beat.
+"""
+
+from __future__ import annotations
+
+import math
+
+PPQ = 24
+TICK, START, CONTINUE, STOP = b"\xf8", b"\xfa", b"\xfb", b"\xfc"
+BEFORE_TICK = 0.001  # Start/Continue this long before the first tick
+
+
+class ClockOut:
+    def __init__(self, ahead: float) -> None:
+        self.ahead = ahead
+        self.anchor: tuple[float, float, float] | None = None  # (t, beat, bpm)
+        self.base = 0.0  # beat of tick 0
+        self.n: int | None = None  # next tick to send; None = not ticking
+        self.stop_at = math.inf
+        self.sent = 0
+
+    def time_of(self, beat: float) -> float:
+        t, b, bpm = self.anchor
+        return t + (beat - b) * 60.0 / bpm
+
+    def command(self, kind: bytes, rest: bytes) -> list[tuple[float, bytes]]:
+        """Take one line; returns messages for the sender's heap (deadline, bytes)."""
+        args = [float(x) for x in rest.split()]
+        if kind == b"clock":
+            self.anchor = (args[0], args[1], args[2])
+            if self.n is not None:
+                due = self.due()
+                if due is not None and due < args[0] - self.ahead - 60.0 / (args[2] * PPQ):
+                    # The beat jumped forward (a transport event): skip the ticks jumped over.
+                    now_beat = args[1]
+                    self.n = max(self.n, math.ceil((now_beat - self.base) * PPQ - 1e-6))
+            return []
+        if kind == b"cstart" and self.anchor is not None:
+            t, beat = args
+            self.base, self.n, self.stop_at = beat, 0, math.inf
+            position = int(round(beat * 4)) % 16384  # 16ths, 14 bits
+            spp = bytes([0xF2, position & 0x7F, position >> 7])
+            go = START if position == 0 else CONTINUE
+            return [(t - BEFORE_TICK - 0.0001, spp), (t - BEFORE_TICK, go)]
+        if kind == b"cstop":
+            self.stop_at = args[0]
+            return [(args[0], STOP)]
+        return []
+
+    def due(self) -> float | None:
+        """Send time of the next tick (its logical time minus ``ahead``), or None."""
+        if self.n is None or self.anchor is None:
+            return None
+        t = self.time_of(self.base + self.n / PPQ)
+        if t >= self.stop_at:
+            self.n = None
+            return None
+        return t - self.ahead
+
+    def take(self) -> bytes:
+        self.n += 1
+        self.sent += 1
+        return TICK

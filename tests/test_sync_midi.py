@@ -1,0 +1,72 @@
+"""MIDI clock in: a tick source in another process drives the session's clock through JACK."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from livernn.engine import Session
+from peers import stop_process, wait_for
+
+SOURCE = r"""
+import sys, time, rtmidi
+out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=sys.argv[1]); out.open_virtual_port("out")
+print("ready", flush=True)
+sys.stdin.readline()            # go
+plan = [(float(b), int(n)) for b, n in (x.split(":") for x in sys.argv[2:])]
+t = time.monotonic() + 0.05
+out.send_message([0xFA])
+for bpm, beats in plan:
+    for _ in range(24 * beats):
+        while time.monotonic() < t:
+            pass
+        out.send_message([0xF8])
+        print("%.7f %g" % (t, bpm), flush=True)
+        t += 60.0 / bpm / 24
+out.send_message([0xFC])
+print("done", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_follows_an_external_clock_locks_and_follows_a_change(jack):
+    session = Session(bpm=100, clock="midi:ticks")
+    with session:
+        proc = subprocess.Popen([sys.executable, "-c", SOURCE, "tsrc", "133:16", "140:8"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            assert proc.stdout.readline().strip() == "ready"
+            jack.connect(jack.wait_port("tsrc:out"), jack.wait_port("ticks"))
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            ticks: list[tuple[float, float]] = []
+            samples = []  # (time, engine beat at the tick's time, bpm seen) while running
+            for line in proc.stdout:
+                if line.strip() == "done":
+                    break
+                t, bpm = line.split()
+                ticks.append((float(t), float(bpm)))
+                samples.append((session.clock.beat(float(t)), session.clock.bpm))
+            status = session.status()["clock"]
+            print("restarts", session.band.source.filter.restarts, "errs", [round(b - 133, 3) for _, b in samples[96:24 * 16:12]])
+        finally:
+            stop_process(proc)
+    assert status["source"] == "midi:ticks" and status["ticks"] >= 24 * 24 - 2
+    times = np.array([t for t, _ in ticks])
+    # Tempo: locked within one bar (96 ticks) and steady after it.
+    bar1 = times[96]
+    after = [b for (ts, b) in samples[96:24 * 16]]
+    assert max(abs(b - 133) for b in after) < 0.05, max(abs(b - 133) for b in after)
+    # Phase: every beat of the source after the first bar lands on a whole engine beat.
+    beats = np.array([b for b, _ in samples[96:24 * 16:24]])
+    phase_ms = np.abs(beats - np.round(beats)) * 60 / 133 * 1000
+    print(f"phase error on the source's beats: p99 {np.percentile(phase_ms, 99):.3f} ms")
+    assert np.percentile(phase_ms, 99) < 2.0, phase_ms
+    # The change to 140 is followed within one beat.
+    change = 24 * 16
+    within = [b for (ts, b) in samples[change + 24:change + 48]]
+    assert min(within) > 139.5, within
+    assert bar1 > 0

@@ -38,7 +38,7 @@ want=$(cat pyproject.toml | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing Python packages into .venv (first run takes a few minutes)"
   .venv/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0 2>&1 | grep -v '^WARNING: Location' || true
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[gesture,corpus,web,dev]" 2>&1 | grep -v '^WARNING: Location' || true
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[gesture,corpus,web,link,dev]" 2>&1 | grep -v '^WARNING: Location' || true
   .venv/bin/python -c 'import torch, livernn, mido, pythonosc, prompt_toolkit, pretty_midi, aiohttp, zeroconf, qrcode, playwright' \
     || { echo "setup: the Python install failed (see pip's output above)" >&2; exit 1; }
   echo "$want" > "$stamp"

@@ -33,9 +33,10 @@ from typing import Any
 
 from livernn.controls.actions import SWAP_AT, perform
 from livernn.errors import LivernnError, unknown
+from livernn.outputs.base import Output
 
 __all__ = [
-    "controls", "gesture", "listen_midi", "listen_osc", "load", "midi", "models", "mute", "osc", "panic", "patch",
+    "controls", "gesture", "listen_midi", "listen_osc", "load", "midi", "models", "mute", "osc", "output", "panic", "patch",
     "quit", "record", "scene", "scsynth", "session", "solo", "status", "stop_record", "superdirt", "swap",
     "tempo", "unmute", "unpatch", "use", "voice", "web",
 ]
@@ -288,7 +289,7 @@ def _add(key: str, same: Any, factory: Any, *args: Any, **kwargs: Any) -> Any:
     return s.add_output(key, factory(*args, **kwargs))
 
 
-def midi(name: str = "livernn", create: bool = True) -> Any:
+def midi(name: str = "livernn", create: bool = True) -> Output:
     """A MIDI output: an existing port whose name contains ``name``, or a new virtual port.
 
     Sent from the engine's MIDI sender process, so nothing typed here can delay a note.
@@ -314,7 +315,7 @@ def _udp(kind: str, factory: Any, host: str, port: int, options: dict[str, Any])
     return _add(f"{kind}:{address[0]}:{address[1]}", same, factory, address[0], address[1], **options)
 
 
-def osc(host: str = "127.0.0.1", port: int = 57120, **options: Any) -> Any:
+def osc(host: str = "127.0.0.1", port: int = 57120, **options: Any) -> Output:
     """Notes as OSC messages, sent ahead in timestamped bundles, to ``host:port``.
 
     Options: ``address`` ("/livernn/note"), ``args`` (from channel, pitch, velocity,
@@ -325,18 +326,35 @@ def osc(host: str = "127.0.0.1", port: int = 57120, **options: Any) -> Any:
     return _udp("osc", outputs.osc, host, port, options)
 
 
-def scsynth(host: str = "127.0.0.1", port: int = 57110, **options: Any) -> Any:
+def scsynth(host: str = "127.0.0.1", port: int = 57110, **options: Any) -> Output:
     """Notes as gated synths on a SuperCollider server (the SynthDef is sent on start)."""
     from livernn import outputs
 
     return _udp("scsynth", outputs.scsynth, host, port, options)
 
 
-def superdirt(host: str = "127.0.0.1", port: int = 57120, **options: Any) -> Any:
+def superdirt(host: str = "127.0.0.1", port: int = 57120, **options: Any) -> Output:
     """Notes as SuperDirt ``/dirt/play`` events (``sound``, ``orbit``, ``latency`` options)."""
     from livernn import outputs
 
     return _udp("superdirt", outputs.superdirt, host, port, options)
+
+
+def output(kind: str, name: str | None = None, **options: Any) -> Output:
+    """An output of any registered kind (``livernn.outputs.KINDS``), with its patch options.
+
+    ``output("file", path="set.mid")``; a kind added by a plug-in module is reachable here
+    without a function of its own. Asking again for ``name`` returns that output.
+    """
+    from livernn import outputs
+
+    if kind not in outputs.KINDS:
+        raise unknown("output kind", kind, outputs.KINDS)
+    s = session()
+    key = name or kind
+    if key in s.outputs:
+        return s.outputs[key]
+    return s.add_output(key, outputs.build(kind, key, options, s.clock.bpm))
 
 
 # -- controls ----------------------------------------------------------------------------
@@ -478,9 +496,9 @@ def _inputs_for(source: str) -> None:
 
 def _midi_input_names() -> list[str]:
     """The MIDI ports one could listen to, listed the way the outputs list theirs (no
-    short-lived client of our own: see ``livernn.outputs.midi.list_ports``)."""
+    short-lived client of our own: see ``livernn.midi_system.list_ports``)."""
     try:
-        from livernn.outputs.midi import choose_api, list_ports
+        from livernn.midi_system import choose_api, list_ports
 
         return list_ports(choose_api(), outputs=False)
     except Exception:  # noqa: BLE001 - only a hint: no MIDI system here means no names
@@ -583,7 +601,7 @@ class Status(dict):
     """``session.status()`` that prints itself as a table at the prompt."""
 
     def __repr__(self) -> str:
-        from livernn.repl.status import format_status
+        from livernn.status_text import format_status
 
         return format_status(self)
 

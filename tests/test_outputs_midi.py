@@ -8,7 +8,7 @@ import pytest
 
 from livernn.errors import LivernnError
 from livernn.outputs import midi
-from livernn.outputs.midi import MidiOutput
+from livernn.outputs.midi_port import MidiOutput
 from peers import ProcessMidiProbe, wait_for
 
 pytestmark = pytest.mark.integration
@@ -188,7 +188,7 @@ def test_choosing_the_api_and_listing_ports_open_no_short_lived_jack_client(jack
     probe = ProcessMidiProbe("listme")
     watch = ClientWatch()
     try:
-        script = ("import rtmidi\nfrom livernn.outputs.midi import choose_api, list_ports, jack_period, working_apis\n"
+        script = ("import rtmidi\nfrom livernn.midi_system import choose_api, list_ports, jack_period, working_apis\n"
                   "for _ in range(3):\n"
                   "    api = choose_api(); working_apis(); list_ports(api); list_ports(api, False); jack_period()\n"
                   "print('listme:in' in list_ports(rtmidi.API_UNIX_JACK), jack_period())\n")

@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     import rtmidi
 
     from livernn.outputs import DEFAULT_PORTS
-    from livernn.outputs.midi import API_NAMES, api_works, list_ports
+    from livernn.midi_system import API_NAMES, api_works, list_ports
 
     compiled = rtmidi.get_compiled_api()
     chosen = None

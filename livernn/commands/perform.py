@@ -20,6 +20,8 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from livernn.outputs import spec_help
+
     parser = subparsers.add_parser("perform", help="play a patch file (live reload on save)",
                                    description=__doc__.split("\n\n")[1])
     parser.add_argument("patch", help="patch file (.toml) or a shipped patch's name (demo; `livernn models` lists them)")
@@ -28,8 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--render", action="store_true",
                         help="after the set, render the recording to .wav (FluidSynth) and .png beside it")
     parser.add_argument("--out", action="append", default=[], metavar="SPEC",
-                        help="also play every voice on SPEC: midi:NAME, osc:HOST:PORT, scsynth[:PORT], "
-                             "superdirt[:PORT] (repeatable)")
+                        help=f"also play every voice on SPEC: {spec_help()} (repeatable)")
     parser.add_argument("--web", metavar="[HOST:]PORT",
                         help="serve the control page (on 127.0.0.1 unless HOST; beyond it the URL carries a token)")
     parser.add_argument("--oscquery", metavar="[HOST:]PORT",

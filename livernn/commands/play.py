@@ -14,12 +14,12 @@ import time
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from livernn.outputs import SPEC_HELP
+    from livernn.outputs import spec_help
 
     p = subparsers.add_parser("play", help="play a model to MIDI/OSC outputs (headless)")
     p.add_argument("model", nargs="?", help="model name or directory (default: bach; `livernn models` lists names)")
     p.add_argument("--out", action="append", default=[], metavar="SPEC",
-                   help=f"output, repeatable: {SPEC_HELP}")
+                   help=f"output, repeatable: {spec_help()}")
     p.add_argument("--duration", type=float, default=30.0, help="seconds to play (default 30; 0 = until stopped)")
     p.add_argument("--record", metavar="FILE.mid", help="write everything played to a MIDI file")
     p.add_argument("--bpm", type=float, default=120.0, help="tempo (default 120)")

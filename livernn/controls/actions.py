@@ -17,15 +17,32 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from livernn.engine.session import SWAP_AT
 from livernn.errors import LivernnError, unknown
 
-if TYPE_CHECKING:
-    from livernn.controls.runtime import ControlRuntime
-
 PREFIX = "/livernn/"  # a remote command's address: PREFIX + the action's name
-SWAP_AT = ("now", "beat", "bar")
+
+
+class _Session(Protocol):
+    def panic(self) -> None: ...
+
+    def set_tempo(self, bpm: float) -> None: ...
+
+
+class ControlRuntime(Protocol):
+    """What an action does its work on (``livernn.controls.runtime.ControlRuntime`` is one):
+    a protocol, so this module and the runtime do not import each other."""
+
+    @property
+    def session(self) -> _Session: ...
+
+    def apply_scene(self, scene: str) -> None: ...
+
+    def swap(self, voice: str, model: str, at: str = ...) -> Any: ...
+
+    def find_voices(self, name: str) -> list[Any]: ...
 NUMBER = (int, float)
 
 

@@ -12,17 +12,36 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from livernn.controls.osc_in import PREFIX
 from livernn.errors import LivernnError
 
-if TYPE_CHECKING:
-    from livernn.controls.runtime import Binding
-
 HANDS_OFF_S = 0.5  # a control touched this recently gets no feedback
+
+
+class _Inverse(Protocol):
+    def inverse(self, y: float) -> float | None: ...
+
+
+class Binding(Protocol):
+    """What feedback reads of a binding (``livernn.controls.runtime.Binding`` is one): a
+    protocol, so this module and the runtime that drives it do not import each other."""
+
+    source: str
+    voice: str
+    param: str
+    last_input_t: float
+
+    @property
+    def mapping(self) -> _Inverse: ...
+
+
+class _Voice(Protocol):
+    @property
+    def params(self) -> Any: ...
 
 
 def _osc_arg(value: Any) -> int | float | str:
@@ -54,7 +73,7 @@ class OscFeedback:
         except OSError:
             pass  # nobody listening, or a full buffer: feedback is best effort
 
-    def poll(self, voices: Mapping[str, Any], bindings: Iterable[Binding], now: float) -> None:
+    def poll(self, voices: Mapping[str, _Voice], bindings: Iterable[Binding], now: float) -> None:
         if now < self._next:
             return
         self._next = now + self.interval

@@ -1,6 +1,6 @@
 """MIDI input: controllers onto the bus, and a player's notes into a voice (listen mode).
 
-python-rtmidi on the same API the outputs chose (``livernn.outputs.midi.choose_api``:
+python-rtmidi on the same API the outputs chose (``livernn.midi_system.choose_api``:
 ALSA, CoreMIDI, WinMM, or JACK where there is no sequencer), mido to parse messages. Bus names:
 ``midi.cc.<ch>.<num>`` (0..1), ``midi.bend.<ch>`` (-1..1), ``midi.note.<ch>.<pitch>``
 (velocity 0..1, 0 at release); channels 1..16 as the performer counts them.
@@ -83,7 +83,7 @@ class MidiIn:
 
     Driven through python-rtmidi directly, one client for the port's life: mido's rtmidi
     backend opens a second, short-lived client just to list names, and a JACK client
-    closed beside a live one is what silenced shows (``livernn.outputs.midi.api_works``).
+    closed beside a live one is what silenced shows (``livernn.midi_system.api_works``).
     On JACK it follows a restarted server as the outputs do: a watcher sees the server's
     socket change, leaves the dead client alone and opens the port again."""
 
@@ -93,7 +93,7 @@ class MidiIn:
                  listen_channel: int = 0) -> None:
         import rtmidi
 
-        from livernn.outputs.midi import API_NAMES, choose_api, jack_server_id, list_ports
+        from livernn.midi_system import API_NAMES, choose_api, jack_server_id, list_ports
 
         if not port:
             raise LivernnError("MIDI input: give a port name (or part of one)")
@@ -125,7 +125,7 @@ class MidiIn:
     def _open(self):
         import rtmidi
 
-        from livernn.outputs.midi import quiet_stderr
+        from livernn.midi_system import quiet_stderr
 
         with quiet_stderr():
             rt = rtmidi.MidiIn(self.api, name="livernn-in")
@@ -150,7 +150,7 @@ class MidiIn:
     def _watch(self) -> None:
         import rtmidi
 
-        from livernn.outputs.midi import _DEAD_CLIENTS, jack_server_id
+        from livernn.midi_system import DEAD_CLIENTS, jack_server_id
 
         while not self._stop.wait(self.WATCH_EVERY):
             server = jack_server_id()
@@ -158,7 +158,7 @@ class MidiIn:
                 if server == self._jack:
                     continue
                 if self._rt is not None:
-                    _DEAD_CLIENTS.append(self._rt)  # its server is gone: closing it would crash us
+                    DEAD_CLIENTS.append(self._rt)  # its server is gone: closing it would crash us
                     self._rt = None
                 if server is None:
                     self._jack = None
@@ -196,7 +196,7 @@ class MidiIn:
                 listener.note_off(msg.note, now)
 
     def close(self) -> None:
-        from livernn.outputs.midi import _DEAD_CLIENTS, jack_server_id
+        from livernn.midi_system import DEAD_CLIENTS, jack_server_id
 
         self._stop.set()
         if self._watcher is not None:
@@ -206,7 +206,7 @@ class MidiIn:
         if rt is None:
             return
         if self._jack is not None and jack_server_id() != self._jack:
-            _DEAD_CLIENTS.append(rt)
+            DEAD_CLIENTS.append(rt)
             return
         rt.cancel_callback()
         rt.close_port()

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import os
 import sys
 import threading
 import time
@@ -47,10 +46,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from livernn.outputs.base import Output
+from livernn.realtime import REALTIME_PRIORITY, make_realtime
 
 SPIN = 0.0015  # seconds before a deadline at which the sender stops sleeping and spins
 SWITCH_INTERVAL = 2e-4  # sys.setswitchinterval while playing (default 5e-3)
-REALTIME_PRIORITY = 5  # SCHED_FIFO priority of the sender (jackd runs at 10, its clients at 5..9)
 ON, OFF, CC = 0, 1, 2
 
 
@@ -250,15 +249,6 @@ class Scheduler:
             if id(out) not in self._failing:
                 self._failing.add(id(out))
                 self.on_error(f"output {out.describe()}: {type(exc).__name__}: {exc}")
-
-
-def make_realtime(priority: int) -> bool:
-    """Ask for SCHED_FIFO for the calling thread; False where the OS says no."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
-        return True
-    except (AttributeError, OSError):
-        return False
 
 
 def set_switch_interval(seconds: float | None) -> float:

@@ -20,7 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from livernn.controls.bus import ControlBus
+from livernn.bus import ControlBus
 from livernn.engine.band import Band
 from livernn.engine.clock import Clock, check_bpm
 from livernn.engine.params import VoiceParams

@@ -27,19 +27,17 @@ import threading
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from livernn.engine.host import VoiceHost
 from livernn.engine.params import PARAM_SPECS, VoiceParams
 from livernn.engine.scheduler import Note
 from livernn.errors import LivernnError, unknown
 from livernn.model.sampling import allowed_pitches
 from livernn.notes import make_notes
 from livernn.outputs.base import Output
-
-if TYPE_CHECKING:
-    from livernn.engine.session import Session
 
 RECENT = 64  # notes kept for priming a swapped-in model
 MIN_LENGTH = 0.01  # seconds
@@ -78,7 +76,7 @@ class SwapPlan:
 class Voice:
     """A named voice: ``v.temperature = 1.2``, ``v.set("density", 2)``, ``v.observe(...)``."""
 
-    def __init__(self, session: Session, name: str, model: Any, outputs: list[Output],
+    def __init__(self, session: VoiceHost, name: str, model: Any, outputs: list[Output],
                  channel: int = 1, params: VoiceParams | None = None, seed: int | None = None) -> None:
         if not isinstance(channel, int) or not 1 <= channel <= 16:
             raise LivernnError(f"MIDI channel must be 1..16, got {channel!r}")

@@ -1,7 +1,14 @@
 """Where notes go: MIDI ports, OSC peers, scsynth, SuperDirt and a MIDI-file recorder.
 
-Every output answers the same small interface (``livernn.outputs.base.Output``); the
-factories below are what the REPL, patches and ``livernn play --out`` use.
+Every output answers the same small interface (``livernn.outputs.base.Output``). Each kind
+is one module that ends with its ``KIND`` (``livernn.outputs.base.OutputKind``: patch
+options, builder, ``--out`` form), registered below in one line; patches, ``--out``, its
+help and ``livernn.api.output`` all read ``KINDS``. The factories (``midi``, ``osc``...)
+are the Python spelling of the built-in kinds.
+
+MIDI: ``midi_port`` is the port in this process, ``midi_process`` the output that sends
+through a sender process (the default) and ``midi_sender`` that process's program. The
+name ``livernn.outputs.midi`` is the factory, never a module.
 
 The submodules are imported here, before the factories are defined: importing a submodule
 for the first time binds its name on the package, which would hide the factory of the
@@ -12,15 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from livernn.errors import LivernnError
-from livernn.outputs import midi as _midi  # noqa: F401  (see the docstring)
+from livernn.errors import LivernnError, unknown
+from livernn.outputs import midi_port as _midi_port  # noqa: F401  (see the docstring)
 from livernn.outputs import midi_process as _midi_process  # noqa: F401
 from livernn.outputs import osc as _osc  # noqa: F401
 from livernn.outputs import recorder as _recorder  # noqa: F401
 from livernn.outputs import scsynth as _scsynth  # noqa: F401
 from livernn.outputs import superdirt as _superdirt  # noqa: F401
-from livernn.outputs.base import Output
+from livernn.outputs.base import Output, OutputKind
 
 DEFAULT_PORTS = {"scsynth": 57110, "superdirt": 57120, "sclang": 57120, "wekinator": 6448, "livernn": 9000}
 
@@ -34,7 +42,7 @@ def midi(name: str, create: bool = True, process: bool = True) -> Output:
         from livernn.outputs.midi_process import MidiProcessOutput
 
         return MidiProcessOutput(name, create=create)
-    from livernn.outputs.midi import MidiOutput
+    from livernn.outputs.midi_port import MidiOutput
 
     return MidiOutput(name, create=create)
 
@@ -72,34 +80,45 @@ def file_recorder(path: str | Path, bpm: float | None = None) -> Output:
     return FileRecorder(path, bpm)
 
 
-SPEC_HELP = "midi:NAME | osc:HOST:PORT | scsynth[:HOST:PORT] | superdirt[:HOST:PORT]"
+# -- the kinds: one module each, registered here ---------------------------------------
+
+KINDS: dict[str, OutputKind] = {}
+
+
+def register(kind: OutputKind) -> None:
+    """Make a kind of output known to patches (``type = ...``), ``--out`` and ``livernn.api.output``."""
+    if kind.name in KINDS and KINDS[kind.name] is not kind:
+        raise LivernnError(f"an output kind named {kind.name!r} is registered already")
+    KINDS[kind.name] = kind
+
+
+for _kind in (_midi_port.KIND, _osc.KIND, _scsynth.KIND, _superdirt.KIND, _recorder.KIND):
+    register(_kind)
+
+
+def spec_help() -> str:
+    """The ``--out`` forms, for the command line's help."""
+    return " | ".join(k.name + k.spec for k in KINDS.values() if k.from_spec is not None)
+
+
+SPEC_HELP = spec_help()  # the built-in kinds' forms (``spec_help()`` includes later registrations)
 
 
 def from_spec(spec: str) -> Output:
     """Build an output from a command-line form such as ``midi:synth`` or ``scsynth:127.0.0.1:57110``."""
-    kind, _, rest = spec.partition(":")
-    kind = kind.strip().lower()
-    if kind == "midi":
-        if not rest:
-            raise LivernnError(f"--out {spec!r}: give a port name, e.g. midi:livernn")
-        return midi(rest)
-    if kind in ("osc", "scsynth", "superdirt"):
-        if rest.isdigit():
-            host, port = "", rest
-        elif ":" in rest:
-            host, _, port = rest.rpartition(":")
-        else:
-            host, port = rest, ""
-        if kind == "osc" and not port:
-            raise LivernnError(f"--out {spec!r}: osc needs HOST:PORT, e.g. osc:127.0.0.1:9001")
-        host = host or "127.0.0.1"
-        port = port or DEFAULT_PORTS[kind]
-        from livernn.outputs.osc import parse_address
-
-        host, number = parse_address(host, port)
-        return {"osc": osc, "scsynth": scsynth, "superdirt": superdirt}[kind](host, number)
-    raise LivernnError(f"unknown output {spec!r}; use {SPEC_HELP}")
+    name, _, rest = spec.partition(":")
+    kind = KINDS.get(name.strip().lower())
+    if kind is None or kind.from_spec is None:
+        raise LivernnError(f"unknown output {spec!r}; use {spec_help()}")
+    return kind.from_spec(rest)
 
 
-__all__ = ["DEFAULT_PORTS", "Output", "SPEC_HELP", "file_recorder", "from_spec", "midi", "osc", "scsynth",
-           "superdirt"]
+def build(kind: str, name: str, options: dict[str, Any], bpm: float = 120.0) -> Output:
+    """An output of a registered ``kind`` from a patch table's options (``name``: the output's)."""
+    if kind not in KINDS:
+        raise unknown("output type", kind, KINDS)
+    return KINDS[kind].build(name, dict(options), bpm)
+
+
+__all__ = ["DEFAULT_PORTS", "KINDS", "SPEC_HELP", "Output", "OutputKind", "build", "file_recorder", "from_spec",
+           "midi", "osc", "register", "scsynth", "spec_help", "superdirt"]

@@ -27,13 +27,13 @@ import threading
 import time
 
 from livernn.errors import LivernnError
-from livernn.outputs.base import Output
+from livernn.outputs.base import MidiBytesOutput
 
 LEAD = 0.05  # seconds ahead of its time a message goes to the sender process
 SILENT_AFTER = 0.5  # seconds without an "alive" line from the sender: it is stopped or stuck
 
 
-class MidiProcessOutput(Output):
+class MidiProcessOutput(MidiBytesOutput):
     """Like ``MidiOutput`` (same names, same creation rules), sent from a sender process."""
 
     kind = "midi"
@@ -113,23 +113,8 @@ class MidiProcessOutput(Output):
                 if not self._closing:
                     self._gone = f"the MIDI sender process is gone ({exc})"
 
-    def _at(self, t: float, data: list[int]) -> None:
+    def _send(self, data: list[int], t: float) -> None:
         self._write(f"at {t!r} {bytes(data).hex()}")
-
-    def note_on(self, channel: int, pitch: int, velocity: int, t: float, duration: float | None = None) -> None:
-        self._at(t, [0x90 | (channel - 1), pitch, velocity])
-
-    def note_off(self, channel: int, pitch: int, t: float) -> None:
-        self._at(t, [0x80 | (channel - 1), pitch, 0])
-
-    def control(self, channel: int, cc: int, value: int, t: float) -> None:
-        self._at(t, [0xB0 | (channel - 1), cc, value])
-
-    def all_notes_off(self) -> None:
-        now = time.monotonic()
-        for ch in range(16):
-            self._at(now, [0xB0 | ch, 123, 0])
-            self._at(now, [0xB0 | ch, 120, 0])
 
     # -- MIDI clock out: the sender process times the ticks (midi_clock_out.py) -------
     def clock_anchor(self, t: float, beat: float, bpm: float) -> None:

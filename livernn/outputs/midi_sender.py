@@ -25,7 +25,7 @@ the same clock in both processes (CLOCK_MONOTONIC).
 Delivery check (JACK): a second client of this process listens to our own output port and
 every message sent must come back within ``CHECK_WITHIN`` seconds. A show was seen silent
 while everything else looked well: the sender alive, its lateness normal, and its JACK
-client no longer processing (see ``livernn.outputs.midi.api_works``). Only what comes back
+client no longer processing (see ``livernn.midi_system.api_works``). Only what comes back
 through JACK proves that JACK runs our client.
 """
 
@@ -60,7 +60,7 @@ class DeliveryCheck:
     def __init__(self, port) -> None:
         import rtmidi
 
-        from livernn.outputs.midi import jack_server_id
+        from livernn.midi_system import jack_server_id
 
         self.port = port
         self._rtmidi = rtmidi
@@ -119,9 +119,9 @@ class DeliveryCheck:
 
     def replace_dead(self) -> None:
         """After a JACK restart: the old client is dead (never close it), open a new one."""
-        from livernn.outputs.midi import _DEAD_CLIENTS
+        from livernn.midi_system import DEAD_CLIENTS
 
-        _DEAD_CLIENTS.append(self._in)
+        DEAD_CLIENTS.append(self._in)
         self.__init__(self.port)
 
 
@@ -145,11 +145,12 @@ def _die_with_parent() -> None:
 
 def main(argv: list[str]) -> int:
     _die_with_parent()
-    from livernn.engine.scheduler import REALTIME_PRIORITY, make_realtime
+    from livernn.realtime import REALTIME_PRIORITY, make_realtime
     from livernn.errors import LivernnError
     import rtmidi
 
-    from livernn.outputs.midi import MidiOutput, jack_period
+    from livernn.midi_system import jack_period
+    from livernn.outputs.midi_port import MidiOutput
 
     name, create = argv[0], argv[1] == "1"
     api = int(argv[2]) if len(argv) > 2 and argv[2] != "-" else None
@@ -238,7 +239,7 @@ def main(argv: list[str]) -> int:
                     while time.monotonic() < wait_until:
                         pass
                     del recent[:-BURST]
-                port._send(list(data))
+                port.send(data, due)
                 sent_at = time.monotonic()
                 lateness.append(sent_at - due)
                 if check is not None:
@@ -296,7 +297,7 @@ def _drain(port, heap, period: float | None) -> None:
         due, _, data = heapq.heappop(heap)
         delay = max(due - time.monotonic(), period / BURST if period else 0.0)
         time.sleep(min(delay, 0.5))
-        port._send(list(data))
+        port.send(data, due)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from livernn.errors import LivernnError
-from livernn.outputs.base import Output
+from livernn.outputs.base import Output, OutputKind
 
 IMMEDIATELY = 1
 
@@ -128,3 +128,29 @@ class OscOutput(OscSender):
         if self.off_address is None:
             return
         self.send_at(t, message(self.off_address, self._fill(self.off_args, channel, pitch, 0, t, None)))
+
+
+def host_port(kind: str, rest: str, default_port: int | None) -> tuple[str, int]:
+    """``--out`` text after ``kind:`` (``HOST:PORT``, ``PORT``, ``HOST`` or nothing) -> address."""
+    if rest.isdigit():
+        host, port = "", rest
+    elif ":" in rest:
+        host, _, port = rest.rpartition(":")
+    else:
+        host, port = rest, ""
+    if not port and default_port is None:
+        raise LivernnError(f"--out '{kind}:{rest}': {kind} needs HOST:PORT, e.g. {kind}:127.0.0.1:9001")
+    return parse_address(host or "127.0.0.1", port or default_port)
+
+
+def _build(name: str, options: dict, bpm: float) -> Output:
+    options = {k: tuple(v) if k in ("args", "off_args") else v for k, v in options.items()}
+    return OscOutput(**options)
+
+
+KIND = OutputKind(
+    "osc",
+    {"host": str, "port": int, "address": str, "args": list, "off_address": str, "off_args": list,
+     "latency": (int, float)},
+    _build, ":HOST:PORT", lambda rest: OscOutput(*host_port("osc", rest, None)),
+)

@@ -18,13 +18,13 @@ from pathlib import Path
 import mido
 
 from livernn.errors import LivernnError
-from livernn.outputs.base import Output
+from livernn.outputs.base import MidiBytesOutput, OutputKind
 
 TICKS_PER_BEAT = 960
 SAVE_EVERY = 5.0
 
 
-class FileRecorder(Output):
+class FileRecorder(MidiBytesOutput):
     kind = "recorder"
 
     def __init__(self, path: str | Path, bpm: float | None = None) -> None:
@@ -42,7 +42,7 @@ class FileRecorder(Output):
         self._last_save = time.monotonic()
         self.save()  # fail now, not at the end of the show, if the path is unwritable
 
-    def _add(self, t: float, data: list[int]) -> None:
+    def _send(self, data: list[int], t: float) -> None:
         if self.failed is None and not self.closed:
             self.events.append((t, data))
             key = (data[0] & 0x0F, data[1])
@@ -51,14 +51,9 @@ class FileRecorder(Output):
             elif data[0] & 0xF0 == 0x80:
                 self._open.discard(key)
 
-    def note_on(self, channel: int, pitch: int, velocity: int, t: float, duration: float | None = None) -> None:
-        self._add(t, [0x90 | (channel - 1), pitch, velocity])
-
-    def note_off(self, channel: int, pitch: int, t: float) -> None:
-        self._add(t, [0x80 | (channel - 1), pitch, 0])
-
-    def control(self, channel: int, cc: int, value: int, t: float) -> None:
-        self._add(t, [0xB0 | (channel - 1), cc, value])
+    def all_notes_off(self) -> None:
+        """Nothing: the file holds the notes and their note-offs (``close`` ends open ones), and
+        32 controller messages per panic would only clutter it."""
 
     def midi_file(self) -> mido.MidiFile:
         bpm = self.bpm or (self.clock.bpm if self.clock else 120.0)
@@ -109,3 +104,7 @@ class FileRecorder(Output):
     def describe(self) -> str:
         state = f" ({self.failed})" if self.failed else ""
         return f"recorder {self.path}, {len(self.events)} events{state}"
+
+
+KIND = OutputKind("file", {"path": str}, lambda name, options, bpm: FileRecorder(options["path"], bpm),
+                  file_options={"path": ".mid"})

@@ -21,7 +21,8 @@ import time
 from pythonosc.osc_message import OscMessage
 
 from livernn.errors import LivernnError
-from livernn.outputs.osc import OscSender, bundle, message
+from livernn.outputs.base import OutputKind
+from livernn.outputs.osc import OscSender, bundle, host_port, message
 from livernn.outputs.synthdef import SHIPPED, SYNTH_NAME, note_synthdef
 
 ADD_TO_HEAD, ADD_TO_TAIL = 0, 1
@@ -131,3 +132,12 @@ class ScsynthOutput(OscSender):
         self.send_raw(bundle(self.clock.timetag(time.monotonic() + 2.0) if self.clock else 1,
                              message("/n_free", [self.group])))
         super().close()
+
+
+KIND = OutputKind(
+    "scsynth",
+    {"host": str, "port": int, "latency": (int, float), "synth": str, "out_bus": int, "amp": (int, float),
+     "send_synthdef": bool},
+    lambda name, options, bpm: ScsynthOutput(**options),
+    "[:HOST:PORT]", lambda rest: ScsynthOutput(*host_port("scsynth", rest, 57110)),
+)

@@ -10,7 +10,8 @@ SuperDirt has no note-offs: each event carries its own length. We send Tidal's k
 from __future__ import annotations
 
 from livernn.errors import LivernnError
-from livernn.outputs.osc import OscSender, message
+from livernn.outputs.base import OutputKind
+from livernn.outputs.osc import OscSender, host_port, message
 
 
 class SuperDirtOutput(OscSender):
@@ -43,3 +44,11 @@ class SuperDirtOutput(OscSender):
 
     def note_off(self, channel: int, pitch: int, t: float) -> None:
         """SuperDirt events end by themselves (``delta``)."""
+
+
+KIND = OutputKind(
+    "superdirt",
+    {"host": str, "port": int, "sound": str, "orbit": int, "latency": (int, float)},
+    lambda name, options, bpm: SuperDirtOutput(**options),
+    "[:HOST:PORT]", lambda rest: SuperDirtOutput(*host_port("superdirt", rest, 57120)),
+)

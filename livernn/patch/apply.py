@@ -14,40 +14,22 @@ from typing import Any
 
 from livernn.controls.runtime import Binding, ControlRuntime
 from livernn.engine.params import PARAM_SPECS
+from livernn.outputs.base import Output
 from livernn.patch.schema import AutomationSpec, OutputSpec, Patch, VoiceSpec
 
 _KEEP_ALIVE = object()
 
 
-def build_output(spec: OutputSpec, bpm: float) -> Any:
+def build_output(spec: OutputSpec, bpm: float) -> Output:
     """Open one output from its patch table (raises LivernnError if it cannot).
 
-    MIDI goes through the sender process, like ``livernn.outputs.midi()``: a show's
-    deadlines must not wait on this interpreter's GIL.
+    Each kind builds its own (``livernn.outputs.KINDS``); MIDI goes through the sender
+    process, like ``livernn.outputs.midi()``: a show's deadlines must not wait on this
+    interpreter's GIL.
     """
-    o = dict(spec.options)
-    if spec.type == "midi":
-        from livernn.outputs import midi
+    from livernn.outputs import build
 
-        return midi(o.get("port", spec.name), create=o.get("create", True))
-    if spec.type == "osc":
-        from livernn.outputs.osc import OscOutput
-
-        for key in ("args", "off_args"):
-            if key in o:
-                o[key] = tuple(o[key])
-        return OscOutput(**o)
-    if spec.type == "scsynth":
-        from livernn.outputs.scsynth import ScsynthOutput
-
-        return ScsynthOutput(**o)
-    if spec.type == "superdirt":
-        from livernn.outputs.superdirt import SuperDirtOutput
-
-        return SuperDirtOutput(**o)
-    from livernn.outputs.recorder import FileRecorder
-
-    return FileRecorder(o["path"], bpm)
+    return build(spec.type, spec.name, spec.options, bpm)
 
 
 def _model_for(patch: Patch, name: str) -> Any:
@@ -83,7 +65,7 @@ def apply_patch(session: Any, patch: Patch, runtime: ControlRuntime, old: Patch 
     }
 
     # 1. everything that can fail, off to the side
-    opened: dict[str, Any] = {}
+    opened: dict[str, Output] = {}
     try:
         for name in sorted(reopen):
             opened[name] = build_output(patch.outputs[name], patch.bpm)

@@ -25,6 +25,7 @@ from livernn.errors import LivernnError, kind_of, unknown
 from livernn.patch.checker import Checker
 from livernn.patch.lines import KeyLines
 from livernn.library import NAME as MODEL_NAME
+from livernn.outputs import KINDS
 from livernn.patch.sections import OWNERS, section
 from livernn.patch.specs import (
     NAME,
@@ -44,15 +45,6 @@ VERSION = 1
 
 TOP = ("version", "name", "description", "clock", "models", "outputs", "voices", "osc", "midi",
        "mappings", "automation", "triggers", "scenes", "scene", *OWNERS)  # OWNERS: plug-in tables ([gesture], [web]...)
-OUTPUT_OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "midi": {"port": str, "create": bool},
-    "osc": {"host": str, "port": int, "address": str, "args": list, "off_address": str,
-            "off_args": list, "latency": (int, float)},
-    "scsynth": {"host": str, "port": int, "latency": (int, float), "synth": str, "out_bus": int,
-                "amp": (int, float), "send_synthdef": bool},
-    "superdirt": {"host": str, "port": int, "sound": str, "orbit": int, "latency": (int, float)},
-    "file": {"path": str},
-}
 MAPPING_KEYS = ("source", "target", *OPTIONS)  # the options checked and built by mapping.build_mapping
 LFO_KEYS = ("name", "type", "target", "shape", "beats", "hz", "lo", "hi", "phase", "seed")
 RAMP_KEYS = ("name", "type", "target", "points", "loop", "step")
@@ -187,11 +179,11 @@ def _outputs(data: dict[str, Any], folder: Path, check: Checker) -> dict[str, Ou
         if name in outputs:
             check.bad(where, f"duplicate output name {name!r}")
             continue
-        kind = check.string((*where, "type"), check.table(where, table).get("type"), tuple(OUTPUT_OPTIONS))
+        kind = check.string((*where, "type"), check.table(where, table).get("type"), tuple(KINDS))
         if kind is None:
             outputs[name] = OutputSpec(name, "", {})  # declared: voices naming it are fine
             continue
-        allowed = OUTPUT_OPTIONS[kind]
+        allowed = KINDS[kind].options  # each kind says its own (livernn.outputs.KINDS)
         extra = ("type", "name") if isinstance(where[-1], int) else ("type",)
         options = {}
         for key, value in check.table(where, table, (*extra, *allowed)).items():
@@ -201,10 +193,11 @@ def _outputs(data: dict[str, Any], folder: Path, check: Checker) -> dict[str, Ou
                     check.bad((*where, key), f"has the wrong type ({kind_of(value)})")
                     continue
                 options[key] = value
-        if kind == "file":
-            file = check.inside((*where, "path"), options.get("path", f"{name}.mid"), folder)
-            options["path"] = str(file) if file else ""
-        if "port" in options and kind != "midi" and check.number((*where, "port"), options["port"], 1, 65535, True) is None:
+        for key, suffix in KINDS[kind].file_options.items():  # files stay beside the patch
+            file = check.inside((*where, key), options.get(key, f"{name}{suffix}"), folder)
+            options[key] = str(file) if file else ""
+        if allowed.get("port") is int and "port" in options \
+                and check.number((*where, "port"), options["port"], 1, 65535, True) is None:
             continue
         outputs[name] = OutputSpec(name, kind, options)
     return outputs

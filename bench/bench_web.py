@@ -123,12 +123,14 @@ def onset_errors(browser, jack_port_client: ProcessMidiProbe, pages: int, second
     for t, m in probe.received[before:]:
         if m[0] & 0xF0 == 0x90 and m[2] > 0:
             arrived.setdefault((m[0] & 0x0F, m[1]), []).append(t)
-    errors = []
-    for key in arrived:
-        wanted = sorted(t for t, ch, p in logical if (ch, p) == key)
-        got = arrived[key]
-        wanted = wanted[-len(got):] if len(wanted) >= len(got) else wanted  # notes before `before` dropped
-        errors += [g - w for g, w in zip(got, wanted, strict=False)]
+    errors = []  # each arrival against the nearest logical onset of its channel and pitch
+    for key, got in arrived.items():
+        wanted = np.array(sorted(t for t, ch, p in logical if (ch, p) == key))
+        if len(wanted):
+            for a in got:
+                i = int(np.clip(np.searchsorted(wanted, a), 1, len(wanted) - 1)) if len(wanted) > 1 else 0
+                nearest = min(wanted[max(i - 1, 0):i + 1], key=lambda w, a=a: abs(a - w))
+                errors.append(a - nearest)
     return np.array(errors) * 1000
 
 

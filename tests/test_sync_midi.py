@@ -42,6 +42,7 @@ def test_follows_an_external_clock_locks_and_follows_a_change(jack):
             jack.connect(jack.wait_port("tsrc:out"), jack.wait_port("ticks"))
             proc.stdin.write("go\n")
             proc.stdin.flush()
+            source = session.band.source
             ticks: list[tuple[float, float]] = []
             samples = []  # (time, engine beat at the tick's time, bpm seen) while running
             for line in proc.stdout:
@@ -49,6 +50,10 @@ def test_follows_an_external_clock_locks_and_follows_a_change(jack):
                     break
                 t, bpm = line.split()
                 ticks.append((float(t), float(bpm)))
+                # The clock as it is once this tick has reached the session (one JACK period on).
+                deadline = time.monotonic() + 0.1
+                while source.ticks < len(ticks) and time.monotonic() < deadline:
+                    time.sleep(0.0002)
                 samples.append((session.clock.beat(float(t)), session.clock.bpm))
             status = session.status()["clock"]
             print("restarts", session.band.source.filter.restarts, "errs", [round(b - 133, 3) for _, b in samples[96:24 * 16:12]])
@@ -70,3 +75,32 @@ def test_follows_an_external_clock_locks_and_follows_a_change(jack):
     within = [b for (ts, b) in samples[change + 24:change + 48]]
     assert min(within) > 139.5, within
     assert bar1 > 0
+
+
+def test_tempo_filter_holds_a_late_tick_out_and_follows_a_change():
+    """A source preempted for 40 ms once a bar sends the ticks it owes late, in a burst: held out
+    of the fit (they would tilt the line); a change of tempo (every tick further off, same side)
+    restarts the fit."""
+    from livernn.sync.midi_clock import PPQ, TempoFilter
+
+    rng = np.random.default_rng(1)
+
+    def run(hold_after):
+        f = TempoFilter(hold_after=hold_after)
+        period, t, resume, errors = 60 / 133 / PPQ, 0.0, 0.0, []
+        for k in range(PPQ * 24):
+            if k == PPQ * 16:
+                period = 60 / 140 / PPQ
+            if k % 96 == 50:
+                resume = t + 0.04  # the source is off the CPU for 40 ms from this tick on
+            sent = max(t, resume) if k % 96 >= 50 else t
+            f.add(k, sent + rng.uniform(-0.00033, 0.00033))
+            errors.append(60 / PPQ / f.period if f.period else 0.0)
+            t += period
+        return errors
+
+    errors = run(PPQ)
+    assert max(abs(b - 133) for b in errors[96:PPQ * 16]) < 0.05
+    assert min(errors[PPQ * 17:]) > 139.5
+    unheld = run(10 ** 9)
+    assert max(abs(b - 133) for b in unheld[96:PPQ * 16]) >= 0.05

@@ -14,7 +14,9 @@ over up to ``WINDOW`` ticks (two bars of 4/4: JACK's period-quantised arrivals, 
 32 frames, average out to a few hundredths of a BPM). When ``BREAK`` ticks in a row land
 off the line by more than ``JUMP`` (and all on the same side), the source changed tempo:
 the window restarts from those ticks, so a change is followed within a beat while jitter
-alone never restarts it.
+alone never restarts it. Once locked (a beat of ticks in the fit), a tick off the line is
+held out of the fit until ``BREAK`` in a row make it a tempo change: a source preempted for a
+few ms sends one late tick, which would otherwise tilt the line by hundredths of a BPM.
 
 Phase: Start = beat 0 at the first tick after it; Song Position Pointer (16ths) sets the
 beat of the next Continue; Stop holds the transport (the session's voices stop; the clock
@@ -44,16 +46,20 @@ TICK, START, CONTINUE, STOP, SPP = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2
 class TempoFilter:
     """Straight-line fit of tick times; ``add(k, t)`` returns (fitted time of tick k, seconds per tick)."""
 
-    def __init__(self, window: int = WINDOW, jump: float = JUMP, brk: int = BREAK) -> None:
+    def __init__(self, window: int = WINDOW, jump: float = JUMP, brk: int = BREAK,
+                 hold_after: int = PPQ) -> None:
         self.window, self.jump, self.brk = window, jump, brk
         self.ticks: deque[tuple[int, float]] = deque(maxlen=window)
         self._off: list[float] = []  # residuals of the last ticks beyond ``jump``
+        self.held: deque[tuple[int, float]] = deque(maxlen=brk)  # the last ticks, fitted or not
+        self.hold_after = hold_after
         self.period: float | None = None
         self._fit: tuple[float, float, int] | None = None  # (time at k0, period, k0)
         self.restarts = 0
 
     def reset(self) -> None:
         self.ticks.clear()
+        self.held.clear()
         self._off = []
         self._fit = None
 
@@ -73,11 +79,18 @@ class TempoFilter:
             else:
                 self._off = []
             if len(self._off) >= self.brk:  # the source changed tempo: start from these ticks
-                kept = list(self.ticks)[-(self.brk - 1):]
+                kept = list(self.held)[-(self.brk - 1):]
                 self.ticks.clear()
                 self.ticks.extend(kept)
                 self._off = []
+                self.held.clear()
                 self.restarts += 1
+            elif self._off and len(self.ticks) >= self.hold_after:
+                # Off the line once locked: a late tick (a preempted source, a late period) is
+                # held out of the fit until it proves to be a tempo change.
+                self.held.append((k, t))
+                return self._fitted(k)
+        self.held.append((k, t))
         self.ticks.append((k, t))
         if len(self.ticks) < 2:
             return None
@@ -91,6 +104,10 @@ class TempoFilter:
         self.period = period
         self._fit = (t_mean, period, k0)
         return t_mean + (k - k0) * period, period
+
+    def _fitted(self, k: int) -> tuple[float, float] | None:
+        guess = self.predict(k)
+        return None if guess is None or self.period is None else (guess, self.period)
 
 
 class MidiClockIn:

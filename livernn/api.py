@@ -91,6 +91,8 @@ def close() -> None:
     for opened in [*_state["osc_in"], *(m for _, m in _state["midi_in"]), *_state.pop("web", [])]:
         opened.close()
     _state.update(osc_in=[], midi_in=[])
+    if _state.get("feed") is not None:
+        _state.pop("feed").close()
     runtime, current = _state["runtime"], _state["session"]
     _state.update(session=None, runtime=None, show=None, solo=None)
     if runtime is not None:
@@ -630,3 +632,59 @@ def status() -> Status:
     ]
     return report
 
+
+
+# -- playing with a human (livernn.engine.listen) -------------------------------------------
+
+def midi_in(port: str) -> Any:
+    """A player's MIDI input for ``listen`` (part of a port's name, else a new input of that
+    name): its notes reach listening voices at their note-on, its CCs as pedals. The same
+    input also publishes ``midi.*`` control sources, as ``listen_midi`` does."""
+    opened = listen_midi(port)
+    opened.feed = _player_feed()
+    return opened
+
+
+def _player_feed() -> Any:
+    from livernn.controls.player import PlayerFeed
+
+    feed = _state.get("feed")
+    if feed is None:
+        feed = _state["feed"] = PlayerFeed()
+    return feed
+
+
+def listen(v: Any, source: Any = None, mode: str = "answer", channel: int = 0, **options: Any) -> Any:
+    """Make a voice play with a human: ``listen(v, midi_in("keys"), mode="follow")``.
+
+    ``mode``: ``"answer"`` (call and response: silent while the player plays, answers after
+    a silence of ``gap`` beats for ``ratio`` times the call), ``"follow"`` (each player note
+    gets ``companions`` notes at ``intervals`` semitones or scale ``degrees`` from it) or
+    ``"accompany"`` (plays on; player notes below ``split`` set the chord it keeps to).
+    ``channel`` is the player's (0 = any). ``source`` is a ``midi_in(...)`` or an
+    ``OscIn`` (``listen_osc()``: ``/livernn/note pitch velocity``); None stops listening.
+    Options: livernn.engine.listen.ListenOptions. Returns the policy (``.status()``)."""
+    from livernn.engine.listen import attach, detach, listen_options
+
+    voice_ = _voice(v)
+    feed = _player_feed()
+    for policy in feed.players:
+        if policy.voice is voice_:
+            feed.remove(policy)
+    if source is None:
+        detach(voice_)
+        return None
+    if not isinstance(channel, int) or not 0 <= channel <= 16:
+        raise LivernnError(f"listen channel must be 0 (any) or 1..16, got {channel!r}")
+    policy = attach(voice_, listen_options(mode, **options))
+    if hasattr(source, "feed"):
+        source.feed = feed
+    elif callable(getattr(source, "on", None)):
+        feed.listen_osc(source)
+    else:
+        raise LivernnError(f"listen: source must be midi_in('name') or listen_osc(), got {source!r}")
+    feed.add(policy, channel)
+    return policy
+
+
+__all__ += ["listen", "midi_in"]

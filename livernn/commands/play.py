@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=float, default=1.0, help="pitch temperature (0.05..5)")
     p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--channel", type=int, default=1, help="MIDI channel 1..16 (default 1)")
+    p.add_argument("--listen", metavar="midi:NAME", help="play with a human: their MIDI input (part of a port's name)")
+    p.add_argument("--mode", choices=("answer", "follow", "accompany"), default="answer",
+                   help="with --listen: answer (call and response), follow (harmonise), accompany (chord zone)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.set_defaults(func=run)
 
@@ -47,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
             recording = session.record(recording)
         voice = session.add_voice("play", args.model, channel=args.channel, seed=args.seed,
                                   temperature=args.temperature)
+        feed = _listen(session, voice, args) if args.listen else None
         session.start()
         if not args.quiet:
             print(f"playing {voice.model.name} at {args.bpm:g} BPM"
@@ -54,8 +58,41 @@ def run(args: argparse.Namespace) -> int:
         end = time.monotonic() + args.duration if args.duration else math.inf
         while time.monotonic() < end and not stopping.requested:
             time.sleep(min(0.1, max(end - time.monotonic(), 0.0)))
+    if feed is not None:
+        feed.close()
     if not args.quiet:
         notes = sum(v.notes_played for v in session.voices.values())
         where = f"; recorded to {recording}" if recording else ""
         print(f"played {notes} notes{where}", file=sys.stdout, flush=True)
     return stopping.exit_code
+
+
+def _listen(session, voice, args: argparse.Namespace):
+    """--listen midi:NAME --mode M: the player's notes reach the voice at note-on."""
+    from livernn.controls.midi_in import MidiIn
+    from livernn.controls.player import PlayerFeed
+    from livernn.engine.listen import attach, listen_options
+    from livernn.errors import LivernnError
+
+    kind, _, name = args.listen.partition(":")
+    if kind != "midi" or not name:
+        raise LivernnError(f"--listen takes midi:NAME (part of an input port's name), got {args.listen!r}")
+    feed = PlayerFeed()
+    try:
+        player = MidiIn(session.bus, name, feed=feed)
+    except LivernnError:
+        feed.close()
+        raise
+    feed.add(attach(voice, listen_options(args.mode)))
+    if not args.quiet:
+        print(f"listening to {player.name} ({args.mode})", flush=True)
+    return _Closing(feed, player)
+
+
+class _Closing:
+    def __init__(self, feed, player) -> None:
+        self.feed, self.player = feed, player
+
+    def close(self) -> None:
+        self.player.close()
+        self.feed.close()

@@ -254,23 +254,29 @@ class Listening:
         taken = set(self._held)
         notes: list[Note] = []
         step_m, dur_m = self._model_times(step)
+        sampled = []
         with voice.generating:
             generator = voice.generator
-            if self.options.hear:
-                voice.hear_now(pitch, step_m, dur_m, velocity)
+            # The companions first, from the state that has heard everything before this
+            # note (the mask ties them to it): one read of the heads each, no LSTM step on
+            # the way out. The model then hears the player's note and its companions.
             for _ in range(self.options.companions):
                 allowed = self.companion_pitches(pitch, params, taken)
                 if not allowed:
                     break
-                out, c_step, c_dur, c_vel = generator.next(self._sampler(params, allowed))
-                voice.remember(out, 0.0, c_dur, c_vel)
+                out, c_step, c_dur, c_vel = generator.next(self._sampler(params, allowed), advance=False)
                 taken.add(out)
                 note = voice.sound(out, c_vel, t, t + HOLD)
+                sampled.append((out, c_dur, c_vel))
                 if note is not None:
                     notes.append(note)
                     self.companions_played += 1
-        if notes:
-            self._companions.setdefault(pitch, []).extend(notes)
+            if notes:
+                self._companions.setdefault(pitch, []).extend(notes)
+            if self.options.hear:
+                voice.hear_now(pitch, step_m, dur_m, velocity)
+            for out, c_dur, c_vel in sampled:
+                voice.hear_now(out, 0.0, c_dur, c_vel)
 
     def companion_pitches(self, pitch: int, params: Any, taken: set[int] = frozenset()) -> tuple[int, ...]:
         """Where a companion of ``pitch`` may go: the intervals (or scale degrees) from it,

@@ -177,10 +177,6 @@ class Voice:
         self.generator.observe(model_pitch, step_s, dur_s, velocity)
         self._remember(model_pitch, step_s, dur_s, velocity)
 
-    def remember(self, out_pitch: int, step_s: float, dur_s: float, velocity: int) -> None:
-        """A note the generator sampled outside ``fill`` (a companion), kept for priming."""
-        self._remember(min(max(out_pitch - self._params.transpose, 0), 127), step_s, dur_s, velocity)
-
     def sound(self, pitch: int, velocity: int, t_on: float, t_off: float) -> Note | None:
         """Play one note now, outside the grid (a companion); None when muted."""
         params = self._params

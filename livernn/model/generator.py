@@ -254,6 +254,7 @@ class NoteGenerator:
         self._ranked = np.zeros(N_PITCHES)
         self._constraints: dict[tuple, _Constraint] = {}
         self._snap: _Snapshot | None = None
+        self._snaps: dict[SamplerParams, _Snapshot] = {}
         self._eps = fw.cfg.chord_eps
         self._vel_width = 128.0 / fw.cfg.vel_bins
         self.reset()
@@ -325,6 +326,12 @@ class NoteGenerator:
     # -- sampling --------------------------------------------------------------------
     def _snapshot(self, params: SamplerParams) -> _Snapshot:
         # A control moved: validate once, reuse the pitch mask of a setting seen before.
+        # A listening policy alternates between settings (one per companion set, one per
+        # chord): those seen before are reused whole, without validating them again.
+        seen = self._snaps.get(params)
+        if seen is not None:
+            self._snap = seen
+            return seen
         params.validated()
         key = (params.pitch_min, params.pitch_max, params.transpose, params.scale, params.root, params.pitches)
         con = self._constraints.get(key)
@@ -333,6 +340,9 @@ class NoteGenerator:
                 self._constraints.clear()
             con = self._constraints[key] = _constraint(params)
         self._snap = _Snapshot(params, con, self._fw)
+        if len(self._snaps) >= _MASK_CACHE_SIZE:
+            self._snaps.clear()
+        self._snaps[params] = self._snap
         return self._snap
 
     def _timing_bins(self, snap: _Snapshot) -> list[int]:
@@ -379,14 +389,16 @@ class NoteGenerator:
         k = int(ranked[:keep].searchsorted(u * ranked[keep - 1], "right"))
         return int(order[min(k, keep - 1)])
 
-    def next(self, params: SamplerParams) -> tuple[int, float, float, int]:
+    def next(self, params: SamplerParams, advance: bool = True) -> tuple[int, float, float, int]:
         """Sample the next note, advance the state with it, return (pitch, step, dur, vel).
 
         ``pitch`` is the output pitch (transposed, inside range and scale); the state hears
         the untransposed pitch. If the constraints leave no model pitch, the nearest
         allowed output pitch to the model's choice is played instead. Models with the
         original regression heads (training/baseline.toml) have deterministic timing, so
-        ``timing_temperature`` does nothing for them.
+        ``timing_temperature`` does nothing for them. ``advance=False`` samples without
+        stepping the state (the caller ``observe``s the note later: a companion that must
+        leave before the model's step is paid for, livernn.engine.listen).
         """
         snap = self._snap
         if snap is None or params is not snap.params:
@@ -415,7 +427,8 @@ class NoteGenerator:
         if not con.any_allowed:
             out = int(con.fallback[np.argmin(np.abs(con.fallback - out))])
             model_pitch = min(max(out - snap.transpose, 0), N_PITCHES - 1)
-        self.observe(model_pitch, step, dur, vel)
+        if advance:
+            self.observe(model_pitch, step, dur, vel)
         return out, step, dur, vel
 
 

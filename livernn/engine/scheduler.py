@@ -50,7 +50,7 @@ from livernn.realtime import REALTIME_PRIORITY, make_realtime
 
 SPIN = 0.0015  # seconds before a deadline at which the sender stops sleeping and spins
 SWITCH_INTERVAL = 2e-4  # sys.setswitchinterval while playing (default 5e-3)
-ON, OFF, CC = 0, 1, 2
+ON, OFF = 0, 1
 
 
 @dataclass(eq=False, slots=True)
@@ -121,11 +121,6 @@ class Scheduler:
                 self._push(note.t_on + shift, ON, note, out)
                 self._push(note.t_off + shift, OFF, note, out)
 
-    def schedule_control(self, outputs: Iterable[Output], channel: int, cc: int, value: int, t: float) -> None:
-        with self._cond:
-            for out in outputs:
-                self._push(t + self.offsets.get(out, 0.0) - out.latency, CC, (channel, cc, value, t), out)
-
     def end_notes(self, match: Callable[[Note], bool], t: float | None = None) -> int:
         """End matching notes at ``t`` (default now). A note already sounding gets an early
         note-off; one not started yet is cancelled, unless an output already has its note-on
@@ -135,7 +130,7 @@ class Scheduler:
         t = time.monotonic() if t is None else t
         count = 0
         with self._cond:
-            notes = {item[3] for item in self._heap if item[2] != CC and match(item[3])}
+            notes = {item[3] for item in self._heap if match(item[3])}
             notes |= {n for n in self._open.values() if match(n)}
             for note in notes:
                 if note.cancelled or note.t_off <= t:
@@ -167,10 +162,8 @@ class Scheduler:
         with self._cond:
             outputs = {item[4] for item in self._heap} | {key[0] for key in self._open} | set(outputs)
             for item in self._heap:
-                if item[2] != CC:
-                    item[3].cancelled = True
-            self._heap = [item for item in self._heap if item[2] == CC]
-            heapq.heapify(self._heap)
+                item[3].cancelled = True
+            self._heap = []
             for (out, channel, pitch), note in list(self._open.items()):
                 self._call(out, out.note_off, channel, pitch, max(now, note.t_on + 1e-3))
             self._open.clear()
@@ -221,10 +214,6 @@ class Scheduler:
 
     def _dispatch(self, kind: int, payload, out: Output) -> None:
         shift = self.offsets.get(out, 0.0)
-        if kind == CC:
-            channel, cc, value, t = payload
-            self._call(out, out.control, channel, cc, value, t + shift)
-            return
         note: Note = payload
         key = (out, note.channel, note.pitch)
         if kind == ON:

@@ -47,7 +47,7 @@ class Band:
             new = make_source(spec, self.clock.bpm, self.clock.beats_per_bar, self.session._error,
                               self._on_transport, start_stop)
             old, self.source = self.source, new
-            self.clock.use_source(new)
+            self.clock.use_source(new, align=not self.session.playing)
             if old is not None:
                 old.stop()
             if new is not None:

@@ -100,10 +100,12 @@ class Clock:
         for callback in self._listeners:
             callback(anchor)
 
-    def use_source(self, source) -> None:
+    def use_source(self, source, align: bool = False) -> None:
         """From now on ``source`` (None = internal) says where beats are; no jump: the first
-        ``follow`` fixes the bar offset and slews the rest."""
+        ``follow`` fixes the bar offset and slews the rest. ``align`` (before playing) lets
+        the first follow move to the source's bar line instead."""
         self._offset = None
+        self._hard_next = align
         self.sync_source = source
 
     def follow(self, t: float, beat: float, bpm: float, hard: bool = False) -> None:

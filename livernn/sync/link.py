@@ -21,6 +21,7 @@ from collections.abc import Callable
 from livernn.errors import LivernnError
 
 POLL = 0.01  # seconds between looks at Link's timeline
+READS = 3  # readings per look
 
 
 class LinkSource:
@@ -62,10 +63,14 @@ class LinkSource:
     def read(self) -> tuple[float, float, float]:
         """(monotonic time, Link beat at that time, tempo): one reading of the timeline."""
         link = self._link
-        before = time.monotonic()
-        beat = float(link.beat)
-        after = time.monotonic()
-        return (before + after) / 2, beat, float(link.tempo)
+        best = None
+        for _ in range(READS):  # keep the narrowest: a reading preempted midway is off by the gap
+            before = time.monotonic()
+            beat = float(link.beat)
+            after = time.monotonic()
+            if best is None or after - before < best[0]:
+                best = (after - before, (before + after) / 2, beat)
+        return best[1], best[2], float(link.tempo)
 
     def start(self, clock) -> None:
         self._clock = clock

@@ -253,7 +253,6 @@ class Listening:
         params = voice.params
         taken = set(self._held)
         notes: list[Note] = []
-        step_m, dur_m = self._model_times(step)
         sampled = []
         with voice.generating:
             generator = voice.generator
@@ -273,8 +272,8 @@ class Listening:
                     self.companions_played += 1
             if notes:
                 self._companions.setdefault(pitch, []).extend(notes)
-            if self.options.hear:
-                voice.hear_now(pitch, step_m, dur_m, velocity)
+            if self.options.hear:  # after the companions left: nothing here delays them
+                voice.hear_now(pitch, *self._model_times(step), velocity)
             for out, c_dur, c_vel in sampled:
                 voice.hear_now(out, 0.0, c_dur, c_vel)
 

@@ -24,7 +24,8 @@ from typing import Any
 Problems = list[tuple[tuple[str | int, ...], str]]
 
 # table name -> module that registers it when imported
-OWNERS = {"gesture": "livernn.gesture.section", "web": "livernn.web.section", "oscquery": "livernn.web.section"}
+OWNERS = {"gesture": "livernn.gesture.section", "web": "livernn.web.section", "oscquery": "livernn.web.section",
+          "listen": "livernn.patch.listen"}
 
 
 @dataclass(frozen=True)

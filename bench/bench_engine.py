@@ -21,8 +21,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from livernn.engine import Session  # noqa: E402
-from livernn.model import SamplerParams, load_model  # noqa: E402
+from livernn.engine import Session
+from livernn.model import SamplerParams, load_model
 
 
 def bare_next(n: int) -> np.ndarray:

@@ -22,10 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
+from livernn.model import default_model_path  # noqa: E402
 from peers import ProcessMidiProbe, start_jack, stop_process  # noqa: E402
 from test_soak import LOOKAHEAD, perform  # noqa: E402
-
-from livernn.model import default_model_path  # noqa: E402
 
 
 def main() -> int:

@@ -36,13 +36,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from peers import ProcessMidiProbe, start_jack, stop_process  # noqa: E402
-
 from livernn.engine.clock import Clock  # noqa: E402
 from livernn.engine.scheduler import SWITCH_INTERVAL, Note, Scheduler  # noqa: E402
 from livernn.outputs.midi_port import MidiOutput  # noqa: E402
 from livernn.outputs.midi_process import MidiProcessOutput  # noqa: E402
 from livernn.outputs.osc import OscOutput  # noqa: E402
+from peers import ProcessMidiProbe, start_jack, stop_process  # noqa: E402
 
 
 def busy(stop: threading.Event) -> None:

@@ -30,12 +30,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from peers import ProcessMidiProbe, start_jack, stop_process  # noqa: E402
-
 from livernn.controls.runtime import ControlRuntime  # noqa: E402
 from livernn.engine import Session  # noqa: E402
 from livernn.outputs import midi  # noqa: E402
 from livernn.web.page import WebPage  # noqa: E402
+from peers import ProcessMidiProbe, start_jack, stop_process  # noqa: E402
 
 MOVE = """([selector, value]) => {
     const input = document.querySelector(selector);

@@ -424,8 +424,8 @@ def listen_osc(port: int = DEFAULT_OSC[1], host: str = DEFAULT_OSC[0], allow: It
     """
     import ipaddress
 
-    from livernn.controls.remote import install_commands
     from livernn.controls.osc_in import OscIn
+    from livernn.controls.remote import install_commands
 
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise LivernnError(f"listen_osc: port must be an integer 0..65535, got {port!r}")

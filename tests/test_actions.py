@@ -142,7 +142,7 @@ def test_each_remote_action_from_an_osc_command(name):
 
 
 def test_remote_commands_are_the_tables_remote_actions_checked_for_count_and_type():
-    assert REMOTE == tuple(f"/livernn/{n}" for n, a in ACTIONS.items() if a.remote)
+    assert tuple(f"/livernn/{n}" for n, a in ACTIONS.items() if a.remote) == REMOTE
     assert parse_remote("/livernn/param", ("lead", "temperature", 1.5)) == (
         "param", {"voice": "lead", "param": "temperature", "value": 1.5})
     with pytest.raises(LivernnError, match=r"^/livernn/tempo takes 1 argument\(s\): /livernn/tempo BPM$"):

@@ -16,13 +16,13 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
-from test_repl_engine import QueueProbe, note_ons
 
 from livernn import api
 from livernn.errors import LivernnError
 from livernn.notes import notes_from_midi
 from livernn.repl import help as repl_help
 from peers import wait_for
+from test_repl_engine import QueueProbe, note_ons
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -22,13 +22,13 @@ from pathlib import Path
 import pytest
 import rtmidi
 from pythonosc.udp_client import SimpleUDPClient
-from test_repl_engine import play, wait_until
 
 from livernn import api
 from livernn.api import DEFAULT_OSC
 from livernn.engine import Session
 from livernn.patch import Show
 from peers import wait_for
+from test_repl_engine import play, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -271,8 +271,8 @@ def test_a_patch_asks_for_remote_commands_with_commands_true(tmp_path):
 
 def test_a_misspelt_command_names_the_nearest(caplog):
     from livernn.controls.bus import ControlBus
-    from livernn.controls.remote import install_commands
     from livernn.controls.osc_in import OscIn
+    from livernn.controls.remote import install_commands
     from livernn.controls.runtime import ControlRuntime
 
     session = Session()

@@ -177,10 +177,9 @@ def test_choosing_the_api_and_listing_ports_open_no_short_lived_jack_client(jack
     real one: shows that looked fine and sent nothing (issue 12). Probing, listing ports and
     reading the period use one control client per process, opened once and never closed;
     a MIDI output through the sender process adds its own client and its delivery check."""
+    import re
     import subprocess
     import sys
-
-    import re
 
     def base(client: str) -> str:  # JACK names a second "livernn-ctl" "livernn-ctl-01"
         return re.sub(r"-\d\d$", "", client)

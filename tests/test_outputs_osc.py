@@ -23,7 +23,6 @@ from livernn.outputs.scsynth import ScsynthOutput
 from livernn.outputs.synthdef import SHIPPED, note_synthdef
 from peers import stop_process, wait_for
 
-
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 
 
@@ -51,7 +50,7 @@ class Receiver:
         while not self._stop:
             try:
                 data, ancillary, _, _ = self.sock.recvmsg(65536, 64)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             arrived = time.monotonic()
             for level, kind, value in ancillary:

@@ -22,10 +22,10 @@ from pathlib import Path
 from pythonosc import osc_packet
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.udp_client import SimpleUDPClient
-from test_osc_in import _random_packet
 
 from livernn.engine import PARAM_SPECS, Session
 from livernn.patch.show import Show
+from test_osc_in import _random_packet
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 import pytest
-from test_repl_engine import QueueProbe, note_ons
-from test_repl_terminal import LIVERNN, Terminal
 
 from peers import wait_for
+from test_repl_engine import QueueProbe, note_ons
+from test_repl_terminal import LIVERNN, Terminal
 
 pytestmark = pytest.mark.integration
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -276,7 +276,8 @@ def test_a_busy_loop_at_the_prompt_does_not_move_notes(jack, midi_probe, monkeyp
     time.sleep(0.2)
     pairs = pair_onsets(recorded_onsets(tap.events), arrived_onsets(midi_probe))
     figures = window_figures(pairs, windows, "in-process", capsys)
-    import json, os
+    import json
+    import os
     if os.environ.get("LVDUMP"):
         json.dump({"pairs": pairs, "windows": windows}, open(os.environ["LVDUMP"], "w"))
     assert figures["idle"]["p99"] <= ONSET_P99_BOUND_MS, figures

@@ -18,10 +18,18 @@ from pathlib import Path
 
 import mido
 import pytest
-from test_repl_engine import (BUSY_S, ONSET_P99_BOUND_MS, QueueProbe, arrived_onsets, note_ons, pair_onsets,
-                              recorded_onsets, window_figures)
 
 from peers import wait_for
+from test_repl_engine import (
+    BUSY_S,
+    ONSET_P99_BOUND_MS,
+    QueueProbe,
+    arrived_onsets,
+    note_ons,
+    pair_onsets,
+    recorded_onsets,
+    window_figures,
+)
 
 pytestmark = pytest.mark.integration
 LIVERNN = Path(sys.executable).parent / "livernn"

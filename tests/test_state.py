@@ -135,9 +135,8 @@ def test_missing_files_and_oversized_json_are_refused(tmp_path):
 
 
 def test_cli_resume_from_a_junk_checkpoint_is_one_line(tmp_path, capsys):
-    from test_data import tiny_corpus
-
     from livernn.cli import main
+    from test_data import tiny_corpus
 
     corpus = tiny_corpus(tmp_path / "data", n_files=16, n_notes=40)
     out, cache = tmp_path / "run", str(tmp_path / "c")

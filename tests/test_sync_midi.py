@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from livernn.engine import Session
-from peers import stop_process, wait_for
+from peers import stop_process
 
 SOURCE = r"""
 import sys, time, rtmidi

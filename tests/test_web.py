@@ -229,20 +229,19 @@ def test_on_loopback_a_foreign_host_or_origin_is_refused(show):
 async def _socket_session(url: str, send: list, until, timeout: float = 5.0) -> list[dict]:
     """Open the page's websocket, send ``send``, collect messages until ``until(received)``."""
     received: list[dict] = []
-    async with aiohttp.ClientSession() as client:
-        async with client.ws_connect(url) as ws:
-            for message in send:
-                await (ws.send_str(message) if isinstance(message, str) else ws.send_json(message))
-            deadline = time.monotonic() + timeout
-            while not until(received) and time.monotonic() < deadline:
-                try:
-                    message = await ws.receive(timeout=max(0.01, deadline - time.monotonic()))
-                except TimeoutError:
-                    break
-                if message.type != aiohttp.WSMsgType.TEXT:
-                    received.append({"type": "closed"})
-                    break
-                received.append(json.loads(message.data))
+    async with aiohttp.ClientSession() as client, client.ws_connect(url) as ws:
+        for message in send:
+            await (ws.send_str(message) if isinstance(message, str) else ws.send_json(message))
+        deadline = time.monotonic() + timeout
+        while not until(received) and time.monotonic() < deadline:
+            try:
+                message = await ws.receive(timeout=max(0.01, deadline - time.monotonic()))
+            except TimeoutError:
+                break
+            if message.type != aiohttp.WSMsgType.TEXT:
+                received.append({"type": "closed"})
+                break
+            received.append(json.loads(message.data))
     return received
 
 
@@ -357,18 +356,17 @@ def test_a_value_written_over_osc_reads_back_and_reaches_a_listen_websocket(oscq
 
     async def listen() -> list[OscMessage]:
         got: list[OscMessage] = []
-        async with aiohttp.ClientSession() as http:
-            async with http.ws_connect(base + "/") as ws:
-                for path in ("/lead/temperature", "/lead/mute", "/livernn/tempo"):
-                    await ws.send_json({"COMMAND": "LISTEN", "DATA": path})
-                await asyncio.to_thread(wait_for, lambda: len(oscquery.listened()) == 3, 5, "LISTEN")
-                client.send_message("/lead/temperature", 1.25)
-                client.send_message("/lead/mute", True)
-                client.send_message("/livernn/tempo", 140.0)
-                s.voices["low"].set("density", 2.0)  # not listened: not sent
-                while len(got) < 3:
-                    message = await ws.receive(timeout=5)
-                    got.append(OscMessage(message.data))
+        async with aiohttp.ClientSession() as http, http.ws_connect(base + "/") as ws:
+            for path in ("/lead/temperature", "/lead/mute", "/livernn/tempo"):
+                await ws.send_json({"COMMAND": "LISTEN", "DATA": path})
+            await asyncio.to_thread(wait_for, lambda: len(oscquery.listened()) == 3, 5, "LISTEN")
+            client.send_message("/lead/temperature", 1.25)
+            client.send_message("/lead/mute", True)
+            client.send_message("/livernn/tempo", 140.0)
+            s.voices["low"].set("density", 2.0)  # not listened: not sent
+            while len(got) < 3:
+                message = await ws.receive(timeout=5)
+                got.append(OscMessage(message.data))
         return got
 
     got = asyncio.run(listen())
@@ -388,15 +386,14 @@ def test_path_changed_reaches_listeners_when_a_voice_is_added(oscquery, show):
     s, _ = show
 
     async def listen() -> str:
-        async with aiohttp.ClientSession() as http:
-            async with http.ws_connect(oscquery.url) as ws:
-                await ws.send_json({"COMMAND": "LISTEN", "DATA": "/lead/top_p"})
-                await asyncio.to_thread(wait_for, lambda: oscquery.listened(), 5, "LISTEN")
-                await asyncio.to_thread(s.add_voice, "pad", None, None, 1, 3)
-                while True:
-                    message = await ws.receive(timeout=10)
-                    if message.type == aiohttp.WSMsgType.TEXT:
-                        return json.loads(message.data)["COMMAND"]
+        async with aiohttp.ClientSession() as http, http.ws_connect(oscquery.url) as ws:
+            await ws.send_json({"COMMAND": "LISTEN", "DATA": "/lead/top_p"})
+            await asyncio.to_thread(wait_for, lambda: oscquery.listened(), 5, "LISTEN")
+            await asyncio.to_thread(s.add_voice, "pad", None, None, 1, 3)
+            while True:
+                message = await ws.receive(timeout=10)
+                if message.type == aiohttp.WSMsgType.TEXT:
+                    return json.loads(message.data)["COMMAND"]
 
     assert asyncio.run(listen()) == "PATH_CHANGED"
     assert "pad" in json.loads(_get(oscquery.url)[1])["CONTENTS"]

@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from pathlib import Path
 
 import numpy as np
-
-import shutil
 
 from livernn.data import split_files
 from livernn.model import SamplerParams, load_model

@@ -19,8 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import rtmidi
 
-    from livernn.outputs import DEFAULT_PORTS
     from livernn.midi_system import API_NAMES, api_works, list_ports
+    from livernn.outputs import DEFAULT_PORTS
 
     compiled = rtmidi.get_compiled_api()
     chosen = None

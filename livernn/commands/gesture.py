@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import sys
-
 from typing import TYPE_CHECKING
 
 from livernn.errors import LivernnError

@@ -180,9 +180,9 @@ class Mapping:
     def inverse(self, y: float) -> float | None:
         """Output value -> the input that gives it (for OSC feedback); None if not invertible."""
         olo, ohi = self.out_range
-        if olo == ohi or self.curve == "breakpoints" and any(
+        if olo == ohi or (self.curve == "breakpoints" and any(
             b <= a for a, b in zip(self._ys, self._ys[1:], strict=False)
-        ):
+        )):
             return None
         u = (y - olo) / (ohi - olo)
         u = min(1.0, max(0.0, u))

@@ -20,8 +20,8 @@ session's tempo event) hear every new anchor.
 from __future__ import annotations
 
 import math
-import time
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 

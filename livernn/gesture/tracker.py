@@ -33,7 +33,6 @@ from livernn.gesture.landmarks import check_settings, open_landmarker
 from livernn.gesture.publish import Publisher
 from livernn.gesture.sources import Frame, FrameSource, open_source
 
-
 # patch-file key -> constructor argument
 TABLE_KEYS = {"source": "source", "complexity": "model_complexity", "task": "task_file", "filters": "filters",
               "osc": "osc", "wekinator": "wekinator", "max_hands": "max_hands", "mirror": "mirror",

@@ -184,8 +184,8 @@ class _Snapshot:
     """What one SamplerParams object means for the step, worked out when first seen (a
     voice hands over the same object until a control moves, see VoiceParams.sampler)."""
 
-    __slots__ = ("params", "con", "inv_temperature", "timing_scale", "top_p", "transpose",
-                 "timing_shift", "pitch_shift")
+    __slots__ = ("con", "inv_temperature", "params", "pitch_shift", "timing_scale", "timing_shift", "top_p",
+                 "transpose")
 
     def __init__(self, params: SamplerParams, con: _Constraint, fw: FusedWeights):
         self.params, self.con = params, con

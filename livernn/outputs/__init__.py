@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from livernn.errors import LivernnError, unknown
-from livernn.outputs import midi_port as _midi_port  # noqa: F401  (see the docstring)
+from livernn.outputs import midi_port as _midi_port  # each registers its kinds (see the docstring)
 from livernn.outputs import midi_process as _midi_process  # noqa: F401
-from livernn.outputs import osc as _osc  # noqa: F401
-from livernn.outputs import recorder as _recorder  # noqa: F401
-from livernn.outputs import scsynth as _scsynth  # noqa: F401
-from livernn.outputs import superdirt as _superdirt  # noqa: F401
+from livernn.outputs import osc as _osc
+from livernn.outputs import recorder as _recorder
+from livernn.outputs import scsynth as _scsynth
+from livernn.outputs import superdirt as _superdirt
 from livernn.outputs.base import Output, OutputKind
 
 DEFAULT_PORTS = {"scsynth": 57110, "superdirt": 57120, "sclang": 57120, "wekinator": 6448, "livernn": 9000}

@@ -145,12 +145,12 @@ def _die_with_parent() -> None:
 
 def main(argv: list[str]) -> int:
     _die_with_parent()
-    from livernn.realtime import REALTIME_PRIORITY, make_realtime
-    from livernn.errors import LivernnError
     import rtmidi
 
+    from livernn.errors import LivernnError
     from livernn.midi_system import jack_period
     from livernn.outputs.midi_port import MidiOutput
+    from livernn.realtime import REALTIME_PRIORITY, make_realtime
 
     name, create = argv[0], argv[1] == "1"
     api = int(argv[2]) if len(argv) > 2 and argv[2] != "-" else None

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import random
 import select
-import socket
 import time
 
 from pythonosc.osc_message import OscMessage
@@ -71,7 +70,7 @@ class ScsynthOutput(OscSender):
         while time.monotonic() < deadline:
             try:
                 answer = OscMessage(self.sock.recv(65536))
-            except socket.timeout:
+            except TimeoutError:
                 break
             except ConnectionRefusedError:
                 break

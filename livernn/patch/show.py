@@ -17,10 +17,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from livernn.controls.remote import install_commands
 from livernn.controls.feedback import OscFeedback
 from livernn.controls.midi_in import MidiIn, NoteListener
 from livernn.controls.osc_in import OscIn
+from livernn.controls.remote import install_commands
 from livernn.controls.runtime import ControlRuntime
 from livernn.errors import LivernnError
 from livernn.patch.apply import apply_patch

@@ -245,3 +245,44 @@ def test_accompany_keeps_to_the_held_chord_and_follows_a_change(duet):
     time.sleep(2.5)
     d.session.panic()
     assert _stuck_after_stop(d) == {}
+
+
+def test_the_duet_patch_listens_through_its_listen_table(jack, repo, tmp_path):
+    """patches/duet.toml, its keyboard and synth named for this test: a note played gets its
+    companion from `harm` (channel 2) and the lead stays silent while the player plays."""
+    import asyncio
+
+    from livernn.patch import open_show
+
+    tag = f"{abs(hash(tmp_path)) % 100000}"
+    player, probe = Player(f"keys{tag}"), ProcessMidiProbe(f"synth{tag}")
+    text = (repo / "patches" / "duet.toml").read_text()
+    text = text.replace('input = "keys"', f'input = "keys{tag}"').replace('port = "livernn"', f'port = "synth{tag}"')
+    (tmp_path / "duet.toml").write_text(text)
+
+    async def play() -> dict:
+        show = await open_show(tmp_path / "duet.toml", report=print)
+        try:
+            player.play(phrase(0.3, [64, 65, 67, 72], spacing=0.3, length=0.25))
+            assert player.done.wait(10)
+            await asyncio.sleep(0.5)
+            return show.session.status()
+        finally:
+            await show.close()
+            show.session.stop()
+
+    try:
+        status = asyncio.run(play())
+        time.sleep(0.3)
+        played = note_ons(player.sent)
+        companions = note_ons(probe.received, 2)
+        assert len(companions) == len(played) == 4
+        for (_, p), (_, c) in zip(played, companions):
+            assert p - c in (3, 4, 5, 8, 9) and c % 12 in C_MAJOR
+        lead = [t for t, _ in note_ons(probe.received, 1) if played[0][0] + 0.6 <= t <= played[-1][0] + 0.25]
+        assert not lead
+        assert status["voices"]["comp"]["listening"]["chord"] == []  # no chord played
+        assert probe.note_balance() == {}
+    finally:
+        player.close()
+        probe.close()

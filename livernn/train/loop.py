@@ -62,7 +62,7 @@ def load_splits(data_dir: Path, recipe: Recipe, *, progress: bool, verbose: bool
     """Note arrays per split (versions of one piece kept together), and the data facts for config.json."""
     t = recipe.train
     found = split_files(data_dir, max_files=t.max_files or None, cache_dir=t.cache_dir or None,
-                        workers=t.workers or None, progress=progress)
+                        workers=t.workers or None, progress=progress, group=t.group_versions)
     pieces = {split: [found.notes[p] for p in paths] for split, paths in found.files.items()}
     stats = {"root": str(data_dir), "files": {s: len(v) for s, v in pieces.items()},
              "notes": {s: int(sum(len(n) for n in v)) for s, v in pieces.items()},

@@ -25,6 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from collections.abc import Mapping as MappingOf
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -40,12 +41,32 @@ from livernn.errors import LivernnError, unknown
 log = logging.getLogger(__name__)
 
 
+class VoiceLike(Protocol):
+    """What the runtime (and its feedback) needs of ``livernn.engine.Voice``."""
+
+    @property
+    def params(self) -> Any: ...
+    def set(self, name: str, value: Any, clamp: bool = False) -> Any: ...
+    def update(self, clamp: bool = False, **values: Any) -> Any: ...
+
+
+class ClockLike(Protocol):
+    """What the tick needs of ``livernn.engine.Clock``: beats for ``clock.beat``/``clock.bar``."""
+
+    @property
+    def beats_per_bar(self) -> int: ...
+    def beat(self, t: float | None = None) -> float: ...
+
+
 class SessionLike(Protocol):
     """What the runtime needs of ``livernn.engine.Session``."""
 
-    bus: ControlBus
-    voices: dict[str, Any]
-    clock: Any
+    @property
+    def bus(self) -> ControlBus: ...
+    @property
+    def voices(self) -> MappingOf[str, VoiceLike]: ...
+    @property
+    def clock(self) -> ClockLike: ...
 
     def swap(self, voice: Any, model: Any, at: str = ..., policy: str = ...) -> Any: ...
     def panic(self) -> None: ...

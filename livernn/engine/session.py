@@ -32,7 +32,7 @@ from livernn.engine.scheduler import (
     make_realtime,
     set_switch_interval,
 )
-from livernn.engine.voice import SwapPlan, Voice
+from livernn.engine.voice import ModelLike, SwapPlan, Voice
 from livernn.errors import LivernnError
 from livernn.outputs.base import Output
 
@@ -212,7 +212,7 @@ class Session:
         return resolved
 
     @staticmethod
-    def load(model: Any) -> Any:
+    def load(model: Any) -> ModelLike:
         """A LoadedModel from None (the shipped model), a path, or a LoadedModel."""
         from livernn.model import default_model_path, load_model
 

@@ -27,7 +27,7 @@ import threading
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -35,6 +35,7 @@ from livernn.engine.host import VoiceHost
 from livernn.engine.params import PARAM_SPECS, VoiceParams
 from livernn.engine.scheduler import Note
 from livernn.errors import LivernnError, unknown
+from livernn.model.generator import NoteGenerator
 from livernn.model.sampling import allowed_pitches
 from livernn.notes import make_notes
 from livernn.outputs.base import Output
@@ -62,9 +63,17 @@ class _Sampled:
     sampler: Any = None  # the SamplerParams it was sampled under (a listening policy's chord)
 
 
+class ModelLike(Protocol):
+    """What a voice needs of a model: ``livernn.model.LoadedModel``, or a stand-in with the same two."""
+
+    @property
+    def ref_bpm(self) -> float: ...
+    def generator(self, seed: int | None = None) -> NoteGenerator: ...
+
+
 @dataclass(slots=True)
 class SwapPlan:
-    model: Any
+    model: ModelLike
     generator: Any
     at: str
     policy: str
@@ -76,7 +85,7 @@ class SwapPlan:
 class Voice:
     """A named voice: ``v.temperature = 1.2``, ``v.set("density", 2)``, ``v.observe(...)``."""
 
-    def __init__(self, session: VoiceHost, name: str, model: Any, outputs: list[Output],
+    def __init__(self, session: VoiceHost, name: str, model: ModelLike, outputs: list[Output],
                  channel: int = 1, params: VoiceParams | None = None, seed: int | None = None) -> None:
         if not isinstance(channel, int) or not 1 <= channel <= 16:
             raise LivernnError(f"MIDI channel must be 1..16, got {channel!r}")

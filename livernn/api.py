@@ -29,11 +29,15 @@ import concurrent.futures
 import os
 from collections.abc import Generator, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from livernn.controls.actions import SWAP_AT, perform
 from livernn.errors import LivernnError, unknown
 from livernn.outputs.base import Output
+
+if TYPE_CHECKING:  # completion and mypy see the real types; importing stays lazy
+    from livernn.engine import Session, Voice
+    from livernn.model.generator import LoadedModel
 
 __all__ = [
     "controls", "gesture", "listen_midi", "listen_osc", "load", "midi", "models", "mute", "osc", "output", "panic", "patch",
@@ -52,7 +56,7 @@ _state: dict[str, Any] = {"session": None, "runtime": None, "show": None, "track
 
 # -- the session ------------------------------------------------------------------------
 
-def session() -> Any:
+def session() -> Session:
     """The running Session, started on first use (120 BPM, the engine's default lookahead).
 
     One session per process: the REPL, scripts and patch files all play into it.
@@ -106,7 +110,7 @@ atexit.register(close)
 
 # -- models and voices ----------------------------------------------------------------------
 
-def load(path: str | os.PathLike[str]) -> Any:
+def load(path: str | os.PathLike[str]) -> LoadedModel:
     """Load a model: a name (``"folk"``; ``models()`` lists them) or a directory with
     model.safetensors + config.json (or either file).
 
@@ -133,7 +137,7 @@ def models() -> Models:
     return Models(table())
 
 
-def voice(name: str, model: Any = None, out: Any = None, channel: int = 1, **params: Any) -> Any:
+def voice(name: str, model: Any = None, out: Any = None, channel: int = 1, **params: Any) -> Voice:
     """Start a voice (or retune the one already called ``name``) and return it.
 
     ``model``: None for the shipped model, a path, or what ``load`` returned.
@@ -688,3 +692,45 @@ def listen(v: Any, source: Any = None, mode: str = "answer", channel: int = 0, *
 
 
 __all__ += ["listen", "midi_in"]
+
+
+# -- playing with the band (livernn.engine.band) ------------------------------------------
+
+def _output_name(out: Any) -> str:
+    s = session()
+    if isinstance(out, str):
+        if out not in s.outputs:
+            raise unknown("output", out, list(s.outputs))
+        return out
+    for name, o in s.outputs.items():
+        if o is out:
+            return name
+    raise LivernnError(f"{out!r} is not one of the session's outputs ({', '.join(s.outputs) or 'none'})")
+
+
+def sync(source: str = "internal", start_stop: bool = False) -> str:
+    """Take the beat from ``"link"`` (Ableton Link), ``"midi:NAME"`` (MIDI clock in on port
+    NAME) or ``"internal"``; switching while playing never jumps the beat."""
+    return session().sync(source, start_stop)
+
+
+def clock_out(out: Any, on: bool = True) -> None:
+    """Send MIDI clock on a MIDI output: ``clock_out(midi("drums"))``; ``on=False`` stops it."""
+    name = _output_name(out)
+    if on:
+        session().clock_out(name)
+    else:
+        session().stop_clock_out(name)
+
+
+def offset(out: Any, ms: float | None = None) -> float:
+    """Latency compensation: output ``out`` gets every event ``ms`` later (negative: earlier);
+    with no ``ms``, read it."""
+    name = _output_name(out)
+    s = session()
+    if ms is not None:
+        s.set_offset(name, ms)
+    return s.band.offsets_ms().get(name, 0.0)
+
+
+__all__ += ["clock_out", "offset", "sync"]

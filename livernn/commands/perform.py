@@ -20,6 +20,7 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from livernn.sync.options import add_sync_args
     from livernn.outputs import spec_help
 
     parser = subparsers.add_parser("perform", help="play a patch file (live reload on save)",
@@ -37,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="serve the show's OSC namespace over OSCQuery (OSC on the same UDP port)")
     parser.add_argument("--oscquery-allow", action="append", default=[], metavar="NET",
                         help="a host or network OSCQuery answers besides this machine (repeatable)")
+    add_sync_args(parser)
     parser.add_argument("--no-reload", action="store_true", help="do not watch the file for changes")
     parser.add_argument("--quiet", action="store_true", help="no status line")
     parser.set_defaults(func=run)
@@ -122,6 +124,9 @@ async def _perform(args: argparse.Namespace) -> int:
         stopping.add(session.stop)  # runs after show.close() below: every note ended, the recording written
         surfaces: list = []
         try:
+            from livernn.sync.options import apply_sync_args
+
+            apply_sync_args(session, args, _say)
             _open_surfaces(args, show, surfaces)
             show.runtime.on_action.append(
                 lambda action, named: _say(f"bar {session.clock.bar() + 1:.0f}: {action} "

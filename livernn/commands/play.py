@@ -14,6 +14,7 @@ import time
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from livernn.sync.options import add_sync_args
     from livernn.outputs import spec_help
 
     p = subparsers.add_parser("play", help="play a model to MIDI/OSC outputs (headless)")
@@ -29,11 +30,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--listen", metavar="midi:NAME", help="play with a human: their MIDI input (part of a port's name)")
     p.add_argument("--mode", choices=("answer", "follow", "accompany"), default="answer",
                    help="with --listen: answer (call and response), follow (harmonise), accompany (chord zone)")
+    p.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE",
+                   help="a voice parameter (repeatable), e.g. --set density=1.5 --set pitch_max=84")
+    add_sync_args(p)
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from livernn.sync.options import apply_sync_args, parse_sets
     from livernn.engine import Session, StopHandler
     from livernn.errors import LivernnError
 
@@ -48,9 +53,10 @@ def run(args: argparse.Namespace) -> int:
                 print(f"output {i}: {output.describe()}", flush=True)
         if recording:
             recording = session.record(recording)
-        voice = session.add_voice("play", args.model, channel=args.channel, seed=args.seed,
-                                  temperature=args.temperature)
+        params = {"temperature": args.temperature, **parse_sets(args.set)}
+        voice = session.add_voice("play", args.model, channel=args.channel, seed=args.seed, **params)
         feed = _listen(session, voice, args) if args.listen else None
+        apply_sync_args(session, args, (lambda line: None) if args.quiet else (lambda line: print(line, flush=True)))
         session.start()
         if not args.quiet:
             print(f"playing {voice.model.name} at {args.bpm:g} BPM"

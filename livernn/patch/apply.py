@@ -76,15 +76,19 @@ def apply_patch(session: Any, patch: Patch, runtime: ControlRuntime, old: Patch 
         raise
 
     # 2. the running show changes
-    if old is None or old.bpm != patch.bpm:
-        session.set_tempo(patch.bpm)
+    if (old is None or old.bpm != patch.bpm) and not session.clock.source.startswith("midi:"):
+        session.set_tempo(patch.bpm)  # an external MIDI clock leads the tempo
     session.clock.beats_per_bar = patch.beats_per_bar
     for name in [n for n in old_voices if n not in patch.voices or n in rebuild]:
         session.remove_voice(name)
+    for name in list(session.band.clock_outs):  # clock outs go before their outputs close
+        if name not in patch.clock_out or name in reopen:
+            session.stop_clock_out(name)
     for name in [n for n in old_outputs if n not in patch.outputs or n in reopen]:
         session.remove_output(name)
     for name, output in opened.items():
         session.add_output(name, output)
+    _apply_band(session, patch, old)
     for name in sorted(rebuild):
         spec = patch.voices[name]
         session.add_voice(name, model=loaded[name], outputs=list(_voice_outputs(patch, spec)),
@@ -98,6 +102,20 @@ def apply_patch(session: Any, patch: Patch, runtime: ControlRuntime, old: Patch 
             runtime.swap(name, spec.model)
     if patch.scene is not None and (old is None or old.scene != patch.scene):
         runtime.apply_scene(patch.scene)
+
+
+def _apply_band(session: Any, patch: Patch, old: Patch | None) -> None:
+    """[clock] source / out / start_stop and each output's offset_ms (engine/band.py)."""
+    for name, spec in patch.outputs.items():
+        if name in session.outputs and session.band.offsets_ms().get(name, 0.0) != spec.offset_ms:
+            session.set_offset(name, spec.offset_ms)
+    if old is None or (old.clock_source, old.start_stop) != (patch.clock_source, patch.start_stop):
+        if old is not None and old.start_stop != patch.start_stop and patch.clock_source != "internal":
+            session.sync("internal")  # the option is fixed when the source is made
+        session.sync(patch.clock_source, patch.start_stop)
+    for name in patch.clock_out:
+        if name not in session.band.clock_outs and name in session.outputs:
+            session.clock_out(name)
 
 
 def _set_changed_params(voice: Any, old: dict[str, Any], new: dict[str, Any]) -> None:

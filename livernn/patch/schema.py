@@ -90,7 +90,8 @@ def _build(data: dict[str, Any], path: Path, check: Checker) -> Patch | None:
     if not isinstance(name, str):
         check.bad(("name",), f"must be a string, got {kind_of(name)}")
 
-    clock = check.table(("clock",), data.get("clock", {}), ("bpm", "beats_per_bar", "time_signature"))
+    clock = check.table(("clock",), data.get("clock", {}),
+                        ("bpm", "beats_per_bar", "time_signature", "source", "out", "start_stop"))
     bpm = check.number(("clock", "bpm"), clock.get("bpm", 120.0), 1, 999) or 120.0
     beats_per_bar = _beats_per_bar(clock, check)
 
@@ -112,8 +113,40 @@ def _build(data: dict[str, Any], path: Path, check: Checker) -> Patch | None:
     if start_scene is not None:
         _choice(check, ("scene",), start_scene, "scene", scenes)
     sections = _sections(data, folder, check)
+    source, clock_out, start_stop = _clock_sync(clock, outputs, check)
     return Patch(path, str(name), float(bpm), beats_per_bar, models, outputs, voices, osc, midi,
-                 tuple(mappings), tuple(automation), tuple(triggers), scenes, start_scene, sections)
+                 tuple(mappings), tuple(automation), tuple(triggers), scenes, start_scene, sections,
+                 source, clock_out, start_stop)
+
+
+def _clock_sync(clock: dict[str, Any], outputs: dict[str, OutputSpec],
+                check: Checker) -> tuple[str, tuple[str, ...], bool]:
+    """[clock] source / out / start_stop: where beats come from, which outputs send MIDI clock."""
+    from livernn.sync import SOURCES, check_spec
+
+    source = clock.get("source", "internal")
+    try:
+        source = check_spec(source)
+    except LivernnError:
+        check.bad(("clock", "source"), f"must be one of {', '.join(SOURCES)}, got {source!r}")
+        source = "internal"
+    outs: list[str] = []
+    for i, spec in enumerate(check.strings(("clock", "out"), clock.get("out", []))):
+        name = spec[5:] if spec.startswith("midi:") else None
+        if name is None or name not in outputs or outputs[name].type not in ("", "midi"):
+            midi_outs = [n for n, o in outputs.items() if o.type == "midi"]
+            if name is None:
+                check.bad(("clock", "out", i), f"must be \"midi:NAME\" with NAME a MIDI output of the patch "
+                                               f"({', '.join(midi_outs) or 'none'}), got {spec!r}")
+            else:
+                check.bad(("clock", "out", i), str(unknown("MIDI output", name, midi_outs)))
+            continue
+        outs.append(name)
+    start_stop = clock.get("start_stop", False)
+    if not isinstance(start_stop, bool):
+        check.bad(("clock", "start_stop"), f"must be true or false, got {kind_of(start_stop)}")
+        start_stop = False
+    return source, tuple(outs), start_stop
 
 
 def _beats_per_bar(clock: dict[str, Any], check: Checker) -> int:
@@ -184,8 +217,9 @@ def _outputs(data: dict[str, Any], folder: Path, check: Checker) -> dict[str, Ou
             outputs[name] = OutputSpec(name, "", {})  # declared: voices naming it are fine
             continue
         allowed = KINDS[kind].options  # each kind says its own (livernn.outputs.KINDS)
-        extra = ("type", "name") if isinstance(where[-1], int) else ("type",)
+        extra = ("type", "name", "offset_ms") if isinstance(where[-1], int) else ("type", "offset_ms")
         options = {}
+        offset = check.number((*where, "offset_ms"), table.get("offset_ms", 0.0), -50, 500) or 0.0
         for key, value in check.table(where, table, (*extra, *allowed)).items():
             if key in allowed:
                 expected = allowed[key]
@@ -199,7 +233,7 @@ def _outputs(data: dict[str, Any], folder: Path, check: Checker) -> dict[str, Ou
         if allowed.get("port") is int and "port" in options \
                 and check.number((*where, "port"), options["port"], 1, 65535, True) is None:
             continue
-        outputs[name] = OutputSpec(name, kind, options)
+        outputs[name] = OutputSpec(name, kind, options, float(offset))
     return outputs
 
 

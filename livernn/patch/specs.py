@@ -41,6 +41,7 @@ class OutputSpec:
     name: str
     type: str
     options: dict[str, Any]
+    offset_ms: float = field(default=0.0, compare=False)  # latency compensation; changing it reopens nothing
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,9 @@ class Patch:
     scenes: dict[str, Scene]
     scene: str | None
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    clock_source: str = "internal"  # [clock] source: "internal", "link" or "midi:NAME"
+    clock_out: tuple[str, ...] = ()  # [clock] out: the patch's MIDI outputs that send MIDI clock
+    start_stop: bool = False  # [clock] start_stop: Link start/stop sync
 
     @property
     def folder(self) -> Path:

@@ -41,5 +41,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[gesture,corpus,web,link,dev]" 2>&1 | grep -v '^WARNING: Location' || true
   .venv/bin/python -c 'import torch, livernn, mido, pythonosc, prompt_toolkit, pretty_midi, aiohttp, zeroconf, qrcode, playwright' \
     || { echo "setup: the Python install failed (see pip's output above)" >&2; exit 1; }
+  .venv/bin/ruff --version >/dev/null && .venv/bin/mypy --version >/dev/null \
+    || { echo "setup: ruff or mypy missing from .venv (the dev extra)" >&2; exit 1; }
   echo "$want" > "$stamp"
 fi

@@ -90,7 +90,7 @@ class MidiIn:
     WATCH_EVERY = 0.5  # seconds between looks at the JACK server
 
     def __init__(self, bus: ControlBus, port: str, listener: NoteListener | None = None,
-                 listen_channel: int = 0) -> None:
+                 listen_channel: int = 0, feed: Any = None) -> None:
         import rtmidi
 
         from livernn.midi_system import API_NAMES, choose_api, jack_server_id, list_ports
@@ -100,6 +100,7 @@ class MidiIn:
         self.bus = bus
         self.listener = listener
         self.listen_channel = listen_channel
+        self.feed = feed  # a livernn.controls.player.PlayerFeed, or None
         self.received = 0
         self.reopened = 0
         self.api = choose_api()

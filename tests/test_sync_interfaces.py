@@ -124,3 +124,19 @@ def test_repl_sync_clock_out_and_offset():
         assert api.sync("internal") == "internal"
     finally:
         api.close()
+
+
+def test_calibrate_times_a_jack_loopback(jack):
+    """``livernn calibrate`` through a JACK connection from its output back to its input."""
+    proc = subprocess.Popen([sys.executable, "-m", "livernn.cli", "calibrate", "--out", "midi:calout",
+                             "--in", "calin", "--count", "16"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=dict(os.environ), start_new_session=True)
+    try:
+        jack.connect(jack.wait_port("calout", timeout=30), jack.wait_port("calin", timeout=30))
+        out, err = proc.communicate(timeout=60)
+    finally:
+        stop_process(proc)
+    assert proc.returncode == 0, err
+    trip = re.search(r"round trip over (\d+) notes: median ([\d.]+) ms", out)
+    assert trip and int(trip.group(1)) >= 16 and 0 < float(trip.group(2)) < 20, out
+    assert re.search(r"offset_ms = [\d.]+", out), out

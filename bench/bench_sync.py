@@ -1,0 +1,166 @@
+"""Playing with the band, measured (issue 15). Each part against a baseline in the same run.
+
+1. Clock out at 120 BPM through JACK (32-frame periods): tick jitter against a straight-line
+   fit, p99, for livernn (ticks timed in its MIDI sender process), a spin-waiting sender in
+   its own process, and isobar 0.2.1's MIDI clock out (``pip install isobar==0.2.1`` into the
+   venv for this bench only; skipped with a note when absent). Target: livernn p99 <= 0.6 ms.
+2. Clock in: a 133 BPM tick source process drives the session through JACK; tempo error
+   after the first bar, lock time, phase of the source's beats on the engine's grid (p99;
+   notes quantized to 16ths land on that grid), how long a change to 140 takes.
+   Targets: < 0.05 BPM, lock within one bar, p99 <= 2 ms, followed within one beat.
+3. Link (only inside a private network namespace: tests/test_sync_link.py's program): a
+   peer's tempo change followed (<= 0.5 s), bar phase error against the peer (<= 1 ms).
+
+Run: ``.venv/bin/python bench/bench_sync.py`` (starts its own jackd -d dummy -p 32).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+
+from peers import start_jack, stop_process, wait_for  # noqa: E402
+from test_clock_out import ClockProbe, fit_jitter  # noqa: E402
+from test_sync_midi import SOURCE  # noqa: E402
+
+SECONDS = 12.0
+
+SPIN = r"""
+import sys, time, rtmidi
+out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="spinclk"); out.open_virtual_port("out")
+print("ready", flush=True); sys.stdin.readline()
+t = time.monotonic() + 0.05
+while True:
+    while time.monotonic() < t:
+        pass
+    out.send_message([0xF8]); t += 0.5 / 24
+"""
+
+ISOBAR = r"""
+import sys, mido
+mido.set_backend("mido.backends.rtmidi/UNIX_JACK")
+import isobar as iso
+dev = iso.MidiOutputDevice("isobarclk", send_clock=True, virtual=True)
+timeline = iso.Timeline(120, output_device=dev)
+print("ready", flush=True); sys.stdin.readline()
+timeline.run()
+"""
+
+
+def p99_ms(ticks: list[float]) -> float:
+    ticks = ticks[24:]  # the first beat settles
+    return float(np.percentile(np.abs(fit_jitter(ticks)), 99) * 1000) if len(ticks) > 48 else float("nan")
+
+
+def clock_out_external(jack, script: str, port: str, client: str) -> float | None:
+    proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    probe = ClockProbe(client)
+    try:
+        if proc.stdout.readline().strip() != "ready":
+            return None
+        jack.connect(jack.wait_port(port), f"{client}:in")
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        time.sleep(SECONDS)
+        return p99_ms(probe.of(0xF8))
+    finally:
+        stop_process(proc)
+        probe.close()
+
+
+def clock_out_livernn(jack) -> float:
+    from livernn.engine import Session
+    from livernn.outputs import midi
+
+    probe = ClockProbe("lvprobe")
+    session = Session(bpm=120)
+    session.add_output("drums", midi("lvclk"))
+    jack.connect(jack.wait_port("lvclk"), "lvprobe:in")
+    session.clock_out("drums")
+    try:
+        with session:
+            time.sleep(SECONDS)
+        return p99_ms(probe.of(0xF8))
+    finally:
+        probe.close()
+
+
+def clock_in(jack) -> dict:
+    from livernn.engine import Session
+
+    session = Session(bpm=100, clock="midi:bticks")
+    proc = subprocess.Popen([sys.executable, "-c", SOURCE, "btsrc", "133:16", "140:8"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        with session:
+            source = session.band.source
+            assert proc.stdout.readline().strip() == "ready"
+            jack.connect(jack.wait_port("btsrc:out"), jack.wait_port("bticks"))
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            samples = []
+            for line in proc.stdout:
+                if line.strip() == "done":
+                    break
+                t = float(line.split()[0])
+                deadline = time.monotonic() + 0.1
+                while source.ticks < len(samples) + 1 and time.monotonic() < deadline:
+                    time.sleep(0.0002)
+                samples.append((t, session.clock.beat(t), session.clock.bpm))
+    finally:
+        stop_process(proc)
+    bpm = np.array([s[2] for s in samples])
+    beats = np.array([s[1] for s in samples[96:24 * 16:6]])  # the source's 16ths after the first bar
+    grid = np.abs(beats * 4 - np.round(beats * 4)) / 4 * 60 / 133 * 1000
+    lock = next((i for i in range(len(bpm)) if np.all(np.abs(bpm[i:24 * 16] - 133) < 0.05)), None)
+    change = 24 * 16
+    follow = next((i - change for i in range(change, len(bpm)) if np.all(np.abs(bpm[i:] - 140) < 0.5)), None)
+    return {"tempo_err_bpm": float(np.max(np.abs(bpm[96:change] - 133))), "lock_ticks": lock,
+            "grid_p99_ms": float(np.percentile(grid, 99)), "change_followed_ticks": follow}
+
+
+def main() -> None:
+    print(f"load {os.getloadavg()[0]:.1f} (2 cores shared)", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        jack = start_jack(Path(tmp), period=32)
+        os.environ["JACK_DEFAULT_SERVER"] = jack.name
+        try:
+            print("1. clock out at 120 BPM, tick jitter p99 against a line (ms)")
+            print(f"   livernn (sender process):       {clock_out_livernn(jack):.3f}   target <= 0.6", flush=True)
+            print(f"   spin-waiting sender process:    {clock_out_external(jack, SPIN, 'spinclk', 'spprobe'):.3f}",
+                  flush=True)
+            try:
+                import isobar  # noqa: F401
+                iso = clock_out_external(jack, ISOBAR, "isobarclk", "isprobe")
+                print(f"   isobar 0.2.1 MIDI clock out:    {iso if iso is None else f'{iso:.3f}'}", flush=True)
+            except ImportError:
+                print("   isobar 0.2.1: not installed (pip install isobar==0.2.1)", flush=True)
+            print("2. clock in, 133 BPM source then 140:", clock_in(jack), flush=True)
+        finally:
+            jack.proc.terminate()  # SIGTERM: a killed jackd keeps its server slot
+            jack.proc.wait(10)
+    from test_sync_link import in_namespace, run_link_program
+
+    if in_namespace() is None:
+        print("3. Link: no private network namespace here; not run (Link must not run outside one)")
+        return
+    r = run_link_program()
+    print(f"3. Link: peer's tempo change followed in {r['follow_s']:.3f} s (<= 0.5), ours sent in "
+          f"{r['sent_s']:.3f} s; bar phase error p99 {r['phase_p99_ms']:.4f} ms, after the change "
+          f"{r['phase_after_change_p99_ms']:.4f} ms (<= 1)")
+    print(f"load {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -149,7 +149,7 @@ def test_livernn_play_opens_no_socket(tmp_path):
         assert proc.poll() is None, proc.communicate()
         assert inet_sockets(proc.pid) == []
     finally:
-        out, err = proc.communicate(timeout=30)
+        _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert record.stat().st_size > 0
 
@@ -202,7 +202,7 @@ def test_a_midi_cc_moves_a_parameter_from_a_bare_prompt(jack, sink, monkeypatch,
         play(monkeypatch, tmp_path, script)
     finally:
         controller.close_port()
-        del controller
+        controller.delete()  # the JACK client goes now, not whenever the closure is collected
     out = capsys.readouterr().out
     hint = next(line for line in out.splitlines() if "no MIDI input is open" in line)
     assert hint.startswith("midi.cc.1.74: no MIDI input is open; listen_midi('name') opens one (inputs: ")

@@ -161,10 +161,7 @@ def test_shipped_synthdef_is_what_the_writer_makes():
 def query(scsynth_server, address: str, *args, reply: str, timeout: float = 3.0) -> OscMessage:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(timeout)
-        builder = OscMessageBuilder(address)
-        for a in args:
-            builder.add_arg(a)
-        sock.sendto(builder.build().dgram, scsynth_server.address)
+        sock.sendto(_message(address, *args), scsynth_server.address)
         while True:
             message = OscMessage(sock.recv(65536))
             if message.address == reply:
@@ -214,20 +211,10 @@ def test_scsynth_that_does_not_answer_is_a_one_line_error():
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     silent.bind(("127.0.0.1", 0))
     try:
-        with pytest.raises(LivernnError, match="did not answer.*scsynth -u"):
+        with pytest.raises(LivernnError, match=r"did not answer.*scsynth -u"):
             ScsynthOutput("127.0.0.1", silent.getsockname()[1], timeout=0.3)
     finally:
         silent.close()
-
-
-def query(server, address: str, *args, reply: str, timeout: float = 3.0) -> OscMessage:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(timeout)
-        sock.sendto(_message(address, *args), server.address)
-        while True:
-            message = OscMessage(sock.recv(65536))
-            if message.address == reply:
-                return message
 
 
 def _message(address: str, *args) -> bytes:

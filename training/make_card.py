@@ -29,7 +29,9 @@ import numpy as np
 
 from livernn.data import split_files
 from livernn.model import SamplerParams, load_model
+from livernn.model.checkpoint import load_torch_model
 from livernn.model.generator import generate_notes
+from livernn.model.net import LossWeights
 from livernn.notes import chord_rate, notes_to_midi
 from livernn.plot import piano_roll_png
 from livernn.train.evaluate import MAE_SKIP, evaluate, references
@@ -146,7 +148,8 @@ def main() -> None:
         "",
         f"Pitch NLL: bach {ours_e['pitch_marginal']:.3f} vs baseline {base_e['pitch_marginal']:.3f} "
         f"({100 * (1 - ours_e['pitch_marginal'] / base_e['pitch_marginal']):.0f}% lower), vs original "
-        f"{orig_e['pitch_marginal']:.3f} ({100 * (1 - ours_e['pitch_marginal'] / orig_e['pitch_marginal']):.0f}% lower), "
+        f"{orig_e['pitch_marginal']:.3f} "
+        f"({100 * (1 - ours_e['pitch_marginal'] / orig_e['pitch_marginal']):.0f}% lower), "
         f"vs the context-free count {ours_e['unigram_pitch']:.3f}. Given the true next step, bach's pitch NLL is "
         f"{ours_e['pitch']:.3f}: that figure is not comparable with the others and is not used here.",
         "",

@@ -192,8 +192,9 @@ def main(argv: list[str]) -> int:
             next_beat = now + (CHECK_WITHIN / 3 if check is not None and check.owed else HEARTBEAT)
             if now >= next_late and lateness:
                 ordered = sorted(lateness)
-                pick = lambda q: 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
-                print(f"late {pick(0.5):.3f} {pick(0.99):.3f} {pick(1.0):.3f} {len(ordered)}", file=out_fd, flush=True)
+                p50, p99, worst = (1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+                                   for q in (0.5, 0.99, 1.0))
+                print(f"late {p50:.3f} {p99:.3f} {worst:.3f} {len(ordered)}", file=out_fd, flush=True)
                 next_late = now + LATE_EVERY
         wake = min(next_beat, next_maintain) - now
         soonest = heap[0][0] if heap else None
@@ -215,8 +216,8 @@ def main(argv: list[str]) -> int:
                     heapq.heappush(heap, (float(when) - ahead, seq, bytes.fromhex(data.decode())))
                     seq += 1
                 elif kind in (b"clock", b"cstart", b"cstop"):
-                    for when, data in clock_out.command(kind, rest):
-                        heapq.heappush(heap, (when - ahead, seq, data))
+                    for at, tick in clock_out.command(kind, rest):
+                        heapq.heappush(heap, (at - ahead, seq, tick))
                         seq += 1
                 elif kind == b"quit":
                     _drain(port, heap, period)

@@ -25,25 +25,25 @@ from livernn.engine.listen import attach, listen_options
 from livernn.outputs import midi
 from peers import ProcessMidiProbe, stop_process, wait_for
 
-# The player: plays a score of (seconds from "go", status, data1, data2) on a JACK port,
-# spinning to each deadline, and prints the monotonic time it sent each message.
+# The player: plays each score it is given (one JSON line of (seconds from its start, status,
+# data1, data2)) on a JACK port, spinning to each deadline, and prints the monotonic time it
+# sent each message, then "done".
 PLAYER_SCRIPT = r"""
 import json, sys, time, rtmidi
 out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=sys.argv[1])
 out.open_virtual_port("out")
 print("ready", flush=True)
-score = json.loads(sys.stdin.readline())
-t0 = time.monotonic() + 0.05
-for at, *msg in score:
-    due = t0 + at
-    while time.monotonic() < due - 0.002:
-        time.sleep(0.0005)
-    while time.monotonic() < due:
-        pass
-    out.send_message(msg)
-    print("%.7f %s" % (time.monotonic(), " ".join(map(str, msg))), flush=True)
-print("done", flush=True)
-sys.stdin.read()
+for line in sys.stdin:
+    t0 = time.monotonic() + 0.05
+    for at, *msg in json.loads(line):
+        due = t0 + at
+        while time.monotonic() < due - 0.002:
+            time.sleep(0.0005)
+        while time.monotonic() < due:
+            pass
+        out.send_message(msg)
+        print("%.7f %s" % (time.monotonic(), " ".join(map(str, msg))), flush=True)
+    print("done", flush=True)
 """
 
 
@@ -73,6 +73,7 @@ class Player:
             self.sent.append((float(t), [int(x) for x in data]))
 
     def play(self, score: list[tuple[float, int, int, int]]) -> None:
+        self.done.clear()
         self.proc.stdin.write(json.dumps(score) + "\n")
         self.proc.stdin.flush()
 

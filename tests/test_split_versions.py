@@ -19,7 +19,6 @@ OTHERS = ["bwv10.7", "bwv101.7", "bwv102.7"]
 
 @pytest.fixture(scope="module")
 def chorales(tmp_path_factory) -> Path:
-    pytest.importorskip("music21")
     from music21 import corpus
 
     from livernn.data.corpus import _export_one

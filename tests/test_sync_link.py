@@ -76,7 +76,8 @@ def run_link_program(timeout: float = 90.0) -> dict:
     """Run ``main()`` below inside a private network namespace; its JSON figures."""
     prefix = in_namespace()
     if prefix is None:
-        pytest.skip("no private network namespace here (unshare --net); Link must not run outside one")
+        pytest.fail("no private network namespace here (unshare --net needs root or user namespaces); "
+                    "Link must not run outside one, and a missing peer fails rather than skips")
     env = dict(os.environ, PYTHONPATH=str(HERE.parents[1]))
     proc = subprocess.run([*prefix, "sh", "-c", f'{SETUP} && exec "$0" "$1" inner', sys.executable, str(HERE)],
                           capture_output=True, text=True, timeout=timeout, env=env)

@@ -36,12 +36,21 @@ from livernn.errors import LivernnError, unknown
 from livernn.outputs.base import Output
 
 if TYPE_CHECKING:  # completion and mypy see the real types; importing stays lazy
+    from livernn.controls.midi_in import MidiIn
+    from livernn.controls.osc_in import OscIn
+    from livernn.controls.player import PlayerFeed
+    from livernn.controls.runtime import ControlRuntime
     from livernn.engine import Session, Voice
+    from livernn.engine.listen import Listening
+    from livernn.engine.voice import ModelLike
+    from livernn.gesture.tracker import GestureTracker
     from livernn.model.generator import LoadedModel
+    from livernn.patch import Show
+    from livernn.web.page import WebPage
 
 __all__ = [
-    "controls", "gesture", "listen_midi", "listen_osc", "load", "midi", "models", "mute", "osc", "output", "panic", "patch",
-    "quit", "record", "scene", "scsynth", "session", "solo", "status", "stop_record", "superdirt", "swap",
+    "controls", "gesture", "listen_midi", "listen_osc", "load", "midi", "models", "mute", "osc", "output", "panic",
+    "patch", "quit", "record", "scene", "scsynth", "session", "solo", "status", "stop_record", "superdirt", "swap",
     "tempo", "unmute", "unpatch", "use", "voice", "web",
 ]
 
@@ -70,7 +79,7 @@ def session() -> Session:
     return current
 
 
-def use(new_session: Any, runtime: Any = None, show: Any = None) -> Any:
+def use(new_session: Session, runtime: ControlRuntime | None = None, show: Show | None = None) -> Session:
     """Make ``new_session`` (already built, e.g. from a patch) the one these functions drive.
 
     ``runtime`` is the patch's ControlRuntime, so ``patch()`` and ``scene()`` extend it;
@@ -137,7 +146,8 @@ def models() -> Models:
     return Models(table())
 
 
-def voice(name: str, model: Any = None, out: Any = None, channel: int = 1, **params: Any) -> Voice:
+def voice(name: str, model: str | Path | ModelLike | None = None, out: Any = None, channel: int = 1,
+          **params: Any) -> Voice:
     """Start a voice (or retune the one already called ``name``) and return it.
 
     ``model``: None for the shipped model, a path, or what ``load`` returned.
@@ -165,7 +175,7 @@ def _outputs(s: Any, out: Any) -> Any:
     return list(out) if isinstance(out, list | tuple) else [out]
 
 
-def _voice(v: Any) -> Any:
+def _voice(v: Voice | str) -> Voice:
     """A Voice from a Voice or its name, with an error that lists the voices."""
     s = session()
     if isinstance(v, str):
@@ -185,7 +195,7 @@ class Swap:
     failed, the old model is still playing and awaiting raises the one-line reason.
     """
 
-    def __init__(self, future: concurrent.futures.Future[Any], voice: str, model: Any) -> None:
+    def __init__(self, future: concurrent.futures.Future[Any], voice: str, model: str | Path | ModelLike) -> None:
         self.future = future
         self.label = f"{voice} <- {getattr(model, 'name', model)}"
 
@@ -205,7 +215,7 @@ class Swap:
         return f"<swap {self.label}: {'failed: ' + str(exc) if exc else 'done'}>"
 
 
-def swap(v: Any, model: Any, at: str = "bar", policy: str = "ring") -> Swap:
+def swap(v: Voice | str, model: str | Path | ModelLike, at: str = "bar", policy: str = "ring") -> Swap:
     """Hot-swap a voice's model at the next ``"bar"``, ``"beat"`` or ``"now"``.
 
     The new model is loaded, warmed up and primed with the voice's recent notes off the
@@ -365,7 +375,7 @@ def output(kind: str, name: str | None = None, **options: Any) -> Output:
 
 # -- controls ----------------------------------------------------------------------------
 
-def controls() -> Any:
+def controls() -> ControlRuntime:
     """The ControlRuntime wiring the bus to voices (the patch's, or one made here)."""
     if _state["runtime"] is None:
         from livernn.controls.runtime import ControlRuntime
@@ -414,7 +424,7 @@ def _midi_inputs() -> list[Any]:
 
 
 def listen_osc(port: int = DEFAULT_OSC[1], host: str = DEFAULT_OSC[0], allow: Iterable[str] = (),
-               commands: bool = False) -> Any:
+               commands: bool = False) -> OscIn:
     """Open an OSC input: every message becomes a control source ``osc.<address>``.
 
     ``host`` is the address to listen on: 127.0.0.1 (this machine only) unless you open it
@@ -458,7 +468,7 @@ def listen_osc(port: int = DEFAULT_OSC[1], host: str = DEFAULT_OSC[0], allow: It
     return opened
 
 
-def listen_midi(port: str) -> Any:
+def listen_midi(port: str) -> MidiIn:
     """Open a MIDI input: CCs, pitch bend and notes become ``midi.cc.<ch>.<num>`` (0..1),
     ``midi.bend.<ch>`` (-1..1) and ``midi.note.<ch>.<pitch>`` control sources.
 
@@ -557,10 +567,11 @@ def scene(n: int | str) -> str:
     """Apply a scene from the patch, by name or by 0-based index; returns its name."""
     runtime = controls()
     perform(runtime, "scene", {"scene": n})
+    assert runtime.scene is not None  # applying a scene names it, or raises
     return runtime.scene
 
 
-def gesture(source: int | str = 0, **options: Any) -> Any:
+def gesture(source: int | str = 0, **options: Any) -> GestureTracker:
     """Track hands from a camera index, video or picture and publish ``hand.*`` controls.
 
     Options are GestureTracker's (``mirror``, ``filters``, ``realtime``, ``osc``…). Stopped
@@ -573,7 +584,7 @@ def gesture(source: int | str = 0, **options: Any) -> Any:
     return tracker
 
 
-def web(port: int = 8080, host: str = "127.0.0.1", oscquery: int | None = None) -> Any:
+def web(port: int = 8080, host: str = "127.0.0.1", oscquery: int | None = None) -> WebPage:
     """Open the control page of this show in a browser: sliders for every voice's
     parameters, mute/solo, model swap, scenes, tempo, panic, status and a piano roll.
 
@@ -640,7 +651,7 @@ def status() -> Status:
 
 # -- playing with a human (livernn.engine.listen) -------------------------------------------
 
-def midi_in(port: str) -> Any:
+def midi_in(port: str) -> MidiIn:
     """A player's MIDI input for ``listen`` (part of a port's name, else a new input of that
     name): its notes reach listening voices at their note-on, its CCs as pedals. The same
     input also publishes ``midi.*`` control sources, as ``listen_midi`` does."""
@@ -649,7 +660,7 @@ def midi_in(port: str) -> Any:
     return opened
 
 
-def _player_feed() -> Any:
+def _player_feed() -> PlayerFeed:
     from livernn.controls.player import PlayerFeed
 
     feed = _state.get("feed")
@@ -658,7 +669,8 @@ def _player_feed() -> Any:
     return feed
 
 
-def listen(v: Any, source: Any = None, mode: str = "answer", channel: int = 0, **options: Any) -> Any:
+def listen(v: Any, source: MidiIn | OscIn | None = None, mode: str = "answer", channel: int = 0,
+           **options: Any) -> Listening | None:
     """Make a voice play with a human: ``listen(v, midi_in("keys"), mode="follow")``.
 
     ``mode``: ``"answer"`` (call and response: silent while the player plays, answers after

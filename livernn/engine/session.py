@@ -3,9 +3,9 @@
 Three threads of its own, none of them the caller's: the sender (``Scheduler``), the
 generation thread (every voice's ``fill`` every few milliseconds, so generation never
 blocks sending and no asyncio loop is involved) and a housekeeping thread (port
-reconnection, recorder saves). Clock sources and MIDI clock out: engine/band.py. Model loading for hot swaps runs on a fourth,
-short-lived worker. Everything the REPL, patches and controls need goes through the
-methods here (docs/ARCHITECTURE.md).
+reconnection, recorder saves). Clock sources and MIDI clock out: engine/band.py. Model
+loading for hot swaps runs on a fourth, short-lived worker. Everything the REPL, patches
+and controls need goes through the methods here (docs/ARCHITECTURE.md).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from livernn.bus import ControlBus
 from livernn.engine.band import Band
@@ -35,6 +35,9 @@ from livernn.engine.scheduler import (
 from livernn.engine.voice import ModelLike, SwapPlan, Voice
 from livernn.errors import LivernnError
 from livernn.outputs.base import Output
+
+if TYPE_CHECKING:
+    from livernn.outputs.recorder import FileRecorder
 
 GENERATION_PERIOD = 0.004  # seconds between generation passes
 HOUSEKEEPING_PERIOD = 0.25
@@ -63,7 +66,7 @@ class Session:
         self.outputs: dict[str, Output] = {}
         self.voices: dict[str, Voice] = {}
         self.taps: tuple[Output, ...] = ()  # recorders: get every voice's notes
-        self._recorder: Output | None = None
+        self._recorder: FileRecorder | None = None
         self._listeners: dict[str, list[Callable]] = {e: [] for e in EVENTS}
         self._threads: list[threading.Thread] = []
         self._running = False
@@ -212,7 +215,7 @@ class Session:
         return resolved
 
     @staticmethod
-    def load(model: Any) -> ModelLike:
+    def load(model: str | Path | ModelLike | None) -> ModelLike:
         """A LoadedModel from None (the shipped model), a path, or a LoadedModel."""
         from livernn.model import default_model_path, load_model
 
@@ -224,8 +227,9 @@ class Session:
             raise LivernnError(f"a model must be a path or a loaded model, got {model!r}")
         return model
 
-    def add_voice(self, name: str, model: Any = None, outputs: Iterable[str | Output] | None = None,
-                  channel: int = 1, seed: int | None = None, clamp: bool = False, **params: Any) -> Voice:
+    def add_voice(self, name: str, model: str | Path | ModelLike | None = None,
+                  outputs: Iterable[str | Output] | None = None, channel: int = 1, seed: int | None = None,
+                  clamp: bool = False, **params: Any) -> Voice:
         """Add a voice playing ``model`` (default: the shipped model) on ``outputs`` (default: all)."""
         if not isinstance(name, str) or not name.isidentifier():
             raise LivernnError(f"a voice name must be an identifier such as 'lead', got {name!r}")
@@ -249,7 +253,7 @@ class Session:
         return self.voices[voice]
 
     # -- performance -----------------------------------------------------------------
-    def swap(self, voice: str | Voice, model: Any, at: str = "now", policy: str = "ring") -> Future:
+    def swap(self, voice: str | Voice, model: str | Path | ModelLike, at: str = "now", policy: str = "ring") -> Future:
         """Load, warm and prime ``model`` off the clock, then swap it into ``voice`` at the
         next ``at`` boundary. The Future gives the new model, or a one-line LivernnError
         (and the old model plays on)."""
@@ -454,8 +458,8 @@ class Session:
             "send_late_ms": {"p50": pct(0.5), "p99": pct(0.99), "max": pct(1.0)},
             # Where a sender process keeps the deadline (MIDI), the figure that matters is
             # its own: the scheduler above only hands messages to it, LEAD seconds early.
-            "output_late_ms": {name: dict(o.late_ms) for name, o in self.outputs.items()
-                               if getattr(o, "late_ms", None)},
+            "output_late_ms": {name: dict(ms) for name, o in self.outputs.items()
+                               if (ms := getattr(o, "late_ms", None))},
             "switch_interval": sys.getswitchinterval(),
             "realtime": self.scheduler.realtime,
             "errors": self.errors[-5:],

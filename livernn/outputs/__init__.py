@@ -73,7 +73,7 @@ def superdirt(host: str = "127.0.0.1", port: int = DEFAULT_PORTS["superdirt"], s
     return SuperDirtOutput(host, port, sound, orbit, latency)
 
 
-def file_recorder(path: str | Path, bpm: float | None = None) -> Output:
+def file_recorder(path: str | Path, bpm: float | None = None) -> _recorder.FileRecorder:
     """Everything played, written to a MIDI file at the logical times of the notes."""
     from livernn.outputs.recorder import FileRecorder
 

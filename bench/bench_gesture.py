@@ -174,7 +174,8 @@ def main() -> None:
         print(f"  fps ratio pipeline/raw: {pipe_fps / raw_fps:.3f}   (target >= 0.90);  from median frame times "
               f"{statistics.median(raw_lat) / statistics.median(pipe_lat):.3f}, from 95% trimmed means "
               f"{trimmed_mean(raw_lat) / trimmed_mean(pipe_lat):.3f} (robust to stalls from other programs)")
-        print(f"  CPU per frame: raw {1000 * raw_cpu / len(raw_lat):.2f} ms, pipeline {1000 * pipe_cpu / len(pipe_lat):.2f} ms"
+        print(f"  CPU per frame: raw {1000 * raw_cpu / len(raw_lat):.2f} ms, "
+              f"pipeline {1000 * pipe_cpu / len(pipe_lat):.2f} ms"
               f"   ratio raw/pipeline {raw_cpu / pipe_cpu:.3f}")
         print(f"complexity {complexity}: replayed in real time at 25 fps, frame arrival -> result")
         print(f"  raw MediaPipe (thread)      {ms(rt_raw)}")

@@ -139,7 +139,7 @@ def osc_case(n: int, latency: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
     sched = Scheduler(realtime=False)
     sched.start()
     times = note_times(n, time.monotonic() + latency + 0.1)
-    for i, t in enumerate(times):
+    for t in times:
         sched.schedule_note(Note("bench", 1, 60, 100, t, t + 0.01, (out,)))
     tag_err, early = [], []
     for _ in range(2 * n):

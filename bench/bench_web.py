@@ -158,7 +158,8 @@ def main() -> None:
             for pages in (0, 10, 0, 10):  # twice each, interleaved: the machine's load drifts
                 errors = onset_errors(browser, probe, pages, args.seconds)
                 rows.setdefault(pages, []).append(errors)
-                print(f"  {pages:2d} pages open: {len(errors)} notes, onset error p50 {np.percentile(errors, 50):.3f} ms, "
+                print(f"  {pages:2d} pages open: {len(errors)} notes, "
+                      f"onset error p50 {np.percentile(errors, 50):.3f} ms, "
                       f"p99 {np.percentile(errors, 99):.3f} ms")
             p99 = {pages: np.percentile(np.concatenate(runs), 99) for pages, runs in rows.items()}
             print(f"engine onset p99: {p99[0]:.3f} ms with no page, {p99[10]:.3f} ms with 10 pages "

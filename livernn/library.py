@@ -109,7 +109,7 @@ def card_summary(model_dir: Path) -> str:
     for line in lines:
         if line.startswith("# "):
             title = line[2:].strip()
-            head, dash, rest = title.partition(" — ")
+            _, dash, rest = title.partition(" — ")
             return rest.strip() if dash and rest.strip() else title
     return "(model card has no title)"
 

@@ -17,10 +17,14 @@ import contextlib
 import os
 import sys
 import threading
+from typing import TYPE_CHECKING, Any
 
 import rtmidi
 
 from livernn.errors import LivernnError
+
+if TYPE_CHECKING:
+    import ctypes
 
 API_NAMES = {
     rtmidi.API_LINUX_ALSA: "ALSA",
@@ -96,7 +100,7 @@ def choose_api() -> int:
     return apis[0]
 
 
-_LISTERS: dict[tuple[int, bool], object] = {}
+_LISTERS: dict[tuple[int, bool], Any] = {}  # rtmidi.MidiIn/MidiOut (untyped)
 _LISTERS_LOCK = threading.Lock()
 
 
@@ -154,7 +158,7 @@ class _JackControl:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._lib = None
+        self._lib: ctypes.CDLL | None = None
         self._client = None
         self._server: tuple[int, int] | None = None
 
@@ -197,21 +201,21 @@ class _JackControl:
             return self._client
 
     def period(self) -> float | None:
-        client = self.client()
-        if client is None:
+        client, lib = self.client(), self._lib
+        if client is None or lib is None:
             return None
-        rate = self._lib.jack_get_sample_rate(client)
-        return self._lib.jack_get_buffer_size(client) / rate if rate else None
+        rate = lib.jack_get_sample_rate(client)
+        return lib.jack_get_buffer_size(client) / rate if rate else None
 
     def ports(self, outputs: bool) -> list[str]:
         """MIDI ports we could send to (their inputs) or receive from, in rtmidi's order."""
         import ctypes
 
-        client = self.client()
-        if client is None:
+        client, lib = self.client(), self._lib
+        if client is None or lib is None:
             return []
         flags = self.PORT_IS_INPUT if outputs else self.PORT_IS_OUTPUT
-        names = self._lib.jack_get_ports(client, None, b"8 bit raw midi", flags)
+        names = lib.jack_get_ports(client, None, b"8 bit raw midi", flags)
         if not names:
             return []
         try:
@@ -221,7 +225,7 @@ class _JackControl:
                 i += 1
             return found
         finally:
-            self._lib.jack_free(ctypes.cast(names, ctypes.c_void_p))
+            lib.jack_free(ctypes.cast(names, ctypes.c_void_p))
 
 
 def _maps() -> list[str]:

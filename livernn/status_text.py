@@ -35,7 +35,8 @@ def changed_params(params: dict[str, Any]) -> dict[str, Any]:
 
 def format_status(status: dict[str, Any]) -> str:
     """The ``status()`` report as text: a header line, then one table per part."""
-    head = f"{'playing' if status.get('playing') else 'stopped'} at {_cell(status.get('bpm'))} BPM, beat {_cell(status.get('beat'))}"
+    head = (f"{'playing' if status.get('playing') else 'stopped'} at {_cell(status.get('bpm'))} BPM, "
+            f"beat {_cell(status.get('beat'))}")
     if status.get("recording"):
         head += f", recording to {status['recording']}"
     parts = [head]

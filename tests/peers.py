@@ -272,9 +272,8 @@ class MidiProbe:
             kind, ch = m[0] & 0xF0, m[0] & 0x0F
             if kind == 0x90 and len(m) == 3 and m[2] > 0:
                 open_[(ch, m[1])] = open_.get((ch, m[1]), 0) + 1
-            elif kind == 0x80 or (kind == 0x90 and len(m) == 3 and m[2] == 0):
-                if open_.get((ch, m[1]), 0) > 0:
-                    open_[(ch, m[1])] -= 1
+            elif (kind == 0x80 or (kind == 0x90 and len(m) == 3 and m[2] == 0)) and open_.get((ch, m[1]), 0) > 0:
+                open_[(ch, m[1])] -= 1
         return {k: v for k, v in open_.items() if v}
 
     def close(self) -> None:

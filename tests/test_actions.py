@@ -187,7 +187,7 @@ def test_each_action_from_a_patch(name, tmp_path):
 @pytest.mark.parametrize("name", list(API))
 def test_each_action_from_the_api(name):
     session, runtime = _setup()
-    args, done = EXAMPLES[name]
+    _, done = EXAMPLES[name]
     api.use(session, runtime)
     try:
         API[name]()
@@ -200,9 +200,9 @@ def test_the_api_refuses_what_the_table_refuses():
     session, runtime = _setup()
     api.use(session, runtime)
     try:
-        with pytest.raises(LivernnError, match="^no scene 'storm'; scenes: loud$"):
+        with pytest.raises(LivernnError, match=r"^no scene 'storm'; scenes: loud$"):
             api.scene("storm")
-        with pytest.raises(LivernnError, match="^tempo must be a finite BPM in"):
+        with pytest.raises(LivernnError, match=r"^tempo must be a finite BPM in"):
             api.tempo(5000)
         assert session.tempo == 120.0
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
@@ -106,7 +107,7 @@ def test_listen_mode_feeds_played_notes_to_the_voice(jack, controller):
         # steps ~0.1 s and lengths ~0.08 s as played (wide bounds: a loaded machine sleeps late)
         assert heard[0][1] == 0.0 and all(0.08 < h[1] < 0.6 for h in heard[1:])
         assert all(0.06 < h[2] < 0.5 for h in heard) and {h[3] for h in heard} == {90}
-        assert all(h[2] < h_next[1] for h, h_next in zip(heard, heard[1:]))  # each ended before the next began
+        assert all(h[2] < h_next[1] for h, h_next in itertools.pairwise(heard))  # each ended before the next began
         # the voice's model heard them: the same notes (model space: minus the transpose)
         # are in its history, with the durations we played, among the ones it generated
         played = [(p - 2, pytest.approx(d, abs=1e-6)) for p, _, d, _ in heard]

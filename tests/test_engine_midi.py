@@ -110,7 +110,8 @@ def test_swap_at_each_boundary_leaves_no_stuck_note(jack, midi_probe, policy):
         for at in ("now", "beat", "bar"):
             model = s.swap("lead", load_model(), at=at, policy=policy).result(timeout=10)
             assert model.name == "bach"
-            wait_for(lambda n=len(note_ons(midi_probe)): len(note_ons(midi_probe)) >= n + 3, 10, "notes")
+            before = len(note_ons(midi_probe))
+            wait_for(lambda: len(note_ons(midi_probe)) >= before + 3, 10, "notes")
         assert swaps[1] == int(swaps[1]) and swaps[2] % 4 == 0  # on a beat, then on a bar line
         lead = s.voices["lead"]
         assert lead.epoch == 3 and lead.late == 0

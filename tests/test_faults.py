@@ -265,7 +265,7 @@ def test_the_jack_server_dying_and_returning_mid_show_costs_only_the_gap(tmp_pat
                 pytest.fail(f"no notes after the restart; livernn said: {proc.communicate(timeout=30)[1][-1500:]}")
             assert proc.poll() is None, proc.communicate()
             proc.send_signal(signal.SIGINT)
-            out, err = proc.communicate(timeout=30)
+            _, err = proc.communicate(timeout=30)
             assert proc.returncode == 0, err
             _assert_closed_and_valid(record, probe)
         finally:

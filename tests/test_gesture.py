@@ -61,7 +61,7 @@ def test_height_grows_as_the_hand_goes_up(hands_dir: Path) -> None:
     high, low = np.vstack([image, blank]), np.vstack([blank, image])
     heights = []
     for picture in (high, low):
-        frames, bus = _track_still(ArraySource([picture]))
+        _, bus = _track_still(ArraySource([picture]))
         heights.append(bus.get("hand.right.height"))
     assert heights[0] > 0.5 > heights[1]
 
@@ -189,7 +189,7 @@ def test_tracker_runs_a_task_file_on_video(hands_dir: Path, tmp_path: Path) -> N
 def test_a_file_that_is_not_a_task_bundle_is_refused(tmp_path: Path) -> None:
     junk = tmp_path / "junk.task"
     junk.write_bytes(b"not a model")
-    with pytest.raises(LivernnError, match="junk.task.*not a usable HandLandmarker") as err:
+    with pytest.raises(LivernnError, match=r"junk.task.*not a usable HandLandmarker") as err:
         TaskHands(junk)
     assert "\n" not in str(err.value)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -83,7 +84,7 @@ def test_bad_osc_destination_is_refused(text: str) -> None:
 
 
 def test_unknown_osc_host_is_refused_once_at_start(hands_dir: Path) -> None:
-    with pytest.raises(LivernnError, match="OSC destination nonexistent.invalid:9000 cannot be reached"):
+    with pytest.raises(LivernnError, match=re.escape("OSC destination nonexistent.invalid:9000 cannot be reached")):
         GestureTracker(hands_dir / "thumb_up.jpg", osc="nonexistent.invalid:9000")
 
 
@@ -119,7 +120,7 @@ def test_cli_missing_camera_device_exits_2_with_one_line(capsys) -> None:
 
 
 def test_missing_video_file_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(LivernnError, match="video file .*nope.mp4.* does not exist"):
+    with pytest.raises(LivernnError, match=r"video file .*nope\.mp4.* does not exist"):
         GestureTracker(tmp_path / "nope.mp4")
 
 

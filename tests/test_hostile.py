@@ -211,7 +211,7 @@ def test_strings_that_look_like_code_stay_strings(show_dir, tmp_path):
     path.write_text(text)
     patch = load_patch(path)  # data: a name is any string
     assert patch.name == code
-    for key, value in (("scale", code), ("temperature", code)):
+    for key in ("scale", "temperature"):
         path.write_text(text + f'params = {{ {key} = "{code}" }}\n')
         with pytest.raises(PatchError):
             load_patch(path)

@@ -33,7 +33,7 @@ def test_demo_records_renders_and_plays_on_a_jack_port(jack, tmp_path):
                        env=dict(os.environ))
         port = jack.wait_port("livernn-demo", timeout=30)
         jack.connect(port, probe.port)
-        out, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
         time.sleep(0.2)
     finally:
@@ -61,6 +61,6 @@ def test_demo_records_renders_and_plays_on_a_jack_port(jack, tmp_path):
 
 def test_render_without_record_is_one_line_error():
     proc = livernn("perform", "patches/demo.toml", "--render")
-    out, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
     assert err.strip().count("\n") == 0 and "--render needs --record" in err

@@ -39,7 +39,8 @@ def test_breakpoints_interpolate_between_points():
 
 @pytest.mark.parametrize(
     ("clip", "x", "expected"),
-    [("clip", 1.5, 1.0), ("clip", -3, 0.0), ("free", 1.5, 1.5), ("wrap", 1.25, 0.25), ("fold", 1.25, 0.75), ("fold", -0.25, 0.25)],
+    [("clip", 1.5, 1.0), ("clip", -3, 0.0), ("free", 1.5, 1.5), ("wrap", 1.25, 0.25), ("fold", 1.25, 0.75),
+     ("fold", -0.25, 0.25)],
 )
 def test_clip_modes(clip, x, expected):
     assert Mapping(clip=clip).shape_value(x) == pytest.approx(expected)
@@ -143,7 +144,7 @@ def test_one_constructor_fills_in_the_parameter_and_refuses_unknown_options():
     m = build_mapping(PARAM_SPECS["scale"], {"range": (0, 127)})
     assert (m.in_range, m.kind, m.choices[0]) == ((0.0, 127.0), "choice", PARAM_SPECS["scale"].choices[0])
     assert build_mapping(PARAM_SPECS["temperature"], {"out": [0.5, 1.5], "smooth": "ema", "alpha": 0.2}).alpha == 0.2
-    with pytest.raises(LivernnError, match="^no mapping option 'smoth'; did you mean 'smooth'"):
+    with pytest.raises(LivernnError, match=r"^no mapping option 'smoth'; did you mean 'smooth'"):
         build_mapping(PARAM_SPECS["temperature"], {"smoth": "ema"})
 
 

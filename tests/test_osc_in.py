@@ -74,7 +74,7 @@ def server(request):
 
 
 def test_a_message_becomes_a_bus_value(server):
-    osc, bus, client, _ = server
+    _, bus, client, _ = server
     client.send_message("/1/fader1", 0.25)
     assert wait_until(lambda: bus.get("osc./1/fader1") == 0.25)
     client.send_message("/wek/outputs", [0.1, 0.2, 0.3])
@@ -92,7 +92,7 @@ def test_wildcard_patterns_reach_the_addresses_the_patch_watches(server):
 
 
 def test_a_future_timetag_does_not_stall_the_loop(server):
-    osc, bus, client, _ = server
+    _, bus, client, _ = server
     bundle = OscBundleBuilder(time.time() + 3600)
     msg = OscMessageBuilder("/late")
     msg.add_arg(1.0)

@@ -71,7 +71,8 @@ after_open = session.voices["lead"].params.temperature
 result = {"found": found, "ports": {"closed": [closed.port, closed.osc_port], "open": [opened.port, opened.osc_port]},
           "announced": [closed.announced, opened.announced], "status_closed": status_closed,
           "status_open": status_open, "host_info": json.loads(body),
-          "after_closed": after_closed, "after_open": after_open, "refused": closed.refused + closed.osc.stats.refused_host}
+          "after_closed": after_closed, "after_open": after_open,
+          "refused": closed.refused + closed.osc.stats.refused_host}
 closed.close(); opened.close()
 print("RESULT " + json.dumps(result))
 """
@@ -87,7 +88,7 @@ def test_beyond_loopback_oscquery_is_announced_and_answers_only_allowed_hosts():
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert done.returncode == 0 and lines, done.stderr[-2000:]
     result = json.loads(lines[0][len("RESULT "):])
-    closed_http, closed_osc = result["ports"]["closed"]
+    closed_http, _ = result["ports"]["closed"]
     open_http, open_osc = result["ports"]["open"]
     assert result["announced"] == [["closed show._oscjson._tcp.local.", "closed show._osc._udp.local."],
                                    ["open show._oscjson._tcp.local.", "open show._osc._udp.local."]]

@@ -52,8 +52,8 @@ def test_a_registered_kind_is_known_to_patches_out_and_its_help(list_kind, tmp_p
     assert "list:LABEL" in outputs.spec_help()
     out = outputs.from_spec("list:bench")
     assert isinstance(out, ListOutput) and out.label == "bench"
-    patch = parse_patch('version = 1\n[outputs.probe]\ntype = "list"\nlabel = "p"\n\n[voices.lead]\nmodel = "default"\n',
-                        tmp_path / "p.toml")
+    patch = parse_patch('version = 1\n[outputs.probe]\ntype = "list"\nlabel = "p"\n\n'
+                        '[voices.lead]\nmodel = "default"\n', tmp_path / "p.toml")
     spec = patch.outputs["probe"]
     assert (spec.type, spec.options) == ("list", {"label": "p"})
     built = build_output(spec, 120.0)

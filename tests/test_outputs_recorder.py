@@ -43,7 +43,7 @@ def test_logical_times_in_the_file(tmp_path):
 
 def test_unwritable_path_is_refused_up_front(tmp_path):
     (tmp_path / "a-file").write_text("not a folder")
-    with pytest.raises(LivernnError, match="recording to .* stopped"):
+    with pytest.raises(LivernnError, match=r"recording to .* stopped"):
         file_recorder(tmp_path / "a-file" / "take.mid")
     with pytest.raises(LivernnError, match=r"\.mid"):
         file_recorder(tmp_path / "take.wav")

@@ -16,7 +16,7 @@ def wav_rms(path) -> float:
     import subprocess
 
     out = subprocess.run([require("sox"), str(path), "-n", "stat"], capture_output=True, text=True, timeout=60)
-    line = next(l for l in out.stderr.splitlines() if l.startswith("RMS     amplitude"))
+    line = next(x for x in out.stderr.splitlines() if x.startswith("RMS     amplitude"))
     return float(line.split(":")[1])
 
 

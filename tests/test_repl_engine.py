@@ -279,7 +279,8 @@ def test_a_busy_loop_at_the_prompt_does_not_move_notes(jack, midi_probe, monkeyp
     import json
     import os
     if os.environ.get("LVDUMP"):
-        json.dump({"pairs": pairs, "windows": windows}, open(os.environ["LVDUMP"], "w"))
+        with open(os.environ["LVDUMP"], "w") as dump:
+            json.dump({"pairs": pairs, "windows": windows}, dump)
     assert figures["idle"]["p99"] <= ONSET_P99_BOUND_MS, figures
     assert figures["busy"]["p99"] <= ONSET_P99_BOUND_MS, figures
 

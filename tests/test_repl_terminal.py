@@ -105,7 +105,8 @@ def test_a_performer_session_in_a_real_terminal(terminal, probe, tmp_path, capsy
     t.wait("tempo 120 | bar")  # the live status line
 
     tap_file = tmp_path / "tap.mid"
-    t.type(f"s = session(); from livernn.outputs import file_recorder; tap = s.add_tap(file_recorder({str(tap_file)!r}))")
+    t.type("s = session(); from livernn.outputs import file_recorder; "
+           f"tap = s.add_tap(file_recorder({str(tap_file)!r}))")
     t.type(f"lead = voice('lead', out=midi({probe.client!r}), density=3)")
     wait_for(lambda: len(note_ons(probe)) >= 6, 20, "notes at the probe")
     t.wait("notes/s")

@@ -138,7 +138,7 @@ def test_notes_and_status_come_from_the_playing_session(show):
     wait_for(lambda: len(surface._notes) >= 4, 10, "notes from the voices")
     notes = surface.take_notes()
     assert {n[0] for n in notes} <= {"lead", "low"} and all(0 <= n[1] <= 127 and n[4] > 0 for n in notes)
-    assert surface.recent_notes()[-len(notes):] == [n[:3] + [pytest.approx(n[3], abs=0.5), n[4]] for n in notes]
+    assert surface.recent_notes()[-len(notes):] == [[*n[:3], pytest.approx(n[3], abs=0.5), n[4]] for n in notes]
     status = surface.status()
     assert status["notes_per_s"] > 0 and status["clock"] == {"source": "internal", "peers": None}
     assert status["late"] >= 0 and status["open_notes"] >= 0
@@ -267,7 +267,6 @@ def test_the_websocket_moves_the_show_and_tells_every_page(page, show):
 
 
 def test_a_page_sending_too_fast_is_held_to_its_rate(page, show):
-    s, _ = show
     url = f"http://127.0.0.1:{page.port}/ws?token=sesame"
     burst = [{"op": "set", "voice": "lead", "param": "transpose", "value": i % 24} for i in range(2000)]
     asyncio.run(_socket_session(url, burst, lambda r: False, timeout=1.0))

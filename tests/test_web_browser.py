@@ -116,7 +116,8 @@ def slider_latencies(page, session, voice: str, param: str, values) -> list[floa
     try:
         for asked in values:
             value, t_page = page.evaluate(MOVE, [f'input[data-voice="{voice}"][data-param="{param}"]', asked])
-            wait_for(lambda v=round(value, 6): v in changed, 2, f"{voice}.{param} = {value}")
+            key = round(value, 6)
+            wait_for(lambda: key in changed, 2, f"{voice}.{param} = {value}")
             t_changed, in_force = changed[round(value, 6)]
             assert in_force == pytest.approx(value)
             took.append(t_changed - t_page / 1000)

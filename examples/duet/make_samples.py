@@ -42,7 +42,7 @@ def run(mode: str, model: str, score: list[tuple[float, int, float]], options: d
     player, band = pretty_midi.Instrument(0, name="player"), pretty_midi.Instrument(0, name="livernn")
     for at, p, dur in score:
         player.notes.append(pretty_midi.Note(40, p, at, at + dur))
-    for pitch, vel, t_on, t_off in heard:
+    for pitch, _vel, t_on, t_off in heard:
         if t_on - t0 < length:
             band.notes.append(pretty_midi.Note(110, pitch, t_on - t0, min(t_off, t0 + length) - t0))
     pm.instruments += [player, band]

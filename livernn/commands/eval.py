@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 ROWS = (("pitch", "pitch | true next step"), ("pitch_marginal", "pitch, step summed out"),
         ("unigram_pitch", "pitch, context-free count"), ("step", "step"),
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if not pieces:
         raise LivernnError(f"{args.data}: no files in split {args.split!r}")
     train = [found.notes[p] for p in found.files["train"]] or pieces
-    result = evaluate(model, pieces, weights)
+    result: dict[str, Any] = evaluate(model, pieces, weights)  # then strings, ints and bools join the floats
     result.update(references(model.cfg, train, pieces))
     result.update(model=str(directory), split=args.split, files=len(pieces), heads=model.cfg.heads,
                   pitch_given_step=bool(model.cfg.categorical and model.cfg.pitch_given_step),

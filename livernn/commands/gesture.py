@@ -51,7 +51,8 @@ def _print_frame(frame: GestureFrame, as_json: bool) -> None:
 
 def _check_display() -> None:
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        raise LivernnError("--preview needs a display (no DISPLAY or WAYLAND_DISPLAY here); leave it out to run headless")
+        raise LivernnError("--preview needs a display (no DISPLAY or WAYLAND_DISPLAY here); "
+                           "leave it out to run headless")
 
 
 def _preview(tracker: GestureTracker) -> None:

@@ -191,7 +191,7 @@ class Voice:
         params = self._params
         if params.mute:
             return None
-        velocity = min(max(int(round(velocity * params.velocity_scale + params.velocity_offset)), 1), 127)
+        velocity = min(max(round(velocity * params.velocity_scale + params.velocity_offset), 1), 127)
         outs = (*self.outputs, *self.session.taps)
         n = Note(self.name, self.channel, pitch, velocity, t_on, max(t_off, t_on + MIN_LENGTH), outs, self.epoch)
         self.session.scheduler.schedule_note(n)
@@ -317,7 +317,7 @@ class Voice:
         sampler = self._sampler(params)
         pitch = note.out_pitch if note.params is params and note.sampler is sampler else \
             _constrain(note.model_pitch, params, sampler.pitches)
-        velocity = min(max(int(round(note.velocity * params.velocity_scale + params.velocity_offset)), 1), 127)
+        velocity = min(max(round(note.velocity * params.velocity_scale + params.velocity_offset), 1), 127)
         self._sounding = [n for n in self._sounding if n.t_off > t_on and not n.cancelled]
         while len(self._sounding) >= params.max_polyphony:
             oldest = self._sounding.pop(0)

@@ -135,7 +135,8 @@ class _Track:
         return math.hypot((shape.x - self.centre[0]) * aspect, shape.y - self.centre[1])
 
     def update(self, hand: RawHand, shape: Shape, points: np.ndarray, t: float, aspect: float) -> HandFeatures:
-        self.vote = max(-VOTE_LIMIT, min(VOTE_LIMIT, self.vote + (hand.score if hand.label == "right" else -hand.score)))
+        said = hand.score if hand.label == "right" else -hand.score
+        self.vote = max(-VOTE_LIMIT, min(VOTE_LIMIT, self.vote + said))
         self.centre = (shape.x, shape.y)
         self.last_t = t
         self.roll += math.remainder(shape.roll - self.roll, math.tau)

@@ -61,11 +61,12 @@ class ParamSpec:
             raise LivernnError(f"{self.name} must be a finite number, got {value!r}")
         if self.kind == "bool":
             return number >= 0.5
+        assert self.min is not None and self.max is not None  # every numeric spec has a range
         if not self.min <= number <= self.max:
             if not clamp:
                 raise LivernnError(f"{self.name} must be in {self.min:g}..{self.max:g}, got {number:g}")
             number = min(max(number, self.min), self.max)
-        return int(round(number)) if self.kind == "int" else number
+        return round(number) if self.kind == "int" else number
 
 
 SAMPLER_SPECS: dict[str, ParamSpec] = {s.name: s for s in (

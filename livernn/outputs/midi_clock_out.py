@@ -31,6 +31,7 @@ class ClockOut:
         self.sent = 0
 
     def time_of(self, beat: float) -> float:
+        assert self.anchor is not None  # ticks are only timed after a "clock" line set it
         t, b, bpm = self.anchor
         return t + (beat - b) * 60.0 / bpm
 
@@ -49,7 +50,7 @@ class ClockOut:
         if kind == b"cstart" and self.anchor is not None:
             t, beat = args
             self.base, self.n, self.stop_at = beat, 0, math.inf
-            position = int(round(beat * 4)) % 16384  # 16ths, 14 bits
+            position = round(beat * 4) % 16384  # 16ths, 14 bits
             spp = bytes([0xF2, position & 0x7F, position >> 7])
             go = START if position == 0 else CONTINUE
             return [(t - BEFORE_TICK - 0.0001, spp), (t - BEFORE_TICK, go)]
@@ -69,6 +70,7 @@ class ClockOut:
         return t - self.ahead
 
     def take(self) -> bytes:
+        assert self.n is not None  # due() said a tick is due, so we are ticking
         self.n += 1
         self.sent += 1
         return TICK

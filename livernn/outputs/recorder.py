@@ -61,7 +61,7 @@ class FileRecorder(MidiBytesOutput):
         track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm), time=0)])
         now_tick = 0
         for t, data in sorted(self.events, key=lambda e: (e[0], e[1][0] & 0xF0 != 0x80)):
-            tick = max(int(round((t - self.start) * ticks_per_second)), now_tick)
+            tick = max(round((t - self.start) * ticks_per_second), now_tick)
             track.append(mido.Message.from_bytes(data, time=tick - now_tick))
             now_tick = tick
         midi = mido.MidiFile(ticks_per_beat=TICKS_PER_BEAT)

@@ -109,7 +109,8 @@ class ScsynthOutput(OscSender):
                 break
             except Exception:  # a packet that is not OSC: skip it
                 continue
-            if answer.address == "/fail" and answer.params[:1] == ["/n_query"] and str(self.group) in str(answer.params):
+            if (answer.address == "/fail" and answer.params[:1] == ["/n_query"]
+                    and str(self.group) in str(answer.params)):
                 lost = True
         if lost:
             if self._synthdef is not None:

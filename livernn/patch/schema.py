@@ -16,16 +16,16 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from livernn.controls.actions import ACTIONS, ARG_NAMES, Action
 from livernn.controls.automation import SHAPES
 from livernn.controls.mapping import OPTIONS, MappingError
 from livernn.controls.runtime import Scene
-from livernn.controls.actions import ACTIONS, ARG_NAMES, Action
 from livernn.engine.params import PARAM_SPECS, VoiceParams
 from livernn.errors import LivernnError, kind_of, unknown
-from livernn.patch.checker import Checker
-from livernn.patch.lines import KeyLines
 from livernn.library import NAME as MODEL_NAME
 from livernn.outputs import KINDS
+from livernn.patch.checker import Checker
+from livernn.patch.lines import KeyLines
 from livernn.patch.sections import OWNERS, section
 from livernn.patch.specs import (
     NAME,
@@ -85,7 +85,8 @@ def _build(data: dict[str, Any], path: Path, check: Checker) -> Patch | None:
     folder = path.parent
     check.table((), data, TOP)
     if data.get("version") != VERSION:
-        check.bad(("version",), f"must be {VERSION} (the schema version this livernn reads), got {data.get('version')!r}")
+        check.bad(("version",),
+                  f"must be {VERSION} (the schema version this livernn reads), got {data.get('version')!r}")
     name = data.get("name", path.stem)
     if not isinstance(name, str):
         check.bad(("name",), f"must be a string, got {kind_of(name)}")
@@ -223,7 +224,7 @@ def _outputs(data: dict[str, Any], folder: Path, check: Checker) -> dict[str, Ou
         for key, value in check.table(where, table, (*extra, *allowed)).items():
             if key in allowed:
                 expected = allowed[key]
-                if isinstance(value, bool) and expected is not bool or not isinstance(value, expected):
+                if (isinstance(value, bool) and expected is not bool) or not isinstance(value, expected):
                     check.bad((*where, key), f"has the wrong type ({kind_of(value)})")
                     continue
                 options[key] = value
@@ -443,9 +444,9 @@ def _scenes(data: dict[str, Any], voices: dict[str, VoiceSpec], models: dict[str
                 continue
             values = dict(check.table((*where, voice), values))
             model = values.pop("model", None)
-            if model is not None:
-                if _choice(check, (*where, voice, "model"), model, "model", ("default", *models)) is not None:
-                    scene.models[voice] = model
+            if model is not None and \
+                    _choice(check, (*where, voice, "model"), model, "model", ("default", *models)) is not None:
+                scene.models[voice] = model
             scene.params[voice] = _voice_params((*where, voice), values, check)
         scenes[name] = scene
     return scenes
@@ -495,7 +496,8 @@ def _action_args(where: tuple[str | int, ...], action: Action, table: dict[str, 
     takes = tuple(arg.name for arg in action.args)
     for key in ARG_NAMES:
         if key in table and key not in takes:
-            check.bad((*where, key), f"does not apply to action {action.name!r}; it takes: {', '.join(takes) or 'nothing'}")
+            check.bad((*where, key),
+                      f"does not apply to action {action.name!r}; it takes: {', '.join(takes) or 'nothing'}")
     args: dict[str, Any] = {}
     ok = True
     for arg in action.args:

@@ -17,6 +17,7 @@ from livernn.controls.runtime import Scene
 from livernn.controls.trigger import Trigger
 from livernn.errors import LivernnError
 
+
 def _shipped_models() -> Path:
     from livernn.library import shipped
 

@@ -24,6 +24,8 @@ from livernn.repl.status import Toolbar
 # Every stop signal but Ctrl-C, which stays the prompt's: it clears the line or interrupts code.
 PROMPT_STOP_SIGNALS = tuple(sig for sig in STOP_SIGNALS if sig != signal.SIGINT)
 HANGUP_EXIT = 129  # a closed terminal, as a shell reports SIGHUP: 128 + 1
+# help() without bold overstrikes; typeshed does not declare pydoc.plaintext (a module-level _PlainTextDoc).
+_PLAIN = pydoc.plaintext  # type: ignore[attr-defined]
 
 BANNER = (
     "livernn {version}: {voices} voice(s) at {bpm:g} BPM. Try voice('lead'), status(), help(voice);"
@@ -34,9 +36,9 @@ BANNER = (
 def help(obj: Any = None) -> None:  # noqa: A001 - replaces the builtin at the prompt
     """Print an object's documentation (no pager: the show keeps its screen)."""
     if obj is None:
-        print(pydoc.render_doc(api, "%s", renderer=pydoc.plaintext))
+        print(pydoc.render_doc(api, "%s", renderer=_PLAIN))
         return
-    print(pydoc.render_doc(obj, "%s", renderer=pydoc.plaintext))
+    print(pydoc.render_doc(obj, "%s", renderer=_PLAIN))
 
 
 def namespace(session: Any) -> dict[str, Any]:

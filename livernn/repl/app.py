@@ -80,7 +80,7 @@ class Repl:
         self.on_exit = on_exit
         self.banner = banner
         self._task: asyncio.Task[None] | None = None
-        self.prompt = PromptSession(
+        self.prompt: PromptSession[str] = PromptSession(
             message="livernn> ",
             prompt_continuation=lambda width, line, wrap: "." * (width - 1) + " ",
             multiline=True,

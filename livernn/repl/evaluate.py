@@ -66,8 +66,9 @@ class Evaluator:
         filename = self._register(source)
         tree = ast.parse(source, filename, "exec", type_comments=False)
         last: ast.expr | None = None
-        if tree.body and isinstance(tree.body[-1], ast.Expr):
-            last = tree.body.pop().value
+        if tree.body and isinstance(final := tree.body[-1], ast.Expr):
+            tree.body.pop()
+            last = final.value
         body = compile(tree, filename, "exec", flags=FLAGS) if tree.body else None
         expr = (
             compile(ast.Expression(last), filename, "eval", flags=FLAGS) if last is not None else None

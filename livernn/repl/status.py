@@ -47,7 +47,7 @@ class Toolbar:
             f" tempo {s.tempo:g} | bar {bar + 1}:{in_bar + 1} | {len(voices)} voice(s)"
             f" | {self.rate():.1f} notes/s | late {late}"
         )
-        silent = getattr(s, "not_delivering", dict)()  # silence must not pass unnoticed
+        silent: dict[str, str] = getattr(s, "not_delivering", dict)()  # silence must not pass unnoticed
         if silent:
             line += " | NOT DELIVERING: " + ", ".join(sorted(silent))
         return line

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import IO
 
 from livernn.errors import LivernnError
 from livernn.outputs.base import MidiBytesOutput
@@ -54,7 +55,11 @@ class MidiProcessOutput(MidiBytesOutput):
             # It ends on "quit", or when the parent dies and its stdin closes.
             start_new_session=True,
         )
-        first = self._proc.stdout.readline().decode(errors="replace").strip()
+        # Both pipes exist: Popen was asked for stdin=PIPE and stdout=PIPE.
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._stdin: IO[bytes] = self._proc.stdin
+        self._stdout: IO[bytes] = self._proc.stdout
+        first = self._stdout.readline().decode(errors="replace").strip()
         if not first.startswith("ok "):
             self._proc.wait(5)
             raise LivernnError(first[6:] if first.startswith("error ") else
@@ -69,7 +74,7 @@ class MidiProcessOutput(MidiBytesOutput):
         self._reader.start()
 
     def _read(self) -> None:
-        for raw in self._proc.stdout:
+        for raw in self._stdout:
             line = raw.decode(errors="replace").strip()
             if line == "alive":
                 self._alive_at = time.monotonic()
@@ -104,8 +109,8 @@ class MidiProcessOutput(MidiBytesOutput):
     def _write(self, line: str) -> None:
         with self._lock:
             try:
-                self._proc.stdin.write(line.encode() + b"\n")
-                self._proc.stdin.flush()
+                self._stdin.write(line.encode() + b"\n")
+                self._stdin.flush()
                 self.sent += 1
             except (BrokenPipeError, ValueError, OSError) as exc:
                 self.errors += 1
@@ -141,7 +146,7 @@ class MidiProcessOutput(MidiBytesOutput):
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
-        for stream in (self._proc.stdin, self._proc.stdout):
+        for stream in (self._stdin, self._stdout):
             try:
                 stream.close()
             except OSError:

@@ -58,11 +58,16 @@ class DeliveryCheck:
     are dropped when a stall is declared and the next messages decide recovery."""
 
     def __init__(self, port) -> None:
+        self.port = port
+        self._open()
+
+    def _open(self) -> None:
+        """Open a fresh JACK check client and start with no debts (also after a JACK restart)."""
         import rtmidi
 
         from livernn.midi_system import jack_server_id
 
-        self.port = port
+        port = self.port
         self._rtmidi = rtmidi
         self.server = jack_server_id()
         self._in = rtmidi.MidiIn(port.api, name=f"{port._client_name}-check", queue_size_limit=8192)
@@ -122,7 +127,7 @@ class DeliveryCheck:
         from livernn.midi_system import DEAD_CLIENTS
 
         DEAD_CLIENTS.append(self._in)
-        self.__init__(self.port)
+        self._open()
 
 
 def _die_with_parent() -> None:

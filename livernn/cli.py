@@ -32,11 +32,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command_names(parser: argparse.ArgumentParser) -> set[str]:
+    """The subcommands ``build_parser`` registered (argparse keeps them in its subparsers action)."""
+    for action in parser._actions:  # noqa: SLF001
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            return set(action.choices)
+    return set()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        if "repl" in parser._subparsers._group_actions[0].choices:  # noqa: SLF001
+        if "repl" in _command_names(parser):
             args = parser.parse_args(["repl", *(argv or [])])
         else:
             parser.print_help()

@@ -138,9 +138,11 @@ def host_port(kind: str, rest: str, default_port: int | None) -> tuple[str, int]
         host, _, port = rest.rpartition(":")
     else:
         host, port = rest, ""
-    if not port and default_port is None:
+    if port:
+        return parse_address(host or "127.0.0.1", port)
+    if default_port is None:
         raise LivernnError(f"--out '{kind}:{rest}': {kind} needs HOST:PORT, e.g. {kind}:127.0.0.1:9001")
-    return parse_address(host or "127.0.0.1", port or default_port)
+    return parse_address(host or "127.0.0.1", default_port)
 
 
 def _build(name: str, options: dict, bpm: float) -> Output:

@@ -71,12 +71,13 @@ def measure(points: np.ndarray, aspect: float) -> Shape:
     thumb_out = (_angle(p[3] - p[2], p[4] - p[3]) < 45.0
                  and np.linalg.norm(p[THUMB_TIP] - p[9]) > 0.9 * size)
     roll_vec = p[9] - p[WRIST]
+    index, middle, ring, pinky = (bool(e) for e in extended)
     return Shape(
         x=float(centre[0]), y=float(centre[1]), size=size,
         pinch=float(np.linalg.norm(p[THUMB_TIP] - p[INDEX_TIP]) / size),
         openness=float(np.clip((np.mean(reach) - 1.0) / 0.8, 0.0, 1.0)),
         roll=math.atan2(float(roll_vec[0]), float(roll_vec[1])),
-        extended=(bool(thumb_out), *(bool(e) for e in extended)),
+        extended=(bool(thumb_out), index, middle, ring, pinky),
         thumb_up=bool(thumb_dir[1] > 0.7 * np.linalg.norm(thumb_dir[:2])),
     )
 

@@ -194,11 +194,11 @@ class HandTracks:
                 used.add(ti)
         out = []
         for hi, (hand, shape, points) in enumerate(measured):
-            track = matched.get(hi)
-            if track is None:
-                track = _Track(self._next_id, shape, self.settings, self.hold)
+            known = matched.get(hi)
+            if known is None:
+                known = _Track(self._next_id, shape, self.settings, self.hold)
                 self._next_id += 1
-                self._tracks.append(track)
-            out.append(track.update(hand, shape, points, t, aspect))
+                self._tracks.append(known)
+            out.append(known.update(hand, shape, points, t, aspect))
         self._tracks = [tr for tr in self._tracks if t - tr.last_t <= LOST_AFTER]
         return sorted(out, key=lambda h: h.id)

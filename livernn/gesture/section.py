@@ -53,7 +53,7 @@ def _check_one(key: str, value: Any) -> str | None:
         return None if isinstance(value, str) and value else f"must be a .task file name, got {value!r}"
     try:
         if key in MODEL_SETTINGS:
-            settings = list(SETTING_DEFAULTS)
+            settings: list[Any] = list(SETTING_DEFAULTS)  # the value is unchecked patch input
             settings[MODEL_SETTINGS[key]] = value
             check_settings(*settings)
         elif key == "osc":
@@ -125,7 +125,7 @@ def start_tracker(session: Any, runtime: Any, table: dict[str, Any]) -> Callable
         tracker = GestureTracker.from_table({"realtime": True, **table}, session.bus).start()
     except LivernnError as exc:
         raise LivernnError(f"[gesture]: {exc}") from None
-    seen = {"errors": 0, "frames": -1, "running": None}
+    seen = {"errors": 0, "frames": -1, "running": -1}  # running: -1 until first seen, then 0/1
 
     def watch(now: float) -> None:
         stats, running = tracker.stats, tracker.running
@@ -135,8 +135,8 @@ def start_tracker(session: Any, runtime: Any, table: dict[str, Any]) -> Callable
         if stats.errors > seen["errors"]:
             seen["errors"] = stats.errors
             runtime.warn(f"gesture: tracking failed on a frame: {tracker.last_error}")
-        if running != seen["running"]:
-            seen["running"] = running
+        if int(running) != seen["running"]:
+            seen["running"] = int(running)
             session.bus.publish("gesture.running", float(running), now)
             if not running:
                 runtime.warn(f"gesture: source {table['source']!r} ended after {stats.frames} frames; "

@@ -169,11 +169,12 @@ class ArraySource(FrameSource):
             raise LivernnError(f"fps must be > 0, got {fps}")
         self.images = list(images)
         self.fps = fps
+        self._fps = fps  # never None here, unlike FrameSource.fps
         self.live = realtime
         self._realtime = realtime
 
     def __iter__(self) -> Iterator[Frame]:
-        return _paced(((image, i / self.fps) for i, image in enumerate(self.images)), self._realtime)
+        return _paced(((image, i / self._fps) for i, image in enumerate(self.images)), self._realtime)
 
 
 def open_source(spec: FrameSource | int | str | Path, realtime: bool = False) -> FrameSource:

@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -126,7 +127,8 @@ class GestureTracker:
             raise LivernnError(f"unknown [gesture] setting {unknown[0]!r}; allowed: {', '.join(TABLE_KEYS)}")
         if "source" not in table:
             raise LivernnError("[gesture] needs source = a camera index, /dev/videoN, or a video or picture file")
-        kwargs = {TABLE_KEYS[key]: value for key, value in table.items()}
+        # Patch-file values of any type: the constructor checks each one.
+        kwargs: dict[str, Any] = {TABLE_KEYS[key]: value for key, value in table.items()}
         return cls(bus=bus, **kwargs)
 
     # --- one frame ---------------------------------------------------------------------

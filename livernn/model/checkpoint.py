@@ -38,6 +38,9 @@ def expected_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     h, shapes = cfg.hidden, {}
     if cfg.embed:
         shapes["embed.weight"] = (N_PITCHES, cfg.embed)
+    if cfg.time_embed:
+        shapes["step_embed.weight"] = (cfg.n_step, cfg.time_embed)
+        shapes["dur_embed.weight"] = (cfg.n_dur, cfg.time_embed)
     for layer in range(cfg.layers):
         in_size = cfg.input_size if layer == 0 else h
         shapes[f"lstm.weight_ih_l{layer}"] = (4 * h, in_size)

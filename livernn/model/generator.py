@@ -18,13 +18,14 @@ weights of their ``LoadedModel`` and nothing else, so each voice (thread) has it
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from livernn.model.checkpoint import ModelError, read_model
-from livernn.model.config import N_FEATURES, N_PITCHES, ModelConfig
+from livernn.model.config import N_PITCHES, ModelConfig
 from livernn.model.sampling import SamplerParams, allowed_pitches, pitch_classes
 from livernn.notes import make_notes
 
@@ -73,7 +74,9 @@ class FusedWeights:
       pitch table) are halved, exactly: sigmoid(x) = 0.5 + 0.5 tanh(x / 2), so one tanh
       covers all four gates and a multiply-add turns the first three into sigmoids.
     - Layer 0's pitch embedding, its input projection and both its biases are one
-      128-row table: a row lookup instead of a matvec. Every other layer is one matvec
+      128-row table: a row lookup instead of a matvec. With ``time_embed`` the step and
+      duration bin embeddings are two more such tables (one row per bin), so the step
+      reads the previous note's rhythm with two adds. Every other layer is one matvec
       over ``[input; h]``; the top layer's bias rides in it as a last column (the state
       vector ends with a constant 1), a middle layer's is one add.
     - The step, duration and velocity heads are one (3 * width, hidden + 1) matrix: one
@@ -93,6 +96,9 @@ class FusedWeights:
         half = np.ones(4 * h, np.float32)
         half[:3 * h] = 0.5  # i, f, o: tanh(x / 2) instead of sigmoid(x)
         self.cfg, self.hidden, self.layers = cfg, h, cfg.layers
+        self.n_feats = cfg.n_continuous  # the numbers at the head of a generator's state vector
+        self.step_table: np.ndarray | None = None  # layer 0's gates per step bin (time_embed)
+        self.dur_table: np.ndarray | None = None  # and per duration bin
         self.mats: list[np.ndarray] = []
         self.biases: list[np.ndarray | None] = []
         for layer in range(cfg.layers):
@@ -100,8 +106,13 @@ class FusedWeights:
             w_hh = w[f"lstm.weight_hh_l{layer}"][order] * half[:, None]
             bias = (w[f"lstm.bias_ih_l{layer}"] + w[f"lstm.bias_hh_l{layer}"])[order] * half
             if layer == 0:
-                n_first = cfg.embed or 1
-                first, feats = w_ih[:, :n_first], w_ih[:, n_first:]
+                n_first, te = cfg.embed or 1, cfg.time_embed
+                first, feats = w_ih[:, :n_first], w_ih[:, n_first + 2 * te:]
+                if te:
+                    self.step_table = np.ascontiguousarray(
+                        w["step_embed.weight"] @ w_ih[:, n_first:n_first + te].T, dtype=np.float32)
+                    self.dur_table = np.ascontiguousarray(
+                        w["dur_embed.weight"] @ w_ih[:, n_first + te:n_first + 2 * te].T, dtype=np.float32)
                 if cfg.embed:
                     table = w["embed.weight"] @ first.T
                 else:
@@ -134,6 +145,16 @@ class FusedWeights:
         self.log_edges = np.log(edges).tolist()
         self.step_lo = [0.0, *self.log_edges[:-1]]  # bin k>=1 spans edges[k-1..k]
         self.step_hi = [0.0, *self.log_edges[1:]]
+        # The bin of a time, as net.time_bins_t finds it on the float32 time: x lands at or
+        # above a float32 edge e exactly when float32(x) >= e, i.e. when x is at least half
+        # way from e's float32 predecessor to e (so no per-note rounding is needed).
+        e32 = edges.astype(np.float32)[1:-1]
+        below = np.nextafter(e32, np.float32(-np.inf))
+        self.inner_edges = ((e32.astype(float) + below.astype(float)) / 2).tolist()
+        # The seconds a sampled bin plays (the data's median per bin; see config), or None:
+        # log-uniform inside the bin.
+        self.step_values = list(cfg.step_values) or None
+        self.dur_values = list(cfg.dur_values) or None
 
     @property
     def matrices(self) -> list[np.ndarray]:
@@ -203,7 +224,8 @@ class _Snapshot:
 class NoteGenerator:
     """One voice's stateful sampler over a shared ``FusedWeights``.
 
-    The state is one float32 vector ``[features(4) | h_0 | ... | h_last | 1]``: layer l
+    The state is one float32 vector ``[features | h_0 | ... | h_last | 1]`` (features: the
+    four numbers, or velocity and the chord flag when the time bins are embedded): layer l
     reads the contiguous slice ``[input_l; h_l]`` (its input h_{l-1} sits just before
     h_l), and the heads read ``[h_last; 1]``. Each layer's cell is one buffer
     ``[i f o g | c]``, so ``[i f] * [g c]`` is one multiply. Every view the step uses is
@@ -214,7 +236,8 @@ class NoteGenerator:
         self._fw, self._start = fw, start
         self._rng = np.random.default_rng(seed)
         h, width = fw.hidden, fw.width
-        self._v = np.zeros(N_FEATURES + fw.layers * h + 1, np.float32)
+        nf = fw.n_feats
+        self._v = np.zeros(nf + fw.layers * h + 1, np.float32)
         self._v[-1] = 1.0
         self._cells = [np.zeros(5 * h, np.float32) for _ in range(fw.layers)]
         self._prod = np.zeros(2 * h, np.float32)
@@ -222,7 +245,7 @@ class NoteGenerator:
         self._tmp = np.zeros(h, np.float32)
         self._layer_views = []
         for layer, cell in enumerate(self._cells):
-            own = N_FEATURES + layer * h
+            own = nf + layer * h
             first = 0 if layer == 0 else own - h
             last = own + h + (layer == fw.layers - 1 and layer > 0)  # the top one reads the 1
             self._layer_views.append((
@@ -231,7 +254,7 @@ class NoteGenerator:
                 self._v[own:own + h]))
         self._hs = [views[-1] for views in self._layer_views]
         self._cs = [cell[4 * h:] for cell in self._cells]
-        self._top = self._v[N_FEATURES + (fw.layers - 1) * h:]
+        self._top = self._v[nf + (fw.layers - 1) * h:]
         # Heads: raw logits, their (3, width) softmax turned into running sums in place.
         self._raw = np.zeros(3 * width, np.float32)
         self._raw3 = self._raw.reshape(3, width)
@@ -282,18 +305,30 @@ class NoteGenerator:
 
     def observe(self, pitch: int, step_s: float, dur_s: float, vel: int) -> None:
         """Advance the state with a note (model-space pitch) without sampling anything."""
-        v = self._v
-        v[0] = _feature(step_s)
-        v[1] = _feature(dur_s)
-        v[2] = min(max(int(vel), 0), 127) / 127.0
-        v[3] = 1.0 if not step_s >= self._eps else 0.0
-        row = self._fw.pitch_table[min(max(int(pitch), 0), N_PITCHES - 1)]
+        v, fw = self._v, self._fw
+        chord = not step_s >= self._eps
+        times = None
+        if fw.step_table is not None and fw.dur_table is not None:  # embedded bins: two more rows
+            sbin = 0 if chord else bisect_right(fw.inner_edges, min(step_s, 3600.0)) + 1
+            dbin = bisect_right(fw.inner_edges, dur_s if dur_s > 0 else 0.0)  # NaN: bin 0
+            times = (fw.step_table[sbin], fw.dur_table[dbin])
+            v[0] = min(max(int(vel), 0), 127) / 127.0
+            v[1] = 1.0 if chord else 0.0
+        else:
+            v[0] = _feature(step_s)
+            v[1] = _feature(dur_s)
+            v[2] = min(max(int(vel), 0), 127) / 127.0
+            v[3] = 1.0 if chord else 0.0
+        row = fw.pitch_table[min(max(int(pitch), 0), N_PITCHES - 1)]
         prod, ig, fc, tmp = self._prod, self._prod_ig, self._prod_fc, self._tmp
         for mat, x, gates, bias, sig, i_f, g_c, c, o, h in self._layer_views:
             _dot(mat, x, gates)
             if row is not None:  # layer 0: its input projection and biases, by pitch
                 _add(gates, row, gates)
                 row = None
+                if times is not None:
+                    _add(gates, times[0], gates)
+                    _add(gates, times[1], gates)
             elif bias is not None:  # a middle layer (the top one's is in its matrix)
                 _add(gates, bias, gates)
             _tanh(gates, gates)  # i, f, o rows were halved: 0.5 + 0.5 tanh is their sigmoid
@@ -407,7 +442,9 @@ class NoteGenerator:
         u = self._rng.random(out=self._u).tolist()
         sbin, dbin, vbin = self._timing_bins(snap)
         sbin, dbin = min(sbin, fw.n_step - 1), min(dbin, fw.n_dur - 1)
-        if fw.cfg.categorical:
+        if fw.step_values is not None and fw.dur_values is not None:  # quantised data: the bin's value
+            step, dur = fw.step_values[sbin], fw.dur_values[dbin]
+        elif fw.cfg.categorical:
             lo, hi = fw.step_lo[sbin], fw.step_hi[sbin]
             step = 0.0 if sbin == 0 else math.exp(lo + u[U_STEP_IN] * (hi - lo))
             lo, hi = fw.log_edges[dbin], fw.log_edges[dbin + 1]

@@ -42,13 +42,28 @@ def time_feature_t(x: torch.Tensor) -> torch.Tensor:
     return torch.log1p(x.clamp_min(0.0) / 0.01) / 6.0
 
 
+def time_bins_t(cfg: ModelConfig, step, duration, edges: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The step class (0: a chord note, k >= 1: time bin k - 1) and duration class of each time."""
+    inner = edges[1:-1].contiguous()
+    sbin = torch.bucketize(step.contiguous(), inner, right=True) + 1
+    sbin = torch.where(step < cfg.chord_eps, torch.zeros_like(sbin), sbin)
+    return sbin, torch.bucketize(duration.contiguous(), inner, right=True)
+
+
 def encode_inputs(cfg: ModelConfig, pitch, step, duration, velocity) -> tuple[torch.Tensor, torch.Tensor]:
-    """(pitch indices, continuous features) the LSTM reads for each note."""
-    feats = torch.stack(
-        [time_feature_t(step), time_feature_t(duration), velocity.float() / 127.0,
-         (step < cfg.chord_eps).float()],
-        dim=-1,
-    )
+    """(pitch indices, features) the LSTM reads for each note.
+
+    The features are ``[step, duration, velocity / 127, chord flag]``; step and duration
+    are the log-compressed seconds, or with ``cfg.time_embed`` their bin indices (as
+    floats, exact), which ``NoteLSTM.features`` embeds.
+    """
+    if cfg.time_embed:
+        edges = torch.tensor(cfg.time_edges(), dtype=torch.float32, device=step.device)
+        sbin, dbin = time_bins_t(cfg, step, duration, edges)
+        times = [sbin.float(), dbin.float()]
+    else:
+        times = [time_feature_t(step), time_feature_t(duration)]
+    feats = torch.stack([*times, velocity.float() / 127.0, (step < cfg.chord_eps).float()], dim=-1)
     return pitch.long().clamp(0, N_PITCHES - 1), feats
 
 
@@ -56,10 +71,7 @@ def encode_targets(cfg: ModelConfig, step, duration, velocity, edges: torch.Tens
     """Class indices (categorical heads) or raw seconds (regression heads) to predict."""
     out = {"velocity": (velocity.long().clamp(0, 127) * cfg.vel_bins) // 128}
     if cfg.categorical:
-        inner = edges[1:-1].contiguous()
-        sbin = torch.bucketize(step.contiguous(), inner, right=True) + 1
-        out["step"] = torch.where(step < cfg.chord_eps, torch.zeros_like(sbin), sbin)
-        out["duration"] = torch.bucketize(duration.contiguous(), inner, right=True)
+        out["step"], out["duration"] = time_bins_t(cfg, step, duration, edges)
     else:
         out["step"], out["duration"] = step.float(), duration.float()
     return out
@@ -71,6 +83,12 @@ class NoteLSTM(nn.Module):
         self.cfg = cfg
         h = cfg.hidden
         self.embed = nn.Embedding(N_PITCHES, cfg.embed) if cfg.embed else None
+        te = cfg.time_embed
+        self.step_embed = nn.Embedding(cfg.n_step, te) if te else None
+        self.dur_embed = nn.Embedding(cfg.n_dur, te) if te else None
+        for table in (self.step_embed, self.dur_embed):
+            if table is not None:  # the two together as loud as one unit-variance number
+                nn.init.normal_(table.weight, std=(2 * te) ** -0.5)
         self.lstm = nn.LSTM(cfg.input_size, h, cfg.layers, batch_first=True,
                             dropout=cfg.dropout if cfg.layers > 1 else 0.0)
         self.drop = nn.Dropout(cfg.dropout)
@@ -93,17 +111,23 @@ class NoteLSTM(nn.Module):
     feature_gain: float = 1.0
 
     def features(self, pitch: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+        """The first layer's input: ``[pitch embedding (or pitch / 127); step and duration
+        bin embeddings (with time_embed); the continuous features * feature_gain]``."""
         first = self.embed(pitch) if self.embed is not None else pitch.unsqueeze(-1).float() / 127.0
+        parts = [first]
+        if self.step_embed is not None and self.dur_embed is not None:
+            parts += [self.step_embed(feats[..., 0].long()), self.dur_embed(feats[..., 1].long())]
+            feats = feats[..., 2:]
         if self.feature_gain != 1.0:
             feats = feats * self.feature_gain
-        return torch.cat([first, feats], dim=-1)
+        return torch.cat([*parts, feats], dim=-1)
 
     def export_state(self) -> dict[str, torch.Tensor]:
         """The state dict a model file holds: the feature gain folded into the weights."""
         state = dict(self.state_dict())
         if self.feature_gain != 1.0:
             w = state["lstm.weight_ih_l0"].detach().clone()
-            w[:, (self.cfg.embed or 1):] *= self.feature_gain
+            w[:, -self.cfg.n_continuous:] *= self.feature_gain
             state["lstm.weight_ih_l0"] = w
         return state
 
@@ -112,7 +136,7 @@ class NoteLSTM(nn.Module):
         state = {k: torch.as_tensor(v) for k, v in state.items()}
         if self.feature_gain != 1.0:
             w = state["lstm.weight_ih_l0"].clone()
-            w[:, (self.cfg.embed or 1):] /= self.feature_gain
+            w[:, -self.cfg.n_continuous:] /= self.feature_gain
             state["lstm.weight_ih_l0"] = w
         self.load_state_dict(state)
 

@@ -13,8 +13,9 @@ What ``evaluate`` reports (all per note, over every note after each piece's firs
   -log sum_s p(s | history) p(pitch | history, s): the figure to compare across models
   (equal to ``pitch`` for a model whose pitch head does not see the step).
 - ``step_mae_ms``, ``duration_mae_ms``: mean absolute error of a point prediction, the
-  median of each categorical head (within a bin log-uniform, as the generator samples)
-  or the regression head's output. Left out: each piece's first ``MAE_SKIP`` (24)
+  median of each categorical head (within a bin log-uniform, as the generator samples, or
+  the bin's stored value when the model has ``step_values``/``dur_values``: what it
+  plays) or the regression head's output. Left out: each piece's first ``MAE_SKIP`` (24)
   predictions, the notes a windowed model of sequence length 25 has no full context for,
   so the same notes are scored for every model.
 
@@ -48,6 +49,9 @@ def _medians(cfg: ModelConfig, logits: torch.Tensor, log_edges: torch.Tensor, st
     seconds = torch.exp(lo + frac * (hi - lo))
     if step:
         seconds = torch.where(k == 0, torch.zeros_like(seconds), seconds)
+    values = cfg.step_values if step else cfg.dur_values
+    if values:  # the generator plays the bin's stored value
+        seconds = torch.tensor(values, dtype=seconds.dtype, device=seconds.device)[k]
     return seconds
 
 

@@ -27,7 +27,8 @@ from livernn.data.augment import QUANTIZED, corpus_grid_share
 from livernn.data.split import split_files
 from livernn.errors import LivernnError
 from livernn.model.checkpoint import read_model, write_model
-from livernn.model.net import HEADS, NoteLSTM, model_step, total_loss
+from livernn.model.config import ModelConfig
+from livernn.model.net import HEADS, NoteLSTM, model_step, time_bins_t, total_loss
 from livernn.notes import chord_rate
 from livernn.train.config import Recipe
 from livernn.train.evaluate import evaluate, references
@@ -86,6 +87,26 @@ def load_splits(data_dir: Path, recipe: Recipe, *, progress: bool, verbose: bool
     return pieces, stats
 
 
+def bin_values(cfg: ModelConfig, pieces: list[np.ndarray]) -> tuple[list[float], list[float]]:
+    """The median seconds of the training notes' steps and durations in each of the model's
+    bins (a bin no note fell in: its log-centre; the chord bin: 0 if empty), what the
+    generator plays for a sampled bin of a model trained on quantised data (see config)."""
+    notes = np.concatenate(pieces)
+    edges = cfg.time_edges()
+    t = {k: torch.from_numpy(notes[k].astype(np.float32)) for k in ("step", "duration")}
+    sbin, dbin = time_bins_t(cfg, t["step"], t["duration"], torch.tensor(edges, dtype=torch.float32))
+    centre = np.sqrt(edges[:-1] * edges[1:])
+    out = []
+    for bins, seconds, default in ((sbin.numpy(), notes["step"], [0.0, *centre]),
+                                   (dbin.numpy(), notes["duration"], list(centre))):
+        values = []
+        for k, fallback in enumerate(default):
+            inside = seconds[bins == k]
+            values.append(round(float(np.median(inside)), 6) if len(inside) else float(fallback))
+        out.append(values)
+    return out[0], out[1]
+
+
 def _distributed() -> tuple[int, int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
@@ -122,6 +143,12 @@ def train(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *,
             print(f"training data is quantised ({100 * stats['grid_share']:.1f}% of steps on their grid): "
                   "no tempo stretch (set augment.stretch_quantized = true to stretch anyway)", flush=True)
     stats["stretch"] = augment.stretch
+    if cfg.categorical:
+        # Quantised data: a sampled bin plays the data's own value in it (on the grid);
+        # performed data keeps the expressive spread inside a bin (config's docstring).
+        values = bin_values(cfg, pieces["train"]) if stats["quantized"] else ([], [])
+        cfg = replace(cfg, step_values=values[0], dur_values=values[1]).validated()
+        recipe = replace(recipe, model=cfg)
 
     # -- model and optimiser
     model = NoteLSTM(cfg)

@@ -128,9 +128,10 @@ class Surface:
         return voices, tuple(self.runtime.scenes), tuple(self.models())
 
     # -- moves --------------------------------------------------------------------------------
-    def write(self, voice: str, param: str, value: Any) -> Any:
+    def write(self, voice: object, param: object, value: Any) -> Any:
         """Set ``voice.param`` through the action table (clamped to its range); returns the
-        value now in force. Raises LivernnError naming what is wrong."""
+        value now in force. Raises LivernnError naming what is wrong (any argument may be
+        unchecked input from a page or a controller)."""
         if not isinstance(voice, str) or voice not in self.session.voices:
             raise unknown("voice", str(voice)[:40], self.session.voices)
         if not isinstance(param, str) or param not in PARAM_SPECS:

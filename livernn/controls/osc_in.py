@@ -282,7 +282,8 @@ class OscIn:
     async def start(self) -> tuple[str, int]:
         """Bind and serve on the running loop; returns the bound (host, port)."""
         loop = asyncio.get_running_loop()
-        server = AsyncIOOSCUDPServer((self.bind, self.port), self.dispatcher, loop)
+        # python-osc annotates loop as BaseEventLoop, yet only uses AbstractEventLoop's API.
+        server = AsyncIOOSCUDPServer((self.bind, self.port), self.dispatcher, loop)  # type: ignore[arg-type]
         try:
             transport, _ = await server.create_serve_endpoint()
         except OSError as exc:

@@ -108,7 +108,8 @@ def _build(data: dict[str, Any], path: Path, check: Checker) -> Patch | None:
     automation = _automation(data, voices, check)
     scenes = _scenes(data, voices, models, check)
     triggers = _triggers(data, voices, models, scenes, check)
-    if osc is None and any(x.source.startswith("osc.") for x in (*mappings, *triggers)):
+    sources = [m.source for m in mappings] + [t.source for t in triggers]
+    if osc is None and any(source.startswith("osc.") for source in sources):
         osc = OscSpec()  # OSC controls named without an [osc] table: the safe default server
     start_scene = data.get("scene")
     if start_scene is not None:
@@ -219,7 +220,7 @@ def _outputs(data: dict[str, Any], folder: Path, check: Checker) -> dict[str, Ou
             continue
         allowed = KINDS[kind].options  # each kind says its own (livernn.outputs.KINDS)
         extra = ("type", "name", "offset_ms") if isinstance(where[-1], int) else ("type", "offset_ms")
-        options = {}
+        options: dict[str, Any] = {}
         offset = check.number((*where, "offset_ms"), table.get("offset_ms", 0.0), -50, 500) or 0.0
         for key, value in check.table(where, table, (*extra, *allowed)).items():
             if key in allowed:

@@ -35,7 +35,8 @@ class ModelError(LivernnError):
 
 def expected_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     """Every tensor a model with this config has, by its torch state-dict name."""
-    h, shapes = cfg.hidden, {}
+    h = cfg.hidden
+    shapes: dict[str, tuple[int, ...]] = {}
     if cfg.embed:
         shapes["embed.weight"] = (N_PITCHES, cfg.embed)
     if cfg.time_embed:

@@ -23,10 +23,12 @@ generation thread never takes it (docs/ARCHITECTURE.md, "Threads").
 from __future__ import annotations
 
 import math
+import operator
 import threading
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -264,8 +266,7 @@ class Voice:
                 self._hand = self._sample()
             params = self._params
             onset = self._onset(self._hand, params)
-            if plan is not None and (plan.at == "now" or (
-                    clock.time_of(plan.boundary) <= until + 1e-6 and onset >= plan.boundary - 1e-9)):
+            if plan is not None and self._swap_due(plan, onset, until):
                 self._swap_now(plan)
                 continue
             if window is not None and onset >= window[2]:
@@ -281,6 +282,19 @@ class Voice:
             self._emit(self._hand, params, onset, max(t_on, now), play=t_on >= now - LATE_DROP)
             self._hand = None
 
+    def _swap_due(self, plan: SwapPlan, onset: float, until: float) -> bool:
+        """The pending swap takes over before the note in hand (its boundary is planned)."""
+        if plan.at == "now":
+            return True
+        boundary = plan.boundary
+        assert boundary is not None  # _fill_notes plans it before asking
+        return self.session.clock.time_of(boundary) <= until + 1e-6 and onset >= boundary - 1e-9
+
+    def _beat_cursor(self) -> float:
+        """The cursor while notes are being filled (fill sets it before ``_fill_notes``)."""
+        assert self._cursor is not None
+        return self._cursor
+
     def _sampler(self, params: VoiceParams) -> Any:
         listening = self.listening
         return params.sampler() if listening is None else listening.sampler(params)
@@ -295,9 +309,10 @@ class Voice:
 
     def _onset(self, note: _Sampled, params: VoiceParams) -> float:
         """Quantized beat of the note in hand (with the parameters in force now)."""
+        cursor = self._beat_cursor()
         if self._at_cursor:
-            return self._cursor
-        raw = self._cursor + self._beats(note.step_s, params)
+            return cursor
+        raw = cursor + self._beats(note.step_s, params)
         return _quantize(raw, params.quantize, params.swing)
 
     def _beats(self, seconds: float, params: VoiceParams) -> float:
@@ -305,7 +320,7 @@ class Voice:
 
     def _emit(self, note: _Sampled, params: VoiceParams, onset: float, t_on: float, play: bool) -> None:
         clock = self.session.clock
-        self._cursor = onset if self._at_cursor else self._cursor + self._beats(note.step_s, params)
+        self._cursor = onset if self._at_cursor else self._beat_cursor() + self._beats(note.step_s, params)
         self._at_cursor = False
         self._remember(note.model_pitch, note.step_s, note.dur_s, note.velocity)
         if params.mute or not play:
@@ -321,7 +336,7 @@ class Voice:
         self._sounding = [n for n in self._sounding if n.t_off > t_on and not n.cancelled]
         while len(self._sounding) >= params.max_polyphony:
             oldest = self._sounding.pop(0)
-            self.session.scheduler.end_notes(lambda n, o=oldest: n is o, t_on)
+            self.session.scheduler.end_notes(partial(operator.is_, oldest), t_on)
         outs = (*self.outputs, *self.session.taps)
         n = Note(self.name, self.channel, pitch, velocity, t_on, t_off, outs, self.epoch)
         self._sounding.append(n)
@@ -342,7 +357,7 @@ class Voice:
 
     def _plan_boundary(self, plan: SwapPlan, until: float) -> None:
         clock = self.session.clock
-        frontier = max(self._cursor, clock.beat(until))
+        frontier = max(self._beat_cursor(), clock.beat(until))
         plan.boundary = frontier if plan.at == "now" else clock.next_boundary(frontier, plan.at)
 
     def _swap_now(self, plan: SwapPlan) -> None:
@@ -352,16 +367,18 @@ class Voice:
             for pitch, step, dur, vel in list(self._recent)[-heard:]:
                 plan.generator.observe(pitch, step, dur, vel)
         old_model = self.model
+        boundary = plan.boundary
+        assert boundary is not None  # every caller plans it first
         self.model, self.generator = plan.model, plan.generator
         self.last_good = old_model
         self.epoch += 1
         self._hand = None
         if plan.at != "now":
-            self._cursor, self._at_cursor = plan.boundary, True
+            self._cursor, self._at_cursor = boundary, True
         if plan.policy == "cut":
             epoch = self.epoch
             self.session.scheduler.end_notes(
-                lambda n: n.voice == self.name and n.epoch < epoch, self.session.clock.time_of(plan.boundary)
+                lambda n: n.voice == self.name and n.epoch < epoch, self.session.clock.time_of(boundary)
             )
         # The event first: code awaiting the swap's Future (the REPL's ``await swap(...)``)
         # resumes on another thread and must already see the "swap" event's effects.

@@ -7,9 +7,11 @@ import torch
 
 from livernn.data.augment import QUANTIZED, corpus_grid_share, grid_share
 from livernn.model.config import ModelConfig
+from livernn.model.generator import generate_notes
 from livernn.model.net import NoteLSTM, encode_inputs
 from livernn.notes import make_notes, notes_to_midi
 from livernn.train import load_recipe, train
+from livernn.train.loop import bin_values
 
 TINY = {"model.hidden": 32, "model.layers": 1, "model.embed": 16, "model.time_bins": 48,
         "model.vel_bins": 4, "model.dropout": 0.0, "train.seq_len": 24, "train.batch_size": 8,
@@ -79,6 +81,51 @@ def test_tempo_stretch_is_off_on_quantised_data_and_on_for_performed_data(tmp_pa
         recipe = load_recipe(None, {**TINY, "train.epochs": 1, "train.cache_dir": str(tmp_path / "c")})
         assert recipe.augment.stretch == 0.1  # the default recipe asks for a stretch
         train(recipe, tmp_path / folder, tmp_path / f"out_{folder}", progress=False)
-        data = load_model(tmp_path / f"out_{folder}").meta["data"]
+        model = load_model(tmp_path / f"out_{folder}")
+        data = model.meta["data"]
         assert data["quantized"] is quantized and data["stretch"] == stretch, data
         assert (data["grid_share"] >= QUANTIZED) is quantized
+        # Quantised: a sampled bin plays the data's median in it, so every step is one the
+        # data has; performed: no stored values, times spread inside their bins.
+        cfg = model.config
+        steps = generate_notes(model, 200, seed=3)["step"].astype(float)
+        if quantized:
+            assert len(cfg.step_values) == cfg.n_step and len(cfg.dur_values) == cfg.n_dur
+            assert set(np.round(steps, 5)) <= set(np.round(np.float32(cfg.step_values).astype(float), 5))
+        else:
+            assert cfg.step_values == [] and cfg.dur_values == []
+            assert len(set(np.round(steps, 5))) > 50
+
+
+def test_model_files_without_time_embed_read_times_as_numbers():
+    from livernn.model import load_model
+
+    assert ModelConfig().time_embed > 0  # new models embed the time bins
+    assert ModelConfig.from_dict({"hidden": 32}).time_embed == 0  # a file from before the key
+    assert ModelConfig(heads="regression").time_embed == 0  # no bins to embed
+    for name in ("bach", "folk"):  # the shipped models: unchanged input, unchanged timing draw
+        m = load_model(name)
+        assert m.config.time_embed == 0 and m.config.step_values == [] and m.config.dur_values == []
+        assert m._fused.step_table is None and m._fused.n_feats == 4
+
+
+def test_bin_values_are_the_training_medians_per_bin():
+    cfg = ModelConfig(time_bins=16)
+    piece = make_notes([60] * 5, [0.0, 0.25, 0.26, 0.255, 0.004], [0.25, 0.25, 0.25, 0.26, 0.5])
+    steps, durs = bin_values(cfg, [piece])
+    edges = cfg.time_edges()
+    k = int(np.searchsorted(edges, 0.25, "right"))  # step bin k spans edges[k-1..k]
+    assert steps[k] == 0.255 and steps[0] == 0.002  # the chord bin: its notes' median
+    assert durs[k - 1] == 0.25 and durs[int(np.searchsorted(edges, 0.5, "right")) - 1] == 0.5
+    empty = int(np.searchsorted(edges, 4.0, "right"))
+    assert np.isclose(steps[empty], np.sqrt(edges[empty - 1] * edges[empty]))
+
+
+def test_embedded_time_bins_learn_the_rhythm_from_context(tmp_path):
+    """The issue's target: the step NLL far below a context-free count of step bins."""
+    rhythmic(tmp_path / "score", n_files=30)
+    recipe = load_recipe(None, {**TINY, "train.cache_dir": str(tmp_path / "c")})
+    assert recipe.model.time_embed > 0
+    metrics = train(recipe, tmp_path / "score", tmp_path / "out", progress=False)
+    val = metrics["val"]
+    assert val["step"] < 0.75 * val["unigram_step"], val

@@ -71,3 +71,19 @@ def test_the_listen_table_of_a_patch(repo, tmp_path):
     bad.write_text(bad.read_text().replace('mode = "follow"', 'mode = "folow"'))
     with pytest.raises(PatchError, match=r"listen\.voices\.harm.*did you mean 'follow'"):
         load_patch(bad)
+
+
+def test_the_pedal_ends_a_call_at_once():
+    s = Session(bpm=120)
+    v = s.add_voice("a", "bach", outputs=[])
+    policy = attach(v, listen_options("answer", gap=4.0, end_cc=64))
+    s._running = True  # the policy only hears a playing session; nothing is started here
+    try:
+        policy.note_on(60, 90, 5.0)
+        assert policy.window(5.1) is None  # the player holds a note: still the call
+        policy.control(1, 127, 5.2)  # another CC: nothing
+        assert policy.window(5.3) is None
+        policy.control(64, 127, 5.4)  # the pedal: the call is over, the answer comes
+    finally:
+        s._running = False
+    assert policy.window(5.5) is not None and policy.phase == "answer"

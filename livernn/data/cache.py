@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import warnings
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +90,7 @@ def load_notes(
     errors = {}
     if jobs:
         n = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+        results: Iterable[tuple[str, str | None]]
         if n == 1:
             results = map(_parse, jobs)
         else:

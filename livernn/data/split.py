@@ -92,7 +92,9 @@ def melody_intervals(notes) -> np.ndarray:
     end = start + np.maximum(notes["duration"].astype(np.float64), 1e-3)
     order = np.argsort(start, kind="stable")
     start, end, pitch = start[order].tolist(), end[order].tolist(), notes["pitch"][order].tolist()
-    top, live, i, n = [], [], 0, len(start)  # live: heap of (-pitch, end) of sounding notes
+    tops: list[int] = []
+    live: list[tuple[int, float]] = []  # heap of (-pitch, end) of sounding notes
+    i, n = 0, len(start)
     while i < n:
         t = start[i]
         while i < n and start[i] == t:
@@ -100,8 +102,8 @@ def melody_intervals(notes) -> np.ndarray:
             i += 1
         while live and live[0][1] <= t + 1e-6:  # the highest has ended: drop it (lazily)
             heapq.heappop(live)
-        top.append(-live[0][0])  # a note just pushed at t always outlasts t
-    top = np.array(top, np.int16)
+        tops.append(-live[0][0])  # a note just pushed at t always outlasts t
+    top = np.array(tops, np.int16)
     keep = np.concatenate([[True], top[1:] != top[:-1]])
     return np.diff(top[keep])
 

@@ -63,13 +63,14 @@ class LinkSource:
     def read(self) -> tuple[float, float, float]:
         """(monotonic time, Link beat at that time, tempo): one reading of the timeline."""
         link = self._link
-        best = None
+        best: tuple[float, float, float] | None = None
         for _ in range(READS):  # keep the narrowest: a reading preempted midway is off by the gap
             before = time.monotonic()
             beat = float(link.beat)
             after = time.monotonic()
             if best is None or after - before < best[0]:
                 best = (after - before, (before + after) / 2, beat)
+        assert best is not None  # READS >= 1 readings were taken
         return best[1], best[2], float(link.tempo)
 
     def start(self, clock) -> None:

@@ -78,6 +78,10 @@ def encode_targets(cfg: ModelConfig, step, duration, velocity, edges: torch.Tens
 
 
 class NoteLSTM(nn.Module):
+    # Declared here so that attribute reads are typed (nn.Module.__getattr__ says Tensor | Module).
+    cfg: ModelConfig
+    edges: torch.Tensor  # buffer: the time-bin edges
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
@@ -160,17 +164,18 @@ class NoteLSTM(nn.Module):
             return self.pitch_head(torch.tanh(out + self.step_to_pitch(step_bin)))
         return self.pitch_head(out)
 
-    def pitch_marginal_logprob(self, out: torch.Tensor, step_logits: torch.Tensor,
+    def pitch_marginal_logprob(self, out: torch.Tensor, step_logits: torch.Tensor | None,
                                pitch: torch.Tensor, chunk: int = 256) -> torch.Tensor:
         """log p(pitch | history) with the next step summed out, for N positions.
 
         ``out`` (N, hidden), ``step_logits`` (N, n_step), ``pitch`` (N,). For a model whose
         pitch head sees the step bin this is log sum_s p(s | history) p(pitch | history, s),
         the figure comparable with a model that does not condition on the step; for any
-        other model it is the pitch head's own log-probability.
+        other model it is the pitch head's own log-probability (``step_logits`` may be None).
         """
         if self.step_to_pitch is None:
             return torch.log_softmax(self.pitch_head(out).float(), -1).gather(-1, pitch[:, None])[:, 0]
+        assert step_logits is not None  # step_to_pitch exists only for a categorical step head
         log_ps = torch.log_softmax(step_logits.float(), -1)
         table = self.step_to_pitch.weight  # (n_step, hidden)
         parts = []
@@ -214,6 +219,7 @@ def model_step(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, to
     gradients are synchronised).
     """
     core = getattr(model, "module", model)
+    assert isinstance(core, NoteLSTM)
     cfg = core.cfg
     p, s, d, v, valid = batch["pitch"], batch["step"], batch["duration"], batch["velocity"], batch["mask"]
     pitch_in, feats = encode_inputs(cfg, p[:, :-1], s[:, :-1], d[:, :-1], v[:, :-1])
@@ -225,4 +231,7 @@ def model_step(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, to
 
 def total_loss(losses: dict[str, torch.Tensor], weights: LossWeights) -> torch.Tensor:
     w = weights.as_dict()
-    return sum(w[h] * losses[h] for h in HEADS)
+    total = w[HEADS[0]] * losses[HEADS[0]]
+    for h in HEADS[1:]:
+        total = total + w[h] * losses[h]
+    return total

@@ -211,5 +211,5 @@ def test_observing_garbage_timing_cannot_poison_the_state(tmp_path):
     for step, dur in ((float("nan"), 0.5), (float("inf"), float("inf")), (-3.0, -1.0), (1e300, 1e-300)):
         g.observe(60, step, dur, 80)
     assert all(np.isfinite(x).all() for x in g._hs + g._cs)
-    pitch, step, dur, vel = g.next(SamplerParams())
+    pitch, step, dur, _vel = g.next(SamplerParams())
     assert 0 <= pitch <= 127 and step >= 0 and dur > 0

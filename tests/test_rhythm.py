@@ -32,7 +32,8 @@ def rhythmic(folder, n_files: int = 30, seed: int = 0):
         unit = [0.5, 1.0, 1.5][(i // 3) % 3]
         steps = [cycle[k % len(cycle)] * unit for k in range(120)]
         dur = steps[1:] + steps[:1]
-        notes_to_midi(make_notes(rng.integers(55, 80, 120), [0.0] + steps[1:], dur, [80] * 120), folder / f"t{i:02d}.mid")
+        notes_to_midi(make_notes(rng.integers(55, 80, 120), [0.0, *steps[1:]], dur, [80] * 120),
+                      folder / f"t{i:02d}.mid")
     return folder
 
 

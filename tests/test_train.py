@@ -9,13 +9,13 @@ import sys
 
 import numpy as np
 import pytest
-from test_data import tiny_corpus
 
 from livernn.cli import main
 from livernn.errors import LivernnError
 from livernn.model import load_model
 from livernn.notes import make_notes, notes_from_midi, notes_to_midi
 from livernn.train import load_recipe, train
+from test_data import tiny_corpus
 
 TINY = {"model.hidden": 24, "model.layers": 1, "model.embed": 8, "model.time_bins": 16,
         "model.vel_bins": 8, "train.seq_len": 16, "train.batch_size": 16, "train.threads": 1,

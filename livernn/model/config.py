@@ -93,7 +93,8 @@ class ModelConfig:
                 raise LivernnError(f"model config {name} must be a finite number, got {value!r}")
         if not (0 <= self.dropout < 1 and 0 < self.chord_eps <= self.time_min < self.time_max
                 and 1 <= self.ref_bpm <= 400):
-            raise LivernnError("model config needs 0 <= dropout < 1, 0 < chord_eps <= time_min < time_max, ref_bpm in 1..400")
+            raise LivernnError("model config needs 0 <= dropout < 1, 0 < chord_eps <= time_min < time_max, "
+                               "ref_bpm in 1..400")
         for name, n in (("step_values", self.n_step), ("dur_values", self.n_dur)):
             values = getattr(self, name)
             if not isinstance(values, list) or not (

@@ -69,7 +69,7 @@ def _fill(cls, table: dict, where: str):
     if not isinstance(table, dict):
         raise LivernnError(f"{where} must be a table")
     known = {f.name: f for f in fields(cls)}
-    for key, value in table.items():
+    for key in table:
         if key not in known:
             raise LivernnError(f"{where}: unknown key {key!r} (allowed: {', '.join(known)})")
     try:

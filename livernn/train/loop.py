@@ -77,8 +77,9 @@ def load_splits(data_dir: Path, recipe: Recipe, *, progress: bool, verbose: bool
               f"({found.moved} moved)", flush=True)
     train_notes = np.concatenate(pieces["train"])
     stats["chord_rate"] = chord_rate(train_notes)
-    stats["grid_share"] = corpus_grid_share(pieces["train"])
-    stats["quantized"] = stats["grid_share"] >= QUANTIZED
+    grid_share = corpus_grid_share(pieces["train"])
+    stats["grid_share"] = grid_share
+    stats["quantized"] = grid_share >= QUANTIZED
     vals, counts = np.unique(train_notes["pitch"], return_counts=True)
     vvals, vcounts = np.unique(train_notes["velocity"], return_counts=True)
     stats["start_note"] = {"pitch": int(vals[counts.argmax()]), "step": 0.0,
@@ -155,8 +156,11 @@ def train(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *,
     model.feature_gain = float(t.feature_gain)
     model = model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay, betas=(0.9, t.beta2))
-    sampler = torch.utils.data.DistributedSampler(range(len(windows)), num_replicas=world, rank=rank,
-                                                  shuffle=True, seed=t.seed, drop_last=world > 1)
+    # The sampler only takes len() of its dataset: window indices stand in for the windows (torch
+    # types the argument as Dataset, though any sized sequence serves).
+    sampler: torch.utils.data.DistributedSampler[int] = torch.utils.data.DistributedSampler(
+        range(len(windows)), num_replicas=world, rank=rank,  # type: ignore[arg-type]
+        shuffle=True, seed=t.seed, drop_last=world > 1)
     steps_per_epoch = math.ceil(len(sampler) / t.batch_size)
     total_steps = steps_per_epoch * t.epochs
     start_epoch, step, best, bad, elapsed = 0, 0, float("inf"), 0, 0.0
@@ -191,13 +195,14 @@ def train(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *,
         sampler.set_epoch(epoch)
         order = torch.tensor(list(sampler), dtype=torch.int64)
         sums, n_notes, t0 = {h: 0.0 for h in HEADS}, 0, time.perf_counter()
-        bar = range(0, len(order), t.batch_size)
+        starts = range(0, len(order), t.batch_size)
+        bar = None
         if progress and main:
             from tqdm import tqdm
 
-            bar = tqdm(bar, desc=f"epoch {epoch + 1}/{t.epochs}", unit="batch", leave=False)
+            bar = tqdm(starts, desc=f"epoch {epoch + 1}/{t.epochs}", unit="batch", leave=False)
         try:
-            for i in bar:
+            for i in starts if bar is None else bar:
                 batch = augment(windows.batch(order[i:i + t.batch_size]), gen)
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
                 for group in opt.param_groups:
@@ -216,7 +221,7 @@ def train(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *,
                 n_notes += n
                 for h in HEADS:
                     sums[h] += float(losses[h].detach()) * n
-                if progress and main:
+                if bar is not None:
                     bar.set_postfix({h[:3]: f"{sums[h] / n_notes:.3f}" for h in HEADS})
         except torch.cuda.OutOfMemoryError:
             raise LivernnError(
@@ -270,11 +275,12 @@ def finalize(out: Path, pieces: dict, recipe: Recipe, device: torch.device) -> d
     cfg, meta, arrays, _ = read_model(out)
     model = NoteLSTM(cfg).to(device)  # from the file: feature gain 1
     model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})
-    results = {}
+    results: dict[str, dict[str, float] | int | float] = {}
     for split in ("val", "test"):
         if pieces[split]:
-            results[split] = evaluate(model, pieces[split], recipe.loss, device)
-            results[split].update(references(cfg, pieces["train"], pieces[split]))
+            scores = evaluate(model, pieces[split], recipe.loss, device)
+            scores.update(references(cfg, pieces["train"], pieces[split]))
+            results[split] = scores
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line]
     results["epochs_run"] = len(lines)
     results["train_s"] = lines[-1]["elapsed_s"] if lines else 0.0

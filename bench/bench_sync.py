@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from peers import start_jack, stop_process, wait_for  # noqa: E402
+from peers import start_jack, stop_process  # noqa: E402
 from test_clock_out import ClockProbe, fit_jitter  # noqa: E402
 from test_sync_midi import SOURCE  # noqa: E402
 

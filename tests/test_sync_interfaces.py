@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
-from peers import stop_process, wait_for
-from test_clock_out import ClockProbe
-from test_sync_midi import SOURCE
 
 from livernn.patch.schema import load_patch
 from livernn.patch.specs import PatchError
+from peers import stop_process, wait_for
+from test_clock_out import ClockProbe
+from test_sync_midi import SOURCE
 
 ROOT = Path(__file__).resolve().parents[1]
 

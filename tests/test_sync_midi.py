@@ -56,7 +56,8 @@ def test_follows_an_external_clock_locks_and_follows_a_change(jack):
                     time.sleep(0.0002)
                 samples.append((session.clock.beat(float(t)), session.clock.bpm))
             status = session.status()["clock"]
-            print("restarts", session.band.source.filter.restarts, "errs", [round(b - 133, 3) for _, b in samples[96:24 * 16:12]])
+            print("restarts", session.band.source.filter.restarts,
+                  "errs", [round(b - 133, 3) for _, b in samples[96:24 * 16:12]])
         finally:
             stop_process(proc)
     assert status["source"] == "midi:ticks" and status["ticks"] >= 24 * 24 - 2

@@ -17,7 +17,8 @@ import time
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("calibrate", help="measure a MIDI loopback; suggest an output offset (ms)")
-    p.add_argument("--out", required=True, metavar="midi:NAME", help="the MIDI output patched back (part of a port name)")
+    p.add_argument("--out", required=True, metavar="midi:NAME",
+                   help="the MIDI output patched back (part of a port name)")
     p.add_argument("--in", dest="input", required=True, metavar="NAME", help="the MIDI input it comes back on")
     p.add_argument("--count", type=int, default=32, help="notes to time (default 32)")
     p.add_argument("--gap", type=float, default=0.05, help="seconds between notes (default 0.05)")

@@ -20,12 +20,13 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from livernn.sync.options import add_sync_args
     from livernn.outputs import spec_help
+    from livernn.sync.options import add_sync_args
 
     parser = subparsers.add_parser("perform", help="play a patch file (live reload on save)",
                                    description=__doc__.split("\n\n")[1])
-    parser.add_argument("patch", help="patch file (.toml) or a shipped patch's name (demo; `livernn models` lists them)")
+    parser.add_argument("patch",
+                        help="patch file (.toml) or a shipped patch's name (demo; `livernn models` lists them)")
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     parser.add_argument("--record", type=Path, metavar="F", help="record the set to a MIDI file")
     parser.add_argument("--render", action="store_true",
@@ -133,6 +134,7 @@ async def _perform(args: argparse.Namespace) -> int:
                                            + " ".join(f"{k}={v}" for k, v in named.items()))
             )
             osc = f"; OSC on {show.osc.bind}:{show.osc.port}" if show.osc else ""
+            assert show.patch is not None  # open_show returns a show with its patch loaded
             _say(f"playing {show.patch.name}: voices {', '.join(session.voices) or 'none'} -> "
                  f"{', '.join(session.outputs) or 'no outputs'}{osc}; Ctrl-C stops")
             loop = asyncio.get_running_loop()

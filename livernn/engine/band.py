@@ -66,7 +66,7 @@ class Band:
 
     # -- tempo announcements and clock outs ------------------------------------------
     def _on_anchor(self, anchor) -> None:
-        for name, out in list(self.clock_outs.items()):
+        for out in list(self.clock_outs.values()):
             shift = self.session.scheduler.offsets.get(out, 0.0)
             out.clock_anchor(anchor.time + shift, anchor.beat, anchor.bpm)
         if abs(anchor.tempo - self._said) >= TEMPO_STEP:

@@ -73,7 +73,7 @@ def bench_jack(n_notes: int) -> None:
         _, policy = d.voice("resp", "answer")
         d.session.start()
         calls, score, at = [], [], 0.5
-        for i in range(6):
+        for _ in range(6):
             notes = [int(60 + rng.choice([0, 2, 4, 5, 7, 9])) for _ in range(int(rng.integers(4, 10)))]
             score += phrase(at, notes)
             calls.append((at, at + 0.25 * (len(notes) - 1), len(notes)))
@@ -83,7 +83,7 @@ def bench_jack(n_notes: int) -> None:
         time.sleep(1.0)
         played, voice = note_ons(d.player.sent), note_ons(d.probe.received, 2)
         during, delays, k = 0, [], 0
-        for i, (_, _, n) in enumerate(calls):
+        for _, _, n in calls:
             start, last = played[k][0], played[k + n - 1][0]
             k += n
             during += sum(1 for t, _ in voice if start + 0.6 <= t <= last + 0.2)

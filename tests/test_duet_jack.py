@@ -212,7 +212,7 @@ def test_answer_is_silent_during_the_call_and_answers_on_time(duet):
 
 def test_accompany_keeps_to_the_held_chord_and_follows_a_change(duet):
     d = duet()
-    v, policy = d.voice("comp", "accompany", options={"split": 60}, pitch_min=48, pitch_max=84, density=2.0)
+    v, _policy = d.voice("comp", "accompany", options={"split": 60}, pitch_min=48, pitch_max=84, density=2.0)
     d.session.start()
     chords = [(0.2, (48, 52, 55)), (2.7, (53, 57, 41)), (5.2, (43, 47, 50))]  # C, F, G
     score = []
@@ -225,7 +225,7 @@ def test_accompany_keeps_to_the_held_chord_and_follows_a_change(duet):
     assert d.player.done.wait(30)
     played = note_ons(d.player.sent)
     changes = []
-    for at, notes in chords:
+    for _at, notes in chords:
         t = min(t for t, p in played if p == notes[0])
         changes.append((t, {p % 12 for p in notes}))
     voice = note_ons(d.probe.received, 2)

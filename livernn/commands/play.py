@@ -14,8 +14,8 @@ import time
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from livernn.sync.options import add_sync_args
     from livernn.outputs import spec_help
+    from livernn.sync.options import add_sync_args
 
     p = subparsers.add_parser("play", help="play a model to MIDI/OSC outputs (headless)")
     p.add_argument("model", nargs="?", help="model name or directory (default: bach; `livernn models` lists names)")
@@ -38,9 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from livernn.sync.options import apply_sync_args, parse_sets
     from livernn.engine import Session, StopHandler
     from livernn.errors import LivernnError
+    from livernn.sync.options import apply_sync_args, parse_sets
 
     if not math.isfinite(args.duration) or args.duration < 0:
         raise LivernnError(f"--duration must be a number of seconds >= 0, got {args.duration}")

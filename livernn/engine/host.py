@@ -22,5 +22,10 @@ class VoiceHost(Protocol):
     lookahead: float  # seconds of notes kept scheduled ahead of now
     taps: tuple[Output, ...]  # outputs that get every voice's notes (recorders)
 
+    @property
+    def playing(self) -> bool:
+        """Whether the session is playing (listening policies hear nothing before it starts)."""
+        ...
+
     def emit(self, event: str, *args: Any) -> None:
         """Tell the event's subscribers (``Session.on``): "note", "swap", "error"..."""

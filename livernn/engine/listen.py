@@ -40,6 +40,7 @@ import statistics
 import threading
 import time
 from collections import deque
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
@@ -263,7 +264,7 @@ class Listening:
                 allowed = self.companion_pitches(pitch, params, taken)
                 if not allowed:
                     break
-                out, c_step, c_dur, c_vel = generator.next(self._sampler(params, allowed), advance=False)
+                out, _c_step, c_dur, c_vel = generator.next(self._sampler(params, allowed), advance=False)
                 taken.add(out)
                 note = voice.sound(out, c_vel, t, t + HOLD)
                 sampled.append((out, c_dur, c_vel))
@@ -277,7 +278,7 @@ class Listening:
             for out, c_dur, c_vel in sampled:
                 voice.hear_now(out, 0.0, c_dur, c_vel)
 
-    def companion_pitches(self, pitch: int, params: Any, taken: set[int] = frozenset()) -> tuple[int, ...]:
+    def companion_pitches(self, pitch: int, params: Any, taken: AbstractSet[int] = frozenset()) -> tuple[int, ...]:
         """Where a companion of ``pitch`` may go: the intervals (or scale degrees) from it,
         inside the voice's range and scale, not a pitch the player holds."""
         inside = allowed_pitches(params.pitch_min, params.pitch_max, params.scale, params.root)

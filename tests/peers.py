@@ -101,7 +101,7 @@ def clear_stale_jack_registry() -> bool:
     servers already active". With no server alive the registry and its segments describe
     nothing, and jackd recreates them on start. (While other servers run, nothing is
     touched.)"""
-    if _live_jackd():
+    if _live_jackd() or _registry_mapped():
         return False
     shm = Path("/dev/shm")
     for entry in [*shm.glob("jack-shm-registry"), *shm.glob("jack_*"), *shm.glob("jack-*")]:
@@ -110,6 +110,22 @@ def clear_stale_jack_registry() -> bool:
         else:
             entry.unlink(missing_ok=True)
     return True
+
+
+def _registry_mapped() -> bool:
+    """Whether any process (this one included) still has JACK's registry mapped.
+
+    libjack maps /dev/shm/jack-shm-registry once per process and never maps it again: a
+    registry removed and recreated under a live JACK client leaves that process unable to
+    open any client ("Cannot open shm segment"), or crashes it. So a registry stays while
+    any process holds it, even with no jackd running (the gap of a JACK restart test)."""
+    for maps in Path("/proc").glob("[0-9]*/maps"):
+        try:
+            if "jack-shm-registry" in maps.read_text(errors="replace"):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def start_jack(tmpdir: Path, name: str | None = None, period: int = JACK_PERIOD) -> JackServer:

@@ -22,7 +22,6 @@ import pytest
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-import peers
 from livernn.engine import Session
 from livernn.outputs import scsynth as scsynth_output
 from peers import ProcessMidiProbe, start_jack, start_scsynth, stop_process, wait_for
@@ -227,15 +226,15 @@ def test_a_signal_to_play_ends_every_note_and_closes_the_recording(jack, tmp_pat
 
 @pytest.mark.parametrize("port", ["named", "virtual"])
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["crash", "quit"])
-def test_the_jack_server_dying_and_returning_mid_show_costs_only_the_gap(tmp_path, how, port, monkeypatch):
+def test_the_jack_server_dying_and_returning_mid_show_costs_only_the_gap(tmp_path, how, port):
     """jackd goes away under a playing ``livernn perform`` and a server of the same name comes
     back: the show goes on, the MIDI output reopens (the synth's port, or livernn's own virtual
     port, which the patchbay connects again) and the notes resume.
 
     The restart keeps JACK's shared-memory registry, as a real one does: ``start_jack``
-    removes it when no jackd runs, which is the case between the two servers here, and a
-    process that still maps the removed one (libjack attaches it once per process) can
-    never join the new server ("Cannot open shm segment" in every jack_client_open)."""
+    leaves it alone while any process maps it (``peers._registry_mapped``), since a process
+    that still maps a removed one (libjack attaches it once per process) can never join the
+    new server ("Cannot open shm segment" in every jack_client_open)."""
     with jack_env():
         name = f"lvjr{os.getpid() % 100000}{how.value}{port[0]}"  # a fresh server name per case
         jack = start_jack(tmp_path, name=name, period=256)  # this process's default server from here on
@@ -261,7 +260,6 @@ def test_the_jack_server_dying_and_returning_mid_show_costs_only_the_gap(tmp_pat
             probe.close()
             time.sleep(2.0)
             assert proc.poll() is None, proc.communicate()  # the show survived it
-            monkeypatch.setattr(peers, "clear_stale_jack_registry", lambda: False)
             jack = start_jack(tmp_path, name=name, period=256)
             probe = ProcessMidiProbe("jrprobe")  # the synth comes back with it
             patchbay()

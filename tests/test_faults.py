@@ -297,21 +297,44 @@ def _controller(name: str, value: int) -> subprocess.Popen:
     return proc
 
 
+_LISTENER = r"""
+import sys, time
+from livernn.controls.bus import ControlBus
+from livernn.controls.midi_in import MidiIn
+bus = ControlBus()
+midi_in = MidiIn(bus, sys.argv[1])
+print("ready", flush=True)
+last = None
+while True:
+    value = (bus.get("midi.cc.1.74"), midi_in.reopened)
+    if value != last:
+        print(f"cc {value[0]} reopened {value[1]}", flush=True)
+        last = value
+    time.sleep(0.02)
+"""
+
+
 def test_midi_input_follows_a_jack_restart(tmp_path):
     """A controller's port keeps reaching the bus after jackd goes away and comes back, as the
-    MIDI outputs do: the input leaves its dead client alone and opens its port again."""
-    from livernn.controls.bus import ControlBus
-    from livernn.controls.midi_in import MidiIn
+    MIDI outputs do: the input leaves its dead client alone and opens its port again.
 
+    The input runs in a process of its own, as in a show: libjack keeps one state per
+    process, and this test process also holds clients of the suite's JACK server, so a
+    second server quitting under an in-process client crashed the suite (SIGSEGV)."""
     with jack_env():
         name = f"lvin{os.getpid() % 100000}"
         jack = start_jack(tmp_path, name=name, period=256)
-        bus = ControlBus()
-        midi_in = MidiIn(bus, "lvknobs")
-        controller = _controller("knobs", 127)
+        listener = subprocess.Popen([sys.executable, "-c", _LISTENER, "lvknobs"], stdout=subprocess.PIPE,
+                                    text=True, env=dict(os.environ))
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(listener.stdout), daemon=True)
+        controller = None
         try:
+            reader.start()
+            wait_for(lambda: "ready\n" in lines, 20, "the MIDI input process")
+            controller = _controller("knobs", 127)
             jack.connect("knobs:out", jack.wait_port(":lvknobs"))
-            wait_for(lambda: bus.get("midi.cc.1.74") == 1.0, 10, "the controller before the crash")
+            wait_for(lambda: "cc 1.0 reopened 0\n" in lines, 10, "the controller before the restart")
             stop_process(controller)
             jack.proc.send_signal(signal.SIGTERM)  # (a SIGKILL leaves a slot of JACK's 8-server registry taken)
             jack.proc.wait(10)
@@ -319,11 +342,12 @@ def test_midi_input_follows_a_jack_restart(tmp_path):
             jack = start_jack(tmp_path, name=name, period=256)
             controller = _controller("knobs", 0)
             jack.connect("knobs:out", jack.wait_port(":lvknobs", timeout=10))
-            wait_for(lambda: bus.get("midi.cc.1.74") == 0.0, 10, "the controller after the restart")
-            assert midi_in.reopened == 1
+            wait_for(lambda: "cc 0.0 reopened 1\n" in lines, 10, "the controller after the restart")
+            assert listener.poll() is None, lines
         finally:
-            stop_process(controller)
-            midi_in.close()
+            if controller is not None:
+                stop_process(controller)
+            stop_process(listener)
             stop_process(jack.proc)
 
 

@@ -99,9 +99,11 @@ def clear_stale_jack_registry() -> bool:
     A jackd killed by SIGKILL keeps its slot in /dev/shm/jack-shm-registry, which holds 8
     servers per machine; after eight such deaths every new server fails with "Too many
     servers already active". With no server alive the registry and its segments describe
-    nothing, and jackd recreates them on start. (While other servers run, nothing is
-    touched.)"""
+    nothing, and jackd recreates them on start. While other servers run, or a process still
+    maps the registry, it stays and only the slots of dead servers are freed
+    (``_free_dead_server_slots``)."""
     if _live_jackd() or _registry_mapped():
+        _free_dead_server_slots()
         return False
     shm = Path("/dev/shm")
     for entry in [*shm.glob("jack-shm-registry"), *shm.glob("jack_*"), *shm.glob("jack-*")]:
@@ -110,6 +112,75 @@ def clear_stale_jack_registry() -> bool:
         else:
             entry.unlink(missing_ok=True)
     return True
+
+
+_JACK_REGISTRY = Path("/dev/shm/jack-shm-registry")
+_JACK_SEMAPHORE_KEY = 0x282929  # the SysV semaphore that locks the registry (jack2 common/shm.c)
+_JACK_MAX_SERVERS = 8
+_JACK_HEADER = 24  # magic, protocol, type, size, hdr_len, entry_len: then the server slots
+
+
+def _free_dead_server_slots() -> int:
+    """Free the registry's server slots whose jackd is gone; returns how many were freed.
+
+    jackd reclaims a dead server's slot only for a server of the same name, and these tests
+    name servers uniquely, so each jackd that dies without unregistering (SIGKILL, a test
+    run cut short) keeps one of the 8 slots for good. Once the suite's servers run beside
+    the registry no process may remove, the 9th such death made every later start fail
+    with "Too many servers already active" (the restarted server of the JACK-restart test
+    first). The slots are cleared as jackd itself clears a dead one: under the registry's
+    lock, a slot whose pid no longer exists is zeroed."""
+    import ctypes
+    import mmap
+    import struct
+
+    try:
+        fd = os.open(_JACK_REGISTRY, os.O_RDWR)
+    except OSError:
+        return 0
+    libc = ctypes.CDLL(None, use_errno=True)
+    semid = libc.semget(_JACK_SEMAPHORE_KEY, 0, 0)
+    freed = 0
+    try:
+        size = os.fstat(fd).st_size
+        if size < _JACK_HEADER:
+            return 0
+        with mmap.mmap(fd, size) as reg:
+            hdr_len = struct.unpack_from("<I", reg, 16)[0]
+            slot = (hdr_len - _JACK_HEADER) // _JACK_MAX_SERVERS
+            if reg[:4] != b"KCAJ" or slot < 4 or hdr_len > size:
+                return 0  # not the registry layout this code knows: leave it alone
+            locked = semid != -1 and _semop(libc, semid, -1)
+            if semid != -1 and not locked:
+                return 0
+            try:
+                for i in range(_JACK_MAX_SERVERS):
+                    at = _JACK_HEADER + i * slot
+                    pid = struct.unpack_from("<i", reg, at)[0]
+                    if pid > 0 and not Path(f"/proc/{pid}").exists():
+                        reg[at:at + slot] = bytes(slot)
+                        freed += 1
+            finally:
+                if locked:
+                    _semop(libc, semid, 1)
+    finally:
+        os.close(fd)
+    return freed
+
+
+def _semop(libc, semid: int, op: int) -> bool:
+    """One ``semop`` on JACK's registry lock, undone by the kernel if this process dies;
+    taking it gives up after 5 s (a lock never released is not worth hanging a test on)."""
+    import ctypes
+
+    class SemBuf(ctypes.Structure):
+        _fields_ = [("sem_num", ctypes.c_ushort), ("sem_op", ctypes.c_short), ("sem_flg", ctypes.c_short)]
+
+    class TimeSpec(ctypes.Structure):
+        _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+    buf = SemBuf(0, op, 0x1000)  # SEM_UNDO
+    return libc.semtimedop(semid, ctypes.byref(buf), 1, ctypes.byref(TimeSpec(5, 0))) == 0
 
 
 def _registry_mapped() -> bool:

@@ -124,7 +124,7 @@ class MidiClockIn:
         self.report = report
         self.on_transport = on_transport
         self.api = choose_api()
-        names = list_ports(self.api, outputs=True)
+        names = list_ports(self.api, outputs=False)  # ports we receive from: a source's output
         match = next((n for n in names if port.lower() in n.lower()), None)
         self.port = match or port
         self.name = f"midi:{port}"

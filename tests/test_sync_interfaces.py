@@ -93,7 +93,10 @@ def test_play_follows_a_midi_clock_sends_clock_and_prints_tempo(jack, tmp_path):
         probe.close()
     assert play.returncode == 143, err[-2000:]  # SIGTERM: a clean stop (test_play.py)
     tempos = [float(x) for x in re.findall(r"^tempo ([\d.]+)$", out, re.M)]
-    assert any(abs(t - 133) < 0.05 for t in tempos) and abs(tempos[-1] - 140) < 0.1, (tempos, out[-1500:])
+    # A line is printed for each change of TEMPO_STEP (0.05 BPM) or more, so the last line
+    # before the filter settles can sit a step away from the tempo it settles on: 0.15 BPM
+    # here; the filter's own precision (< 0.05 BPM) is tests/test_sync_midi.py's bound.
+    assert any(abs(t - 133) < 0.15 for t in tempos) and abs(tempos[-1] - 140) < 0.15, (tempos, out[-1500:], err[-1500:])
     assert "MIDI clock out on" in out and "sync midi:ticks" in out, out
     assert len(probe.of(0xF8)) > 24 * 24
 

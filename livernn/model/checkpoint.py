@@ -105,12 +105,10 @@ def read_config(path: Path) -> tuple[ModelConfig, dict]:
     return cfg, meta
 
 
-def read_weights(path: Path, cfg: ModelConfig) -> dict[str, np.ndarray]:
-    """Check the safetensors header against ``cfg`` before reading any tensor data."""
-    if not path.is_file():
-        raise ModelError(f"{path}: missing model weights")
+def read_safetensors_header(path: Path) -> tuple[dict, int, int]:
+    """A safetensors file's header (``__metadata__`` dropped), its length and the file's size,
+    checked before any tensor data is read: model files and resume checkpoints alike."""
     size = path.stat().st_size
-    expected = expected_shapes(cfg)
     with open(path, "rb") as f:
         head = f.read(8)
         if len(head) < 8:
@@ -122,30 +120,39 @@ def read_weights(path: Path, cfg: ModelConfig) -> dict[str, np.ndarray]:
             header = json.loads(f.read(n).decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             raise ModelError(f"{path}: not a safetensors file (unreadable header)") from None
-        if not isinstance(header, dict):
-            raise ModelError(f"{path}: not a safetensors file (header is not an object)")
-        header.pop("__metadata__", None)
-        if set(header) != set(expected):
-            missing, extra = set(expected) - set(header), set(header) - set(expected)
-            what = f"missing {sorted(missing)[:3]}" if missing else f"unexpected {sorted(extra)[:3]}"
-            raise ModelError(f"{path}: weights do not match config.json ({what})")
-        end = 0
-        for name, shape in expected.items():
-            info = header[name]
-            if not isinstance(info, dict) or info.get("dtype") != "F32":
-                raise ModelError(f"{path}: tensor {name} must be F32")
-            if tuple(info.get("shape", ())) != shape:
-                raise ModelError(f"{path}: tensor {name} has shape {info.get('shape')}, config says {list(shape)}")
-            offsets = info.get("data_offsets")
-            if not (isinstance(offsets, list) and len(offsets) == 2
-                    and all(isinstance(o, int) and o >= 0 for o in offsets)):
-                raise ModelError(f"{path}: tensor {name} has no valid data offsets")
-            begin, stop = offsets
-            if stop - begin != 4 * math.prod(shape):
-                raise ModelError(f"{path}: tensor {name} has inconsistent offsets")
-            end = max(end, stop)
-        if 8 + n + end != size:
-            raise ModelError(f"{path}: truncated or padded ({size} bytes, header implies {8 + n + end})")
+    if not isinstance(header, dict):
+        raise ModelError(f"{path}: not a safetensors file (header is not an object)")
+    header.pop("__metadata__", None)
+    return header, n, size
+
+
+def read_weights(path: Path, cfg: ModelConfig) -> dict[str, np.ndarray]:
+    """Check the safetensors header against ``cfg`` before reading any tensor data."""
+    if not path.is_file():
+        raise ModelError(f"{path}: missing model weights")
+    expected = expected_shapes(cfg)
+    header, n, size = read_safetensors_header(path)
+    if set(header) != set(expected):
+        missing, extra = set(expected) - set(header), set(header) - set(expected)
+        what = f"missing {sorted(missing)[:3]}" if missing else f"unexpected {sorted(extra)[:3]}"
+        raise ModelError(f"{path}: weights do not match config.json ({what})")
+    end = 0
+    for name, shape in expected.items():
+        info = header[name]
+        if not isinstance(info, dict) or info.get("dtype") != "F32":
+            raise ModelError(f"{path}: tensor {name} must be F32")
+        if tuple(info.get("shape", ())) != shape:
+            raise ModelError(f"{path}: tensor {name} has shape {info.get('shape')}, config says {list(shape)}")
+        offsets = info.get("data_offsets")
+        if not (isinstance(offsets, list) and len(offsets) == 2
+                and all(isinstance(o, int) and o >= 0 for o in offsets)):
+            raise ModelError(f"{path}: tensor {name} has no valid data offsets")
+        begin, stop = offsets
+        if stop - begin != 4 * math.prod(shape):
+            raise ModelError(f"{path}: tensor {name} has inconsistent offsets")
+        end = max(end, stop)
+    if 8 + n + end != size:
+        raise ModelError(f"{path}: truncated or padded ({size} bytes, header implies {8 + n + end})")
     from safetensors.numpy import load_file
 
     try:

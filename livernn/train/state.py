@@ -17,13 +17,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import struct
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from livernn.model.checkpoint import MAX_HEADER_BYTES, MAX_JSON_BYTES, ModelError
+from livernn.model.checkpoint import MAX_JSON_BYTES, ModelError, read_safetensors_header
 
 OPTIM_FILE = "optimizer.safetensors"
 TRAINER_FILE = "trainer.json"
@@ -70,21 +69,7 @@ def _check_header(path: Path, expected: dict[str, tuple[str, tuple[int, ...]]]) 
     """The safetensors header against ``expected``, before any tensor data is read."""
     if not path.is_file():
         raise ModelError(f"{path}: missing optimizer state (not a resumable training directory)")
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        head = f.read(8)
-        if len(head) < 8:
-            raise ModelError(f"{path}: truncated (no safetensors header)")
-        (n,) = struct.unpack("<Q", head)
-        if n > MAX_HEADER_BYTES or 8 + n > size:
-            raise ModelError(f"{path}: not a safetensors file (header length {n} for a {size}-byte file)")
-        try:
-            header = json.loads(f.read(n).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-            raise ModelError(f"{path}: not a safetensors file (unreadable header)") from None
-    if not isinstance(header, dict):
-        raise ModelError(f"{path}: not a safetensors file (header is not an object)")
-    header.pop("__metadata__", None)
+    header, n, size = read_safetensors_header(path)
     # A parameter that never had a gradient has no state: all of its tensors or none.
     have = {name.split(".", 1)[0] for name in header if name != RNG_KEY}
     wanted = {name for name in expected if name == RNG_KEY or name.split(".", 1)[0] in have}

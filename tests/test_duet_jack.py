@@ -290,3 +290,82 @@ def test_the_duet_patch_listens_through_its_listen_table(jack, repo, tmp_path):
     finally:
         player.close()
         probe.close()
+
+
+def _paired(d: Duet, events: list[tuple[float, int]], channel: int, bound: float = 0.04) -> None:
+    """Every note the voice scheduled (the session's "note" events) arrived at the probe:
+    the same pitch within ``bound`` seconds of its onset. A missing one is a failure."""
+    arrivals = note_ons(d.probe.received, channel)
+    used = [False] * len(arrivals)
+    for t_on, pitch in events:
+        match = next((i for i, (t, p) in enumerate(arrivals)
+                      if not used[i] and p == pitch and abs(t - t_on) <= bound), None)
+        assert match is not None, f"note {pitch} scheduled for {t_on:.4f} never arrived at the probe"
+        used[match] = True
+
+
+@pytest.mark.parametrize("passing", ["off", "scale", "chromatic"])
+def test_accompany_passing_tones_play_only_where_configured(duet, passing):
+    """One C major chord held under a melody. Passing off: every pitch class of the voice is
+    the chord's. Passing on: a non-chord tone is the first note of an onset on a weak 16th,
+    a step (1-2 semitones) from a chord tone at the onset before, and the next onset starts
+    with the chord tone a step further the same way; at most passing_max (0.25) of any 16
+    consecutive notes; inside C major for "scale". Anything else is a failure."""
+    d = duet()
+    options = {"split": 60} if passing == "off" else {"split": 60, "passing": passing}
+    v, policy = d.voice("comp", "accompany", options=options, pitch_min=48, pitch_max=84, density=2.0,
+                        quantize=0.25, scale="major", root=0)
+    events: list[tuple[float, int]] = []
+    d.session.on("note", lambda name, pitch, _vel, t_on, _t_off: events.append((t_on, pitch)) if name == "comp"
+                 else None)
+    d.session.start()
+    score = [(0.2, 0x90, p, 80) for p in (48, 52, 55)] + [(8.6, 0x80, p, 0) for p in (48, 52, 55)]
+    score += phrase(0.4, [72, 74, 76, 77, 79, 77, 76, 74] * 4, spacing=0.25)
+    d.player.play(sorted(score))
+    assert d.player.done.wait(30)
+    cutoff = time.monotonic()
+    time.sleep(0.5)
+    chord_on = min(t for t, m in d.player.sent if m[0] == 0x90 and m[1] == 48)
+    horizon = d.session.lookahead + max(o.latency for o in v.outputs) + 0.02
+    assert _stuck_after_stop(d) == {}
+    assert v.late == 0
+    mine = [(t, p) for t, p in events if chord_on + horizon <= t <= cutoff]
+    _paired(d, mine, 2)
+    clock = d.session.clock
+    groups: list[tuple[int, list[int]]] = []  # (16th index, pitches in the order played)
+    for t, p in events:
+        sixteenth = clock.beat(t) * 4
+        assert abs(sixteenth - round(sixteenth)) < 0.01, "quantized onsets lie on 16ths"
+        if groups and groups[-1][0] == round(sixteenth):
+            groups[-1][1].append(p)
+        else:
+            groups.append((round(sixteenth), [p]))
+    chord = {0, 4, 7}
+    first = next(i for i, (k, _) in enumerate(groups) if clock.time_of(k / 4) >= chord_on + horizon)
+    last = max(i for i, (k, _) in enumerate(groups) if clock.time_of(k / 4) <= cutoff)
+    flags = []
+    for i in range(first, last + 1):
+        k, pitches = groups[i]
+        for j, r in enumerate(pitches):
+            outside = r % 12 not in chord
+            flags.append(outside)
+            if not outside:
+                continue
+            where = f"non-chord tone {r} at 16th {k} (onset {i - first} of the chord)"
+            assert passing != "off", where
+            assert j == 0, f"{where} is not the first note of its onset"
+            assert k % 2 == 1, f"{where} is not on a weak 16th"
+            assert passing == "chromatic" or r % 12 in C_MAJOR, f"{where} is outside the scale"
+            ways = {(1 if r > p else -1) for p in groups[i - 1][1] if p % 12 in chord and 1 <= abs(r - p) <= 2}
+            assert ways, f"{where} is not a step from a chord tone at the onset before {groups[i - 1]}"
+            if i + 1 < len(groups):
+                q = groups[i + 1][1][0]
+                assert q % 12 in chord and 1 <= abs(q - r) <= 2 and (1 if q > r else -1) in ways, \
+                    f"{where} does not resolve by step the same way: next onset {groups[i + 1]}"
+    for start in range(max(len(flags) - 15, 1)):
+        assert sum(flags[start:start + 16]) <= 4, f"more than 0.25 of 16 notes pass: {flags[start:start + 16]}"
+    print(f"accompany passing={passing}: {len(flags)} notes under the chord, {sum(flags)} passing tones, "
+          f"all {len(mine)} paired at the probe")
+    assert len(flags) >= 40
+    if passing != "off":
+        assert sum(flags) >= 1 and policy.status()["passing"] >= sum(flags)

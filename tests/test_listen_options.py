@@ -87,3 +87,36 @@ def test_the_pedal_ends_a_call_at_once():
     finally:
         s._running = False
     assert policy.window(5.5) is not None and policy.phase == "answer"
+
+
+def test_passing_tones_are_an_accompany_option_checked_in_one_line():
+    options = listen_options("accompany", passing="scale", passing_max=0.5)
+    assert (options.passing, options.passing_max) == ("scale", 0.5)
+    assert listen_options("accompany").passing == "off"  # the default: chord tones only
+    with pytest.raises(LivernnError, match="no listen passing 'scal'; did you mean 'scale'"):
+        listen_options("accompany", passing="scal")
+    with pytest.raises(LivernnError, match=r"passing_max must be a number in 0\.\.1, got 1\.5; nearest valid: 1$"):
+        listen_options("accompany", passing="chromatic", passing_max=1.5)
+    with pytest.raises(LivernnError, match="passing is for mode 'accompany', not 'answer'"):
+        listen_options("answer", passing="scale")
+
+
+def test_passing_in_the_listen_table_and_on_the_command_line(repo, tmp_path, capsys, monkeypatch):
+    from livernn.cli import main
+
+    monkeypatch.chdir(tmp_path)  # nothing is written, but nowhere near the checkout either
+    duet = tmp_path / "duet.toml"
+    text = (repo / "patches" / "duet.toml").read_text()
+    duet.write_text(text.replace("split = 60", 'split = 60\npassing = "scale"'))
+    assert load_patch(duet).sections["listen"]["voices"]["comp"]["passing"] == "scale"
+    duet.write_text(text.replace("split = 60", 'split = 60\npassing = "chromatc"'))
+    with pytest.raises(PatchError, match=r"listen\.voices\.comp.*did you mean 'chromatic'"):
+        load_patch(duet)
+    for argv, error in [
+        (["--listen", "midi:x", "--mode", "accompany", "--set", "passing=scal"], "did you mean 'scale'"),
+        (["--listen", "midi:x", "--mode", "accompany", "--set", "passing_max=2"], "nearest valid: 1"),
+        (["--set", "passing=scale"], "passing is a listen option: give --listen midi:NAME too"),
+        (["--set", "pasing=scale"], "no parameter or listen option 'pasing'; did you mean 'passing'"),
+    ]:
+        assert main(["play", "--duration", "1", "--quiet", *argv]) == 2
+        assert error in capsys.readouterr().err

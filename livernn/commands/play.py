@@ -11,6 +11,7 @@ import argparse
 import math
 import sys
 import time
+from typing import Any
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--mode", choices=("answer", "follow", "accompany"), default="answer",
                    help="with --listen: answer (call and response), follow (harmonise), accompany (chord zone)")
     p.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE",
-                   help="a voice parameter (repeatable), e.g. --set density=1.5 --set pitch_max=84")
+                   help="a voice parameter (repeatable), e.g. --set density=1.5 --set pitch_max=84; with "
+                        "--listen also a listen option, e.g. --set gap=2 --set passing=scale --set intervals=-4,-3")
     add_sync_args(p)
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.set_defaults(func=run)
@@ -44,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not math.isfinite(args.duration) or args.duration < 0:
         raise LivernnError(f"--duration must be a number of seconds >= 0, got {args.duration}")
+    sets, listening = _listen_sets(args)  # a bad listen option: one line, before anything opens
     session = Session(bpm=args.bpm)
     recording = args.record or (None if args.out else "livernn-play.mid")
     with StopHandler(session.stop) as stopping:  # leaving it ends every note, writes the recording
@@ -53,9 +56,9 @@ def run(args: argparse.Namespace) -> int:
                 print(f"output {i}: {output.describe()}", flush=True)
         if recording:
             recording = session.record(recording)
-        params = {"temperature": args.temperature, **parse_sets(args.set)}
+        params = {"temperature": args.temperature, **parse_sets(sets)}
         voice = session.add_voice("play", args.model, channel=args.channel, seed=args.seed, **params)
-        feed = _listen(session, voice, args) if args.listen else None
+        feed = _listen(session, voice, args, listening) if args.listen else None
         apply_sync_args(session, args, (lambda line: None) if args.quiet else (lambda line: print(line, flush=True)))
         session.start()
         if not args.quiet:
@@ -73,11 +76,43 @@ def run(args: argparse.Namespace) -> int:
     return stopping.exit_code
 
 
-def _listen(session, voice, args: argparse.Namespace):
+def _listen_sets(args: argparse.Namespace) -> tuple[list[str], Any]:
+    """--set items naming a listen option (not a voice parameter): the ListenOptions for
+    --mode (checked by ``listen_options``); the rest stay voice parameters. ``mode`` and the
+    player's ``channel`` are not --set options (--mode; the player plays on any channel)."""
+    from livernn.engine.listen import OPTION_NAMES, ListenOptions, listen_options
+    from livernn.engine.params import PARAM_SPECS
+    from livernn.errors import LivernnError, unknown
+    from livernn.sync.options import _value
+
+    names = [n for n in OPTION_NAMES if n not in ("mode", "channel")]
+    sets, options = [], {}
+    for item in args.set:
+        name, eq, text = item.partition("=")
+        name = name.strip()
+        if not eq or not name or name in PARAM_SPECS:
+            sets.append(item)
+            continue
+        if name not in names:
+            raise unknown("parameter or listen option", name, [*PARAM_SPECS, *names])
+        if not args.listen:
+            raise LivernnError(f"--set {name} is a listen option: give --listen midi:NAME too")
+        text = text.strip()
+        if isinstance(getattr(ListenOptions, name), tuple):
+            try:
+                options[name] = [int(v) for v in text.split(",") if v.strip()]
+            except ValueError:
+                raise LivernnError(f"--set {name} takes whole numbers separated by commas, got {text!r}") from None
+        else:
+            options[name] = _value(text)
+    return sets, listen_options(args.mode, **options) if args.listen else None
+
+
+def _listen(session, voice, args: argparse.Namespace, options: Any):
     """--listen midi:NAME --mode M: the player's notes reach the voice at note-on."""
     from livernn.controls.midi_in import MidiIn
     from livernn.controls.player import PlayerFeed
-    from livernn.engine.listen import attach, listen_options
+    from livernn.engine.listen import attach
     from livernn.errors import LivernnError
 
     kind, _, name = args.listen.partition(":")
@@ -89,7 +124,7 @@ def _listen(session, voice, args: argparse.Namespace):
     except LivernnError:
         feed.close()
         raise
-    feed.add(attach(voice, listen_options(args.mode)))
+    feed.add(attach(voice, options))
     if not args.quiet:
         print(f"listening to {player.name} ({args.mode})", flush=True)
     return _Closing(feed, player)

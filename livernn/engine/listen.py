@@ -28,6 +28,12 @@ Three modes, chosen per voice (``attach(voice, ListenOptions(mode=...))``):
   notes below ``split`` are a chord zone: the held notes' pitch classes become the
   only pitch classes the voice may sample (a mask, through ``SamplerParams.pitches``),
   from the next note on. Releasing the chord keeps it until a new one is pressed.
+  ``passing`` (off by default) lets a few non-chord tones through as passing tones:
+  ``"scale"`` (inside the voice's scale) or ``"chromatic"`` (any pitch class). A passing
+  tone is the first note of an onset nearest a weak 16th (the 2nd or 4th of a beat), a
+  step (1 or 2 semitones) from a chord tone at the onset before, and the voice's next
+  onset starts with the chord tone a step further the same way; at most ``passing_max``
+  of any 16 consecutive notes are passing tones. Anything else stays inside the chord.
 
 The policy knows no controls: an input (``livernn.controls.midi_in``, OSC) calls
 ``note_on``/``note_off``/``control`` from its own thread. What the generation thread
@@ -54,6 +60,8 @@ if TYPE_CHECKING:
 MODES = ("answer", "follow", "accompany")
 HOLD = 8.0  # seconds a companion lasts if its player note never ends (a lost note-off)
 DEFAULT_INTERVALS = (-9, -8, -5, -4, -3, 3, 4, 5, 8, 9)  # thirds, fourths, sixths, both ways
+PASSING = ("off", "scale", "chromatic")
+PASSING_WINDOW = 16  # passing_max is a share of any this many consecutive notes
 
 
 @dataclass(frozen=True)
@@ -76,11 +84,14 @@ class ListenOptions:
     companions: int = 1
     # accompany
     split: int = 60  # player notes below this pitch are the chord zone
+    passing: str = "off"  # off | scale | chromatic: passing tones between chord tones
+    passing_max: float = 0.25  # at most this share of any 16 consecutive notes passes
 
 
 _RANGES: dict[str, tuple[float, float]] = {
     "channel": (0, 16), "gap": (0.05, 32.0), "adapt": (0.0, 16.0), "max_gap": (0.05, 64.0),
     "ratio": (0.1, 16.0), "end_cc": (-1, 127), "companions": (1, 4), "split": (0, 128),
+    "passing_max": (0.0, 1.0),
 }
 OPTION_NAMES = tuple(f.name for f in fields(ListenOptions))
 
@@ -94,7 +105,10 @@ def listen_options(mode: str = "answer", **values: Any) -> ListenOptions:
         if name not in OPTION_NAMES or name == "mode":
             raise unknown("listen option", name, [n for n in OPTION_NAMES if n != "mode"])
         default = getattr(ListenOptions, name)
-        if isinstance(default, bool):
+        if name == "passing":
+            if value not in PASSING:
+                raise unknown("listen passing", str(value), PASSING)
+        elif isinstance(default, bool):
             if not isinstance(value, bool):
                 raise LivernnError(f"listen {name} must be true or false, got {value!r}")
         elif isinstance(default, tuple):
@@ -107,12 +121,17 @@ def listen_options(mode: str = "answer", **values: Any) -> ListenOptions:
         else:
             lo, hi = _RANGES[name]
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-                raise LivernnError(f"listen {name} must be a number in {lo:g}..{hi:g}, got {value!r}")
+                nearest = ""
+                if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
+                    nearest = f"; nearest valid: {min(max(value, lo), hi):g}"
+                raise LivernnError(f"listen {name} must be a number in {lo:g}..{hi:g}, got {value!r}{nearest}")
             value = int(value) if isinstance(default, int) else float(value)
         clean[name] = value
     options = ListenOptions(**clean)
     if mode == "follow" and not (options.degrees or options.intervals):
         raise LivernnError("listen follow needs intervals or degrees")
+    if options.passing != "off" and mode != "accompany":
+        raise LivernnError(f"listen passing is for mode 'accompany', not {mode!r}; use passing = 'off'")
     if options.degrees and 0 in options.degrees:
         raise LivernnError("listen degrees: 0 would double the player's own pitch")
     return options
@@ -145,6 +164,13 @@ class Listening:
         # accompany
         self._chord_held: set[int] = set()
         self.chord: frozenset[int] = frozenset()
+        # accompany with passing tones: the generation thread's own state (place/sampler)
+        self.passing_played = 0
+        self._tone_cache: dict[tuple, tuple[tuple[int, ...], frozenset[int], frozenset[int]]] = {}
+        self._onset_now: float | None = None  # beat of the latest onset the voice played
+        self._at_onset: list[int] = []  # the pitches it played there
+        self._pending: int | None = None  # the chord tone a passing tone resolves to
+        self._recent_passing: deque[bool] = deque(maxlen=PASSING_WINDOW - 1)
 
     # -- input side (any thread) -------------------------------------------------------
     def note_on(self, pitch: int, velocity: int, t: float | None = None) -> None:
@@ -320,12 +346,104 @@ class Listening:
                 self._sampler_cache.clear()
             tones = tuple(p for p in range(params.pitch_min, params.pitch_max + 1) if p % 12 in chord)
             sampler = self._sampler_cache[key] = replace(base, pitches=tones) if tones else base
-        return sampler
+        if self.options.passing == "off" or self._pending is not None or not self._budget():
+            return sampler
+        chord_tones, _tone_set, in_scale = self._tones(params, chord)
+        targets = self._passing_targets(params, chord, in_scale) if chord_tones else {}
+        if not targets:
+            return sampler
+        passing_key = (params, chord, tuple(sorted(targets)))
+        with_passing = self._sampler_cache.get(passing_key)
+        if with_passing is None:
+            # the chord tones (inside the voice's scale, as without passing tones) and the
+            # passing tones on offer; "chromatic" ones may leave the scale, so the mask is
+            # the set itself
+            scale = "chromatic" if self.options.passing == "chromatic" else base.scale
+            pitches = tuple(sorted({*chord_tones, *targets}))
+            with_passing = self._sampler_cache[passing_key] = replace(base, pitches=pitches, scale=scale)
+        return with_passing
+
+    def _tones(self, params: Any, chord: frozenset[int]) -> tuple[tuple[int, ...], frozenset[int], frozenset[int]]:
+        """The chord's tones inside the voice's range and scale, as a tuple and a set, and
+        the range's pitches in the voice's scale (cached per snapshot and chord)."""
+        key = (params, chord)
+        found = self._tone_cache.get(key)
+        if found is None:
+            if len(self._tone_cache) > 256:
+                self._tone_cache.clear()
+            in_scale = allowed_pitches(params.pitch_min, params.pitch_max, params.scale, params.root)
+            tones = tuple(p for p in in_scale if p % 12 in chord)
+            found = self._tone_cache[key] = (tones, frozenset(tones), frozenset(in_scale))
+        return found
+
+    def _budget(self) -> bool:
+        """One more passing tone keeps them within passing_max of any 16 consecutive notes."""
+        return sum(self._recent_passing) + 1 <= self.options.passing_max * PASSING_WINDOW + 1e-9
+
+    def _passing_targets(self, params: Any, chord: frozenset[int], in_scale: frozenset[int]) -> dict[int, int]:
+        """Passing tones the next onset may start with -> the chord tone each resolves to:
+        a step (1-2 semitones) from a chord tone at the latest onset, a step short of the
+        next chord tone the same way, not a chord tone, in range (and scale, for "scale")."""
+        tone_set = self._tones(params, chord)[1]
+        targets: dict[int, int] = {}
+        for p in self._at_onset:
+            if p not in tone_set:
+                continue
+            for d in (-1, 1, -2, 2):
+                r = p + d
+                if r % 12 in chord or not params.pitch_min <= r <= params.pitch_max or r in targets:
+                    continue
+                if self.options.passing == "scale" and r not in in_scale:
+                    continue
+                way = 1 if d > 0 else -1
+                q = next((r + way * e for e in (1, 2) if r + way * e in tone_set), None)
+                if q is not None:
+                    targets[r] = q
+        return targets
+
+    def place(self, pitch: int, onset: float, params: Any) -> int:
+        """Generation thread, as a note is played at beat ``onset``: the pitch it plays.
+        Accompany with passing tones only (else ``pitch`` as it is): a non-chord tone plays
+        only as a passing tone (see the module's docstring), else it moves to the nearest
+        chord tone; the onset after a passing tone starts with its resolution."""
+        if self.mode != "accompany" or self.options.passing == "off":
+            return pitch
+        chord = self.chord
+        new_onset = self._onset_now is None or onset > self._onset_now + 1e-9
+        passing = False
+        tones, tone_set, in_scale = self._tones(params, chord) if chord else ((), frozenset(), frozenset())
+        if tones:
+            pending = self._pending
+            if pending is not None and new_onset:
+                self._pending = None
+                pitch = pending if pending in tone_set else _nearest(pitch, tones)
+            elif pitch not in tone_set:
+                target = None
+                if new_onset and pending is None and round(onset * 4) % 2 == 1 and self._budget():
+                    target = self._passing_targets(params, chord, in_scale).get(pitch)
+                if target is None:
+                    pitch = _nearest(pitch, tones)
+                else:
+                    passing, self._pending = True, target
+                    self.passing_played += 1
+        else:
+            self._pending = None
+        if new_onset:
+            self._onset_now, self._at_onset = onset, [pitch]
+        else:
+            self._at_onset.append(pitch)
+        self._recent_passing.append(passing)
+        return pitch
 
     def status(self) -> dict[str, Any]:
         return {"mode": self.mode, "heard": self.heard, "phase": self.phase if self.mode == "answer" else None,
                 "answers": self.answers, "companions": self.companions_played,
-                "chord": sorted(self.chord) if self.mode == "accompany" else None}
+                "chord": sorted(self.chord) if self.mode == "accompany" else None,
+                "passing": self.passing_played if self.mode == "accompany" else None}
+
+
+def _nearest(pitch: int, tones: tuple[int, ...]) -> int:
+    return min(tones, key=lambda p: (abs(p - pitch), p))
 
 
 def attach(voice: Voice, options: ListenOptions) -> Listening:

@@ -334,6 +334,9 @@ class Voice:
         sampler = self._sampler(params)
         pitch = note.out_pitch if note.params is params and note.sampler is sampler else \
             _constrain(note.model_pitch, params, sampler.pitches)
+        listening = self.listening
+        if listening is not None:  # accompany's passing tones: where a non-chord tone may play
+            pitch = listening.place(pitch, onset, params)
         velocity = min(max(round(note.velocity * params.velocity_scale + params.velocity_offset), 1), 127)
         self._sounding = [n for n in self._sounding if n.t_off > t_on and not n.cancelled]
         while len(self._sounding) >= params.max_polyphony:

@@ -22,9 +22,17 @@ What ``evaluate`` reports (all per note, over every note after each piece's firs
 The context-free references (``pitch_unigram``/``unigram_nll``, ``time_unigram``/
 ``time_unigram_nll``) are counts on the training split with add-one smoothing: a model
 whose head is no better than its count has learned nothing from the context.
+
+``generated_music`` (``livernn eval --generate N``) samples pieces from the model and
+measures them beside the held-out pieces with ``train.musicstats`` (pitch-class entropy,
+scale consistency, pitch range, chord rate, onsets on the sixteenth grid, groove
+consistency).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -32,8 +40,13 @@ import torch
 from livernn.data.windows import pad_pieces
 from livernn.model.config import ModelConfig
 from livernn.model.net import HEADS, LossWeights, NoteLSTM, encode_inputs, encode_targets, head_losses, total_loss
+from livernn.train.musicstats import GRID_BEATS, GRID_TOLERANCE, corpus_stats
+
+if TYPE_CHECKING:
+    from livernn.model.generator import LoadedModel
 
 MAE_SKIP = 24
+GEN_TEMPERATURES = (0.8, 1.0, 1.5)
 
 
 def _medians(cfg: ModelConfig, logits: torch.Tensor, log_edges: torch.Tensor, step: bool) -> torch.Tensor:
@@ -158,3 +171,46 @@ def references(cfg: ModelConfig, train: list[np.ndarray], pieces: list[np.ndarra
         for head in ("step", "duration"):
             out[f"unigram_{head}"] = time_unigram_nll(cfg, time_unigram(cfg, train, head), pieces, head)
     return out
+
+
+def generated_lengths(held_out: list[np.ndarray], n: int) -> list[int]:
+    """Lengths of the pieces ``n`` generated notes are cut into: the held-out pieces' own
+    lengths in their order (repeated if need be), the last cut to make ``n``, so length-bound
+    statistics (pitch range, groove consistency) compare like with like."""
+    own = [len(p) for p in held_out if len(p)] or [n]
+    lengths: list[int] = []
+    while sum(lengths) < n:
+        lengths.append(min(own[len(lengths) % len(own)], n - sum(lengths)))
+    return lengths
+
+
+def generated_music(model: LoadedModel, held_out: list[np.ndarray], n: int,
+                    temperatures: Sequence[float] = GEN_TEMPERATURES, beats_per_bar: int = 4,
+                    timing_temperature: float = 1.0) -> dict[str, Any]:
+    """Statistics of ``n`` sampled notes at each temperature beside those of ``held_out``.
+
+    ``model`` is a ``LoadedModel`` (``livernn.model.load_model``). The notes are sampled as
+    ``generated_lengths`` pieces, piece k from a fresh generator with seed k (the same seeds
+    at every temperature), from the model's start note, with default sampler settings but
+    the temperatures, in seconds at the model's ``ref_bpm``. A temperature is the pitch
+    temperature, as ``livernn generate --temperature``; steps and durations are sampled at
+    ``timing_temperature``. Keys: ``notes``, ``pieces``, ``piece_notes``, ``bpm``,
+    ``beats_per_bar``, ``timing_temperature``, ``grid_beats``, ``grid_tolerance_beats``,
+    ``held_out`` (``musicstats.corpus_stats`` of the held-out pieces) and ``temperatures``
+    ("0.8" -> ``corpus_stats`` of the sampled pieces).
+    """
+    from livernn.model import SamplerParams
+    from livernn.model.generator import generate_notes
+
+    lengths = generated_lengths(held_out, n)
+    bpm = float(model.ref_bpm)
+    result: dict[str, Any] = {
+        "notes": n, "pieces": len(lengths), "piece_notes": lengths, "bpm": bpm, "beats_per_bar": beats_per_bar,
+        "timing_temperature": float(timing_temperature), "grid_beats": GRID_BEATS,
+        "grid_tolerance_beats": GRID_TOLERANCE, "held_out": corpus_stats(held_out, bpm, beats_per_bar),
+        "temperatures": {}}
+    for temp in temperatures:
+        params = SamplerParams(temperature=float(temp), timing_temperature=float(timing_temperature))
+        pieces = [generate_notes(model, k, params, seed=seed) for seed, k in enumerate(lengths)]
+        result["temperatures"][f"{float(temp):.1f}"] = corpus_stats(pieces, bpm, beats_per_bar)
+    return result

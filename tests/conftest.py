@@ -5,6 +5,11 @@ on the hand pictures) is marked ``integration`` here, from its fixtures and its 
 so ``./run-tests.sh -m "not integration"`` is the quick loop; a test that starts a JACK,
 scsynth or FluidSynth peer without the mark fails (see ``_guard``), so the split cannot
 rot silently.
+
+A test that runs a whole job end to end is ``integration`` too, for the same reason (the
+quick loop stays well under a minute): it runs the ``livernn`` CLI or pytest in a
+subprocess, trains a model, or reads a music21 corpus (END_TO_END_SOURCE), or it carries
+an explicit ``@pytest.mark.integration`` (the 10,000-packet OSC storms).
 """
 
 from __future__ import annotations
@@ -41,6 +46,9 @@ PEER_FIXTURES = {"jack", "scsynth", "fluidsynth", "midi_probe", "hands_dir", "so
 PEER_SOURCE = re.compile(r"start_jack|start_scsynth|start_fluidsynth|MidiProbe|\btmux\b|mediapipe"
                          r"|\bjackd\b|\bscsynth\b|\bfluidsynth\b|require\(\"(?:sox|fluidsynth)\"\)"
                          r"|subprocess\.Popen|torch\.distributed\.run|\bchromium\b|\bunshare\b")
+# What a test's source names when it runs a whole job: a CLI or pytest in a subprocess, a
+# training run (`train(...)`, `main(["train", ...])`), a music21 corpus parse.
+END_TO_END_SOURCE = re.compile(r"subprocess\.run\(|\btrain\(|\[\"train\"|\bmusic21\b")
 _current: list = [None]
 
 
@@ -68,7 +76,9 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("integration"):
             continue
-        if PEER_FIXTURES & set(getattr(item, "fixturenames", ())) or PEER_SOURCE.search(_sources(item)):
+        source = _sources(item)
+        if (PEER_FIXTURES & set(getattr(item, "fixturenames", ())) or PEER_SOURCE.search(source)
+                or END_TO_END_SOURCE.search(source)):
             item.add_marker(pytest.mark.integration)
 
 

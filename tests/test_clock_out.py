@@ -128,3 +128,24 @@ def test_tempo_change_neither_skips_nor_doubles_a_tick(jack, probe):
     # The last tempo's ticks: 137.5 BPM
     last = np.diff([t for t in ticks if t > changed + 0.1])
     assert abs(60 / (24 * np.median(last)) - 137.5) < 1.5
+
+
+def test_a_forward_jump_of_the_beat_relocates_the_receiver():
+    """The clock source's Start moves the beat forward (to its bar line): ticks cannot say
+    so, and skipping them would leave a receiver behind. Stop, the Song Position Pointer of
+    the next 16th and Continue go out instead, and the ticks go on from that 16th."""
+    from livernn.outputs.midi_clock_out import CONTINUE, PPQ, STOP, TICK, ClockOut
+
+    out = ClockOut(ahead=0.0)
+    assert out.command(b"clock", b"100.0 0.0 120.0") == []
+    assert [m for _, m in out.command(b"cstart", b"100.5 1.0")] == [bytes([0xF2, 4, 0]), CONTINUE]
+    for _ in range(30):  # beat 1 .. 2.25 at 120 BPM
+        assert out.due() is not None and out.take() == TICK
+    # A tempo change at the same beat skips nothing.
+    assert out.command(b"clock", b"101.1 2.2 130.0") == [] and out.n == 30
+    # At t = 101.2 the beat jumps from about 2.42 to 5.3 (a source's bar line ahead).
+    messages = out.command(b"clock", b"101.2 5.3 130.0")
+    assert [m for _, m in messages] == [STOP, bytes([0xF2, 22, 0]), CONTINUE], messages  # 22 16ths = 5.5
+    assert messages[0][0] == 101.2 and out.n == int((5.5 - 1.0) * PPQ) and out.relocated == 1
+    tick = out.due()
+    assert tick is not None and abs(tick - (101.2 + 0.2 * 60 / 130)) < 1e-9 and messages[2][0] < tick

@@ -5,11 +5,16 @@ session's clock, output offset included) on every change, ``cstart <t> <beat>`` 
 ``cstop <t>``. The sender process computes each tick's time from the newest anchor, so
 24 ticks per quarter leave from an interpreter whose GIL no user code holds. Ticks are
 numbered from the start beat: a new anchor only moves the *time* of tick n, never which
-tick comes next, so a tempo change neither skips nor doubles one. Only a forward jump of
-the beat (a transport event of the clock source) skips the ticks of the stretch jumped.
+tick comes next, so a tempo change neither skips nor doubles one.
 
 Start: Song Position Pointer (the start beat in 16ths) then Start (position 0) or Continue,
 1 ms before the first tick, which falls on the start beat.
+
+A forward jump of the beat (a transport event of the clock source: its Start moves the
+beat to its bar line) cannot be sent as ticks: a receiver counts them, and skipped ones
+would leave it behind by the stretch jumped. It is relocated as MIDI says: Stop at once,
+then the Song Position Pointer of the next 16th at least ``RELOCATE_AHEAD`` on, and
+Continue 1 ms before that 16th's tick.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import math
 PPQ = 24
 TICK, START, CONTINUE, STOP = b"\xf8", b"\xfa", b"\xfb", b"\xfc"
 BEFORE_TICK = 0.001  # Start/Continue this long before the first tick
+RELOCATE_AHEAD = 0.01  # a relocation's first tick is at least this long after the jump
 
 
 class ClockOut:
@@ -29,6 +35,7 @@ class ClockOut:
         self.n: int | None = None  # next tick to send; None = not ticking
         self.stop_at = math.inf
         self.sent = 0
+        self.relocated = 0  # forward jumps sent as Stop, Song Position Pointer, Continue
 
     def time_of(self, beat: float) -> float:
         assert self.anchor is not None  # ticks are only timed after a "clock" line set it
@@ -43,21 +50,37 @@ class ClockOut:
             if self.n is not None:
                 due = self.due()
                 if due is not None and due < args[0] - self.ahead - 60.0 / (args[2] * PPQ):
-                    # The beat jumped forward (a transport event): skip the ticks jumped over.
-                    now_beat = args[1]
-                    self.n = max(self.n, math.ceil((now_beat - self.base) * PPQ - 1e-6))
+                    return self._relocate(args[0])
             return []
         if kind == b"cstart" and self.anchor is not None:
             t, beat = args
             self.base, self.n, self.stop_at = beat, 0, math.inf
-            position = round(beat * 4) % 16384  # 16ths, 14 bits
-            spp = bytes([0xF2, position & 0x7F, position >> 7])
-            go = START if position == 0 else CONTINUE
-            return [(t - BEFORE_TICK - 0.0001, spp), (t - BEFORE_TICK, go)]
+            go = START if round(beat * 4) % 16384 == 0 else CONTINUE
+            return [(t - BEFORE_TICK - 0.0001, self._spp(beat)), (t - BEFORE_TICK, go)]
         if kind == b"cstop":
             self.stop_at = args[0]
             return [(args[0], STOP)]
         return []
+
+    def _relocate(self, t: float) -> list[tuple[float, bytes]]:
+        """The beat jumped forward at ``t``: Stop, then go on from the next 16th (see the
+        module docstring). The start beat is whole, so tick n is on a 16th when 6 divides n."""
+        n = math.ceil((self._beat_at(t + RELOCATE_AHEAD) - self.base) * PPQ - 1e-6)
+        self.n = max(self.n or 0, -(-n // 6) * 6)
+        beat = self.base + self.n / PPQ
+        go = self.time_of(beat)
+        self.relocated += 1
+        return [(t, STOP), (go - BEFORE_TICK - 0.0001, self._spp(beat)), (go - BEFORE_TICK, CONTINUE)]
+
+    def _beat_at(self, t: float) -> float:
+        assert self.anchor is not None
+        at, b, bpm = self.anchor
+        return b + (t - at) * bpm / 60.0
+
+    @staticmethod
+    def _spp(beat: float) -> bytes:
+        position = round(beat * 4) % 16384  # 16ths, 14 bits
+        return bytes([0xF2, position & 0x7F, position >> 7])
 
     def due(self) -> float | None:
         """Send time of the next tick (its logical time minus ``ahead``), or None."""

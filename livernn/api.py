@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # completion and mypy see the real types; importing stays laz
     from livernn.controls.player import PlayerFeed
     from livernn.controls.runtime import ControlRuntime
     from livernn.engine import Session, Voice
+    from livernn.engine.learn import LearnJob
     from livernn.engine.listen import Listening
     from livernn.engine.voice import ModelLike
     from livernn.gesture.tracker import GestureTracker
@@ -49,9 +50,9 @@ if TYPE_CHECKING:  # completion and mypy see the real types; importing stays laz
     from livernn.web.page import WebPage
 
 __all__ = [
-    "controls", "gesture", "listen_midi", "listen_osc", "load", "midi", "models", "mute", "osc", "output", "panic",
-    "patch", "quit", "record", "scene", "scsynth", "session", "solo", "status", "stop_record", "superdirt", "swap",
-    "tempo", "unmute", "unpatch", "use", "voice", "web",
+    "controls", "gesture", "learn", "listen_midi", "listen_osc", "load", "midi", "models", "mute", "osc", "output",
+    "panic", "patch", "quit", "record", "scene", "scsynth", "session", "solo", "status", "stop_record", "superdirt",
+    "swap", "tempo", "unmute", "unpatch", "use", "voice", "web",
 ]
 
 # The OSC input an ``osc.*`` source opens when none is: this machine only, the port the
@@ -228,6 +229,19 @@ def swap(v: Voice | str, model: str | Path | ModelLike, at: str = "bar", policy:
     target = _voice(v)
     future = session().swap(target, model, at=at, policy=policy)
     return Swap(future, target.name, model)
+
+
+def learn(v: Voice | str, bars: float = 32, seconds: float = 60.0, steps: int | None = None) -> LearnJob:
+    """Fine-tune a voice's model on what it (and, listening, its player) played in the last
+    ``bars`` bars, then hot-swap the result in at the next bar; the show plays on meanwhile.
+
+    The training runs in a process of its own at low priority (on a CUDA GPU where there is
+    one) for at most ``seconds`` (``steps`` caps the steps too). The new model is saved in your
+    models folder as ``<model>-learn-<n>`` (``models()`` lists it, with what it was tuned on).
+    Returns the job at once: ``job.cancel()``, ``job.wait()``, ``status()`` shows it, and one
+    line says how it ended; if it fails or is cancelled, the old model plays on.
+    """
+    return session().learn(_voice(v), bars=bars, seconds=seconds, steps=steps, report=print)
 
 
 # -- the show ----------------------------------------------------------------------------

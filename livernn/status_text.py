@@ -75,6 +75,12 @@ def format_status(status: dict[str, Any]) -> str:
     parts.append("timing: " + ", ".join(timing))
     for name, why in status.get("not_delivering", {}).items():
         parts.append(f"NOT DELIVERING: output {name}: {why}")
+    for job in status.get("learning", []):  # learn(v): fine-tunes running, and how the last ones ended
+        if job.get("message"):
+            parts.append(f"learn: {job['message']}")
+        else:
+            parts.append(f"learn {job['voice']} -> {job['model']}: {job['state']}, {_cell(job['seconds'])} s "
+                         f"of {_cell(job['budget'])}, step {job['step']}, on {job['notes']} notes")
     for error in status.get("errors", []):
         parts.append(f"error: {error}")
     return "\n".join(parts)

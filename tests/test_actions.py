@@ -51,6 +51,7 @@ class FakeSession:
         self.voices = {name: FakeVoice(name) for name in ("lead", "bass")}
         self.panics = 0
         self.swaps: list[tuple[str, Any, str]] = []
+        self.learns: list[tuple[str, float, float]] = []
 
     @property
     def tempo(self) -> float:
@@ -63,6 +64,9 @@ class FakeSession:
 
     def panic(self) -> None:
         self.panics += 1
+
+    def learn(self, voice: Any, bars: float = 32, seconds: float = 60, steps: Any = None, report: Any = None) -> None:
+        self.learns.append((getattr(voice, "name", voice), bars, seconds))
 
     def swap(self, voice: Any, model: Any, at: str = "bar", policy: str = "ring") -> concurrent.futures.Future:
         self.swaps.append((getattr(voice, "name", voice), model, at))
@@ -80,6 +84,7 @@ EXAMPLES: dict[str, tuple[dict[str, Any], Any]] = {
     "scene": ({"scene": "loud"}, lambda s, r: r.scene == "loud" and s.voices["lead"].params.velocity_scale == 2.0),
     "swap": ({"voice": "lead", "model": "bach"}, lambda s, r: [(v, at) for v, _m, at in s.swaps] == [("lead", "bar")]),
     "panic": ({}, lambda s, r: s.panics == 1),
+    "learn": ({"voice": "lead", "bars": 8}, lambda s, r: s.learns == [("lead", 8, 60)]),
     "mute": ({"voice": "lead"}, _muted("lead", True)),
     "unmute": ({"voice": "bass"}, _muted("bass", False)),  # bass starts muted (see _setup)
     "toggle_mute": ({"voice": "lead"}, _muted("lead", True)),
@@ -92,6 +97,7 @@ API = {
     "scene": lambda: api.scene("loud"),
     "swap": lambda: api.swap("lead", "bach").result(1),
     "panic": api.panic,
+    "learn": lambda: api.learn("lead", bars=8),
     "mute": lambda: api.mute("lead"),
     "unmute": lambda: api.unmute("bass"),
     "tempo": lambda: api.tempo(90),

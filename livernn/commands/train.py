@@ -22,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output model directory")
     p.add_argument("--config", help="training recipe (TOML), e.g. training/bach.toml")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last")
+    p.add_argument("--init", metavar="MODEL",
+                   help="start from this model's weights (a name or a path; its architecture is kept)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     for flag, typ in (("epochs", int), ("batch-size", int), ("seq-len", int), ("lr", float),
                       ("seed", int), ("threads", int), ("workers", int), ("max-files", int),
@@ -35,11 +37,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from livernn.train import load_recipe, train
+    from livernn.train.finetune import explicit_model_keys
 
     overrides = {key: getattr(args, name) for name, key in OVERRIDES.items()
                  if getattr(args, name, None) is not None}
     recipe = load_recipe(args.config, overrides)
-    metrics = train(recipe, args.data, args.out, resume=args.resume, progress=not args.no_progress)
+    keys = explicit_model_keys(args.config, overrides) if args.init else set()
+    metrics = train(recipe, args.data, args.out, resume=args.resume, progress=not args.no_progress,
+                    init=args.init, init_keys=keys)
     if metrics:
         print(json.dumps({k: metrics[k] for k in ("val", "test") if k in metrics}, indent=1))
     return 0

@@ -42,6 +42,8 @@ class ControlRuntime(Protocol):
 
     def swap(self, voice: str, model: str, at: str = ...) -> Any: ...
 
+    def tune(self, voice: str, bars: float = ..., seconds: float = ...) -> Any: ...
+
     def find_voices(self, name: str) -> list[Any]: ...
 NUMBER = (int, float)
 
@@ -109,6 +111,13 @@ def _swap(runtime: ControlRuntime, args: dict[str, Any]) -> None:
     runtime.swap(str(args["voice"]), str(args["model"]), at)
 
 
+def _learn(runtime: ControlRuntime, args: dict[str, Any]) -> None:
+    """Fine-tune a voice's model (``*``: each voice's) on what was played in the last
+    ``bars`` bars, within ``seconds``, then swap it in at a bar (livernn.engine.learn)."""
+    for voice in runtime.find_voices(str(args["voice"])):
+        runtime.tune(voice.name, args.get("bars", 32), args.get("seconds", 60))
+
+
 def _muting(muted: bool | None) -> Callable[[ControlRuntime, dict[str, Any]], None]:
     """Mute (True), unmute (False) or toggle (None) one voice, or every voice for ``*``."""
 
@@ -130,6 +139,9 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
     Action("scene", (Arg("scene", (int, float, str), names="scene"),), _scene),
     Action("swap", (_VOICE, Arg("model", str, names="model"),
                     Arg("at", str, names="swap boundary", choices=SWAP_AT, required=False)), _swap),
+    # Not remote: it writes a model file and keeps a core busy for a minute (a trigger may).
+    Action("learn", (_VOICE, Arg("bars", NUMBER, bounds=(1, 1024), required=False),
+                     Arg("seconds", NUMBER, bounds=(1, 3600), required=False)), _learn, remote=False),
     Action("panic", (), _panic),
     Action("mute", (_VOICE,), _muting(True)),
     Action("unmute", (_VOICE,), _muting(False)),

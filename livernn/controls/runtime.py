@@ -69,6 +69,7 @@ class SessionLike(Protocol):
     def clock(self) -> ClockLike: ...
 
     def swap(self, voice: Any, model: Any, at: str = ..., policy: str = ...) -> Any: ...
+    def learn(self, voice: Any, bars: float = ..., seconds: float = ...) -> Any: ...
     def panic(self) -> None: ...
     def set_tempo(self, bpm: float) -> None: ...
 
@@ -247,6 +248,13 @@ class ControlRuntime:
         if hasattr(future, "add_done_callback"):
             future.add_done_callback(lambda f: self._swap_done(voice, model, f))
         return future
+
+    def tune(self, voice: str, bars: float = 32, seconds: float = 60) -> Any:
+        """The ``learn`` action (not MIDI learn, ``learn`` above): fine-tune a voice's model
+        on what was just played, then swap it in at a bar (livernn.engine.learn); its
+        outcome is one line of its own."""
+        self.find_voices(voice)
+        return self.session.learn(voice, bars=bars, seconds=seconds)
 
     def _swap_done(self, voice: str, model: str, future: Any) -> None:
         exc = future.exception() if not future.cancelled() else None

@@ -37,6 +37,7 @@ from livernn.errors import LivernnError
 from livernn.outputs.base import Output
 
 if TYPE_CHECKING:
+    from livernn.engine.learn import LearnJob
     from livernn.outputs.recorder import FileRecorder
 
 GENERATION_PERIOD = 0.004  # seconds between generation passes
@@ -75,6 +76,7 @@ class Session:
         self._blas_limit: Any = None
         self._loader: ThreadPoolExecutor | None = None
         self.errors: list[str] = []
+        self.learning: list[LearnJob] = []  # fine-tunes, running and the last few ended (engine/learn.py)
         self._problems: dict[str, str] = {}  # output name -> why it is not delivering now
         self.held = False  # the clock source's transport is stopped: voices wait (engine/band.py)
         self.band = Band(self)
@@ -124,6 +126,8 @@ class Session:
             if thread is not threading.current_thread():
                 thread.join(2.0)
         self._threads = []
+        for job in self.learning:
+            job.cancel()  # its process ends with the show
         self.band.close()
         self.scheduler.stop()
         self.scheduler.panic(all_notes_off=False)
@@ -282,6 +286,18 @@ class Session:
 
         self._loader.submit(job)
         return future
+
+    def learn(self, voice: str | Voice, bars: float = 32, seconds: float = 60.0, steps: int | None = None,
+              report: Callable[[str], None] | None = None) -> LearnJob:
+        """Fine-tune ``voice``'s model on what it (and its player) played in the last ``bars``
+        bars, in a process of its own within ``seconds``, then swap the result in at a bar
+        (engine/learn.py). Returns the job at once; ``report`` gets its one-line outcome."""
+        from livernn.engine.learn import LearnJob
+
+        job = LearnJob(self, self._voice(voice), bars, seconds, steps, report)
+        recent = self.learning[-4:]
+        self.learning = [j for j in self.learning if j.running or j in recent] + [job]
+        return job
 
     @property
     def tempo(self) -> float:
@@ -463,4 +479,5 @@ class Session:
             "switch_interval": sys.getswitchinterval(),
             "realtime": self.scheduler.realtime,
             "errors": self.errors[-5:],
+            "learning": [job.status() for job in self.learning],
         }

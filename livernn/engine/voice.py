@@ -43,6 +43,7 @@ from livernn.notes import make_notes
 from livernn.outputs.base import Output
 
 RECENT = 64  # notes kept for priming a swapped-in model
+HISTORY = 4096  # notes kept, with their beats, for learning from what was played (engine/learn.py)
 MIN_LENGTH = 0.01  # seconds
 LATE_DROP = 0.05  # a note found this late (seconds; generation was stalled) is dropped
 
@@ -115,6 +116,9 @@ class Voice:
         self._at_cursor = False  # next onset exactly at the cursor (first note after a beat/bar swap)
         self._hand: _Sampled | None = None
         self._recent: deque[tuple[int, float, float, int]] = deque(maxlen=RECENT)
+        # (beat, pitch, step, duration, velocity): the same notes as _recent, kept longer and
+        # with the beat each was heard at, so ``played(bars)`` can cut out the last bars
+        self._history: deque[tuple[float, int, float, float, int]] = deque(maxlen=HISTORY)
         self._observed: deque[tuple[int, float, float, int]] = deque()
         self._sounding: list[Note] = []
         self._plan: SwapPlan | None = None
@@ -188,7 +192,7 @@ class Voice:
         """A player's note into the generator at once (a follow policy, holding ``generating``)."""
         model_pitch = min(max(pitch - self._params.transpose, 0), 127)
         self.generator.observe(model_pitch, step_s, dur_s, velocity)
-        self._remember(model_pitch, step_s, dur_s, velocity)
+        self._remember(model_pitch, step_s, dur_s, velocity, self.session.clock.beat())
 
     def sound(self, pitch: int, velocity: int, t_on: float, t_off: float) -> Note | None:
         """Play one note now, outside the grid (a companion); None when muted."""
@@ -209,6 +213,23 @@ class Voice:
         if not recent:
             return make_notes([], [], [])
         pitch, step, dur, vel = zip(*recent)
+        return make_notes(pitch, step, dur, vel)
+
+    def played(self, bars: float) -> np.ndarray:
+        """What the model heard in the last ``bars`` bars, in the order it heard it: its own
+        notes and, when listening, the player's (NOTE_DTYPE, model space: pitches before
+        ``transpose``, seconds at the model's ``ref_bpm``). Notes scheduled ahead of now
+        (one lookahead) are in it too. What ``learn`` fine-tunes on."""
+        clock = self.session.clock
+        since = clock.beat() - bars * clock.beats_per_bar
+        history = list(self._history)  # one C-level copy: atomic under the GIL
+        first = len(history)
+        while first > 0 and history[first - 1][0] >= since:
+            first -= 1
+        kept = history[first:]
+        if not kept:
+            return make_notes([], [], [])
+        _beat, pitch, step, dur, vel = zip(*kept)
         return make_notes(pitch, step, dur, vel)
 
     # -- generation (the session's generation thread only) ----------------------------
@@ -249,7 +270,7 @@ class Voice:
             pitch, step, dur, vel = self._observed.popleft()
             model_pitch = min(max(pitch - self._params.transpose, 0), 127)
             self.generator.observe(model_pitch, step, dur, vel)
-            self._remember(model_pitch, step, dur, vel)
+            self._remember(model_pitch, step, dur, vel, self.session.clock.beat())
 
     def _fill_follow(self, until: float) -> None:
         plan = self._plan
@@ -324,7 +345,7 @@ class Voice:
         clock = self.session.clock
         self._cursor = onset if self._at_cursor else self._beat_cursor() + self._beats(note.step_s, params)
         self._at_cursor = False
-        self._remember(note.model_pitch, note.step_s, note.dur_s, note.velocity)
+        self._remember(note.model_pitch, note.step_s, note.dur_s, note.velocity, onset)
         if params.mute or not play:
             return
         length = self._beats(note.dur_s, params)
@@ -349,8 +370,9 @@ class Voice:
         self.notes_played += 1
         self.session.emit("note", self.name, pitch, velocity, t_on, t_off)
 
-    def _remember(self, pitch: int, step: float, dur: float, vel: int) -> None:
+    def _remember(self, pitch: int, step: float, dur: float, vel: int, beat: float) -> None:
         self._recent.append((pitch, step, dur, vel))
+        self._history.append((beat, pitch, step, dur, vel))
         self.notes_heard += 1
 
     # -- hot swap ----------------------------------------------------------------------

@@ -14,6 +14,7 @@ import math
 import os
 import platform
 import time
+from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -32,6 +33,7 @@ from livernn.model.net import HEADS, NoteLSTM, model_step, time_bins_t, total_lo
 from livernn.notes import chord_rate
 from livernn.train.config import Recipe
 from livernn.train.evaluate import evaluate, references
+from livernn.train.finetune import init_recipe
 from livernn.train.plots import plot_losses
 from livernn.train.state import load_trainer_state, save_trainer_state
 
@@ -114,8 +116,19 @@ def _distributed() -> tuple[int, int, int]:
 
 
 def train(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *,
-          resume: bool = False, progress: bool = True) -> dict:
-    """Train per ``recipe``; returns the final metrics (also in ``out_dir/config.json``)."""
+          resume: bool = False, progress: bool = True, init: str | Path | None = None,
+          init_keys: Iterable[str] = ()) -> dict:
+    """Train per ``recipe``; returns the final metrics (also in ``out_dir/config.json``).
+
+    ``init``: start from this model's weights (a name or a path) instead of random ones;
+    its architecture is kept, and a ``[model]`` key in ``init_keys`` (the ones the recipe
+    set) that differs from it is a one-line error (``train.finetune.init_recipe``).
+    """
+    init_weights, init_info = None, None
+    if init is not None:
+        if resume:
+            raise LivernnError("--init and --resume: a resumed run continues from OUT/last; give one of them")
+        recipe, init_weights, init_info = init_recipe(recipe, init, init_keys)
     t, cfg = recipe.train, recipe.model
     rank, world, local_rank = _distributed()
     device = pick_device(t.device, local_rank)
@@ -144,7 +157,7 @@ def train(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *,
             print(f"training data is quantised ({100 * stats['grid_share']:.1f}% of steps on their grid): "
                   "no tempo stretch (set augment.stretch_quantized = true to stretch anyway)", flush=True)
     stats["stretch"] = augment.stretch
-    if cfg.categorical:
+    if cfg.categorical and init_weights is None:  # a model started from keeps its own bin values
         # Quantised data: a sampled bin plays the data's own value in it (on the grid);
         # performed data keeps the expressive spread inside a bin (config's docstring).
         values = bin_values(cfg, pieces["train"]) if stats["quantized"] else ([], [])
@@ -154,6 +167,8 @@ def train(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *,
     # -- model and optimiser
     model = NoteLSTM(cfg)
     model.feature_gain = float(t.feature_gain)
+    if init_weights is not None:
+        model.import_state({k: torch.from_numpy(v) for k, v in init_weights.items()})
     model = model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay, betas=(0.9, t.beta2))
     # The sampler only takes len() of its dataset: window indices stand in for the windows (torch
@@ -179,7 +194,7 @@ def train(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *,
     autocast = (lambda: torch.autocast("cuda", dtype=amp_dtype)) if amp_dtype else nullcontext
 
     meta_base = {"name": out.name, "data": stats, "recipe": recipe.to_dict(), "seed": t.seed,
-                 "start_note": stats["start_note"],
+                 "start_note": stats["start_note"], **({"init": init_info} if init_info else {}),
                  "hardware": {"device": str(device), "world_size": world, "torch": torch.__version__,
                               "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
                               "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None}}

@@ -9,6 +9,7 @@ bench/bench_duet.py runs the same harness longer and prints the figures.
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import threading
@@ -369,3 +370,103 @@ def test_accompany_passing_tones_play_only_where_configured(duet, passing):
     assert len(flags) >= 40
     if passing != "off":
         assert sum(flags) >= 1 and policy.status()["passing"] >= sum(flags)
+
+
+def _note_offs(messages: list[tuple[float, list[int]]], channel: int) -> list[tuple[float, int]]:
+    return [(t, m[1]) for t, m in messages if len(m) == 3 and (m[0] & 0x0F) == channel - 1
+            and (m[0] & 0xF0 == 0x80 or (m[0] & 0xF0 == 0x90 and m[2] == 0))]
+
+
+def test_answer_end_cc_pedal_ends_the_call_and_the_answer_starts_on_the_next_beat(duet):
+    """The player holds a note and presses the sustain pedal (CC 64): the call is over at
+    once (the 4-beat gap, 2 s, never runs), the answer's first note is on the next beat,
+    and the answer lasts ratio x the call, counted to the pedal."""
+    d = duet()
+    _v, policy = d.voice("lead", "answer", options={"gap": 4.0, "adapt": 0.0, "ratio": 1.0, "end_cc": 64})
+    d.session.start()
+    score = [*phrase(0.3, [60, 62, 64]), (1.05, 0x90, 67, 90), (1.3, 0xB0, 64, 127), (1.5, 0xB0, 64, 0),
+             (1.8, 0x80, 67, 0)]
+    d.player.play(sorted(score))
+    assert d.player.done.wait(10)
+    time.sleep(2.5)
+    clock = d.session.clock
+    call_start = d.player.sent[0][0]
+    pedal = next(t for t, m in d.player.sent if m[0] == 0xB0 and m[2] == 127)
+    answer = note_ons(d.probe.received, 2)
+    assert answer, "no answer after the pedal"
+    assert all(t > pedal for t, _ in answer), "the voice played during the call"
+    first = answer[0][0]
+    beat = clock.beat(first)
+    # on the first beat after the pedal (as the engine heard it: a JACK hop later)
+    assert round(beat) in {math.ceil(clock.beat(pedal)), math.ceil(clock.beat(pedal + 0.01))}
+    assert abs(beat - round(beat)) * 60.0 / clock.bpm <= 0.05, f"first note {beat:.3f} is not on a beat"
+    assert first - pedal <= 60.0 / clock.bpm + 0.05  # the gap (2 s) was never waited for
+    window_beats = (pedal - call_start) * clock.bpm / 60.0  # ratio 1: as long as the call, to the pedal
+    end = clock.time_of(round(beat) + window_beats)
+    assert all(t <= end + 0.05 for t, _ in answer), "the answer outlasted ratio x the call"
+    print(f"end_cc: first answer note {first - pedal:.3f} s after the pedal, {len(answer)} notes in "
+          f"{window_beats:.2f} beats; answers {policy.answers}")
+    assert policy.answers == 1
+    d.session.panic()
+    assert _stuck_after_stop(d) == {}
+
+
+def test_answer_finish_bar_lets_the_answer_sound_to_the_bar_line_when_the_player_comes_back(duet):
+    """Two answering voices, one with finish_bar: the player comes back while a long answer
+    note sounds. Without finish_bar the answer's notes end at the player's note; with it
+    each sounding note ends at its own end or at the bar line, whichever is first, and no
+    new note starts after the player's."""
+    d = duet()
+    options = {"gap": 1.0, "adapt": 0.0, "ratio": 2.0}
+    d.voice("now", "answer", channel=2, options=options, density=0.5)
+    d.voice("bar", "answer", channel=3, options={**options, "finish_bar": True}, density=0.5)
+    events: list[tuple[str, int, float, float]] = []
+    d.session.on("note", lambda name, pitch, _vel, t_on, t_off: events.append((name, pitch, t_on, t_off)))
+    d.session.start()
+    d.player.play(phrase(0.3, [60, 62, 64, 65, 67, 65, 64, 62], spacing=0.25))
+    assert d.player.done.wait(10)
+    clock = d.session.clock
+    bar = clock.beats_per_bar
+
+    def long_note():
+        """A note of the "bar" voice just scheduled, long enough to cross the player's return
+        by 0.3 s, with the bar line at least 0.35 s after that return."""
+        now = time.monotonic()
+        for name, _pitch, t_on, t_off in reversed(events):
+            back = max(t_on + 0.05, now + 0.08)
+            cut = clock.time_of(math.ceil(clock.beat(back) / bar) * bar)
+            if name == "bar" and t_off >= back + 0.3 and cut >= back + 0.35 and back <= now + 0.2:
+                return back
+        return None
+
+    back = wait_for(long_note, 10, "a long answer note to come back under")
+    # the player holds the note past the bar line: a new call, no new answer while we look
+    release = clock.time_of(math.ceil(clock.beat(back) / bar) * bar) + 0.8
+    d.player.play([(back - time.monotonic() - 0.05, 0x90, 72, 90), (release - time.monotonic() - 0.05, 0x80, 72, 0)])
+    assert d.player.done.wait(5)
+    returned = next(t for t, m in d.player.sent if m[0] == 0x90 and m[1] == 72)
+    released = next(t for t, m in d.player.sent if m[0] == 0x80 and m[1] == 72)
+    cut = clock.time_of(math.ceil(clock.beat(returned + 0.002) / bar) * bar)
+    assert released >= cut + 0.5
+    received = [(t, m) for t, m in d.probe.received if t < released]
+    # without finish_bar: silent from the player's note on (a note handed to the sender
+    # process in its last 50 ms plays for 1 ms)
+    late = [(t, m) for t, m in received if (m[0] & 0x0F) == 1 and t > returned + 0.15]
+    assert not late, f"the answer without finish_bar went on after the player came back: {late}"
+    # with finish_bar: every note sounding at the return ends at its own end or the bar line
+    offs = _note_offs(received, 3)
+    checked = kept = 0
+    for name, pitch, t_on, t_off in events:
+        if name != "bar" or t_off <= returned or t_on > returned:
+            continue
+        expected = min(t_off, cut)
+        arrived = [t for t, p in offs if p == pitch and t > t_on]
+        assert arrived, f"note {pitch} of the finish_bar voice never ended"
+        assert abs(arrived[0] - expected) <= 0.05, (pitch, arrived[0] - returned, expected - returned)
+        checked += 1
+        kept += arrived[0] >= returned + 0.25
+    assert checked >= 1 and kept >= 1, (checked, kept)
+    assert not [t for t, p in note_ons(received, 3) if t > returned + 0.15], "finish_bar started new notes"
+    print(f"finish_bar: {checked} notes sounding when the player came back, the bar line "
+          f"{cut - returned:.3f} s later; {kept} sounded on past the player's note")
+    assert _stuck_after_stop(d) == {}

@@ -76,7 +76,7 @@ def test_the_listen_table_of_a_patch(repo, tmp_path):
 def test_the_pedal_ends_a_call_at_once():
     s = Session(bpm=120)
     v = s.add_voice("a", "bach", outputs=[])
-    policy = attach(v, listen_options("answer", gap=4.0, end_cc=64))
+    policy = attach(v, listen_options("answer", gap=4.0, end_cc=64, ratio=4.0))
     s._running = True  # the policy only hears a playing session; nothing is started here
     try:
         policy.note_on(60, 90, 5.0)
@@ -86,7 +86,9 @@ def test_the_pedal_ends_a_call_at_once():
         policy.control(64, 127, 5.4)  # the pedal: the call is over, the answer comes
     finally:
         s._running = False
-    assert policy.window(5.5) is not None and policy.phase == "answer"
+    window = policy.window(5.5)
+    assert window is not None and policy.phase == "answer"
+    assert window[2] - window[1] == pytest.approx(4.0 * 0.8)  # the call ran to the pedal: 0.4 s, 0.8 beat
 
 
 def test_passing_tones_are_an_accompany_option_checked_in_one_line():

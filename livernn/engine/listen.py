@@ -155,6 +155,7 @@ class Listening:
         self._spacings: deque[float] = deque(maxlen=8)
         self._lengths: deque[float] = deque(maxlen=8)
         self._pedal = False
+        self._ended = False  # the end_cc pedal ended the call (answer): no gap to wait for
         # answer: what the generation thread reads, swapped whole
         self.phase = "waiting"  # waiting (no call yet) | call | answer
         self._window: tuple[int, float, float] | None = None  # (answer id, from beat, until beat)
@@ -187,6 +188,7 @@ class Listening:
             self._last_activity = t
             self.heard += 1
             if self.mode == "answer":
+                self._ended = False  # playing again: the call goes on
                 self._call_note(t)
             elif self.mode == "accompany" and pitch < self.options.split:
                 if not self._chord_held:
@@ -212,14 +214,17 @@ class Listening:
             self.voice.session.scheduler.end_notes(lambda n: any(n is m for m in notes), t)
 
     def control(self, cc: int, value: int, t: float | None = None) -> None:
-        """A pedal (``end_cc``) pressed ends the call at once (answer mode)."""
+        """A pedal (``end_cc``) pressed ends the call at once (answer mode): the call's
+        length (for ``ratio``) runs to the pedal."""
         if cc != self.options.end_cc:
             return
+        t = time.monotonic() if t is None else t
         pressed = value >= 64
         if pressed and not self._pedal and self.mode == "answer":
             with self._lock:
                 self._held.clear()
-                self._last_activity = -1e9  # silence long enough: the call is over
+                self._last_activity = max(self._last_activity, t)
+                self._ended = True
         self._pedal = pressed
 
     # -- times ---------------------------------------------------------------------------
@@ -260,9 +265,10 @@ class Listening:
 
     def window(self, now: float) -> tuple[int, float, float] | None:
         """Generation thread: (answer id, from beat, until beat) while answering, else None."""
-        if self.phase == "call" and not self._held and now - self._last_activity >= self.gap_seconds():
+        if self.phase == "call" and not self._held and (self._ended or now - self._last_activity >= self.gap_seconds()):
             with self._lock:
                 if self.phase == "call" and not self._held:
+                    self._ended = False
                     clock = self.voice.session.clock
                     start = clock.next_boundary(clock.beat(now), "beat")
                     call_beats = max(self._last_activity - (self._call_start or now), 0.0) * clock.bpm / 60.0

@@ -1,4 +1,5 @@
-"""An asyncio loop on a thread of its own, for the page and OSCQuery servers.
+"""An asyncio loop on a thread of its own, and the aiohttp server on it that the page and
+OSCQuery share.
 
 Why not the show's loop: the REPL's loop runs the performer's code (a long line must not
 hold a fader back, as with ``listen_osc``), and a script has no loop at all. On its own
@@ -9,6 +10,14 @@ or a prompt. Writes it makes are the ones any control thread may make (docs/ARCH
 ``start(setup)`` runs ``setup()`` on the new loop and returns its result, or raises what
 it raised (a port taken is a LivernnError at once, not a warning later); ``stop(teardown)``
 runs ``teardown()`` there, then ends the loop and joins the thread.
+
+``SurfaceServer`` is what ``page.WebPage`` and ``oscquery.OscQuery`` have in common: a
+``Surface`` of the show, one aiohttp application behind a guard middleware on that thread
+(bound to ``host:port``, a port taken is a one-line LivernnError, port 0 becomes the one
+bound), websocket clients that each have a send queue and a rate bucket (one that stops
+reading is dropped, not waited for), a look for moves ``POLL`` times a second, and
+``close``. Each subclass says what it serves (``_routes``), who may ask (``_guard``) and
+what it tells its clients (``_update``).
 """
 
 from __future__ import annotations
@@ -19,7 +28,14 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from livernn.controls.osc_in import RateLimitedLog
+from livernn.errors import LivernnError
+from livernn.web.deps import aiohttp_web
+from livernn.web.guard import Bucket
+from livernn.web.surface import Surface
+
 STOP_TIMEOUT = 5.0
+HEARTBEAT = 20.0  # seconds between websocket pings
 
 
 class LoopThread:
@@ -87,3 +103,154 @@ class LoopThread:
             asyncio.run_coroutine_threadsafe(cancel_rest(), loop)
         if thread is not threading.current_thread():
             thread.join(STOP_TIMEOUT)
+
+
+class Client:
+    """One websocket client: what waits to be sent to it, and how fast it may send."""
+
+    def __init__(self, ws: Any, queue: int, rate: float) -> None:
+        self.ws = ws
+        self.queue: asyncio.Queue[str | bytes] = asyncio.Queue(queue)
+        self.bucket = Bucket(rate, rate)
+
+
+class SurfaceServer:
+    """The page's and OSCQuery's common part; see the module docstring."""
+
+    WHAT = "server"  # the name in its log lines and errors ("web", "oscquery")
+    CLIENTS = "clients"  # what its websocket clients are called there
+    MAX_MESSAGE = 4096  # bytes of a request body or one websocket message
+    POLL = 0.02  # seconds between looks for moves
+
+    def __init__(self, session: Any, runtime: Any, origin: str, host: str, port: int, thread: str,
+                 model_names: Callable[[], list[str]] | None, log: Any) -> None:
+        self.host, self.port = host, port
+        self.surface = Surface(session, runtime, origin, model_names)
+        self._clients: set[Any] = set()
+        self._log = RateLimitedLog(log)
+        self._thread = LoopThread(thread)
+        self._runner: Any = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread.running
+
+    # -- life cycle ---------------------------------------------------------------------------
+    def start(self) -> Any:
+        """Bind and serve from the server's thread; a port already taken is a LivernnError here."""
+        self._thread.start(self._setup)
+        return self
+
+    async def _setup(self) -> None:
+        web = aiohttp_web()
+
+        @web.middleware
+        async def guard(request: Any, handler: Callable) -> Any:
+            return await self._guard(request, handler)
+
+        app = web.Application(middlewares=[guard], client_max_size=self.MAX_MESSAGE)
+        self._routes(app)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise LivernnError(f"{self.WHAT}: cannot listen on {self.host}:{self.port} "
+                               f"({exc.strerror or exc})") from None
+        self.port = runner.addresses[0][1]
+        try:
+            await self._started()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        asyncio.get_running_loop().create_task(self._broadcast())
+
+    def close(self) -> None:
+        self._thread.stop(self._teardown)
+        self.surface.close()
+
+    async def _teardown(self) -> None:
+        await self._stopping()
+        for client in list(self._clients):
+            await client.ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # -- what a subclass says -----------------------------------------------------------------
+    def _routes(self, app: Any) -> None:
+        raise NotImplementedError
+
+    async def _guard(self, request: Any, handler: Callable) -> Any:
+        raise NotImplementedError
+
+    def _update(self) -> None:
+        """One look for moves (on the server's thread, ``POLL`` times a second)."""
+        raise NotImplementedError
+
+    async def _started(self) -> None:
+        """After the HTTP site is up (OSCQuery opens its OSC port here); raising closes it."""
+
+    async def _stopping(self) -> None:
+        """Before the clients and the HTTP site close."""
+
+    def _dropped(self, client: Any) -> None:
+        """A client that stopped reading was let go."""
+
+    # -- websocket clients ----------------------------------------------------------------------
+    async def _serve_socket(self, request: Any, client: Callable[[Any], Any],
+                            receive: Callable[[Any, Any], bool]) -> Any:
+        """Run one websocket: ``client(ws)`` makes its Client, ``receive(client, message)``
+        takes each message and says whether to go on."""
+        web = aiohttp_web()
+        ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=self.MAX_MESSAGE)
+        await ws.prepare(request)
+        made = client(ws)
+        self._clients.add(made)
+        self._joined(made)
+        sender = asyncio.get_running_loop().create_task(self._send(made))
+        try:
+            async for message in ws:
+                if not receive(made, message):
+                    break
+        finally:
+            self._clients.discard(made)
+            self._left(made)
+            sender.cancel()
+        return ws
+
+    def _joined(self, client: Any) -> None:
+        """A websocket client came (counted by the page)."""
+
+    def _left(self, client: Any) -> None:
+        """A websocket client went."""
+
+    async def _send(self, client: Client) -> None:
+        while True:
+            data = await client.queue.get()
+            try:
+                if isinstance(data, bytes):
+                    await client.ws.send_bytes(data)
+                else:
+                    await client.ws.send_str(data)
+            except (ConnectionError, RuntimeError):
+                return
+
+    def _queue(self, client: Client, data: str | bytes) -> None:
+        try:
+            client.queue.put_nowait(data)
+        except asyncio.QueueFull:  # it stopped reading: let it go, not the others
+            self._dropped(client)
+            self._clients.discard(client)
+            asyncio.get_running_loop().create_task(client.ws.close())
+
+    async def _broadcast(self) -> None:
+        while True:
+            try:
+                self._update()
+            except Exception as exc:  # a bug here must not end the updates
+                self._log.warning(f"{self.WHAT}: updating {self.CLIENTS}: {type(exc).__name__}: {exc}")
+            await asyncio.sleep(self.POLL)

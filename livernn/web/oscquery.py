@@ -29,7 +29,6 @@ zeroconf as ``_oscjson._tcp`` (and ``_osc._udp``) on the interfaces it listens o
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -38,12 +37,11 @@ from typing import Any
 from pythonosc import osc_packet
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from livernn.controls.osc_in import MAX_BUNDLES, OscIn, RateLimitedLog
+from livernn.controls.osc_in import MAX_BUNDLES, OscIn
 from livernn.errors import LivernnError
 from livernn.web.deps import aiohttp_web
-from livernn.web.guard import Bucket, Buckets, host_ok, is_loopback, origin_ok
-from livernn.web.loop import LoopThread
-from livernn.web.surface import Surface
+from livernn.web.guard import Buckets, host_ok, is_loopback, origin_ok
+from livernn.web.loop import Client, SurfaceServer
 
 log = logging.getLogger(__name__)
 
@@ -131,23 +129,26 @@ def osc_message(address: str, value: Any) -> bytes:
     return builder.build().dgram
 
 
-class _Listener:
+class _Listener(Client):
     def __init__(self, ws: Any) -> None:
-        self.ws = ws
+        super().__init__(ws, QUEUE, MESSAGES_PER_S)
         self.paths: set[str] = set()
-        self.queue: asyncio.Queue[str | bytes] = asyncio.Queue(QUEUE)
-        self.bucket = Bucket(MESSAGES_PER_S, MESSAGES_PER_S)
 
 
-class OscQuery:
+class OscQuery(SurfaceServer):
     """The OSCQuery server of one show; see the module docstring."""
+
+    WHAT = "oscquery"
+    CLIENTS = "listeners"
+    MAX_MESSAGE = MAX_MESSAGE
+    POLL = POLL
 
     def __init__(self, session: Any, runtime: Any, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
                  osc_port: int | None = None, allow: Iterable[str] = (), name: str = "livernn",
                  model_names: Callable[[], list[str]] | None = None, announce: bool | None = None) -> None:
-        self.host, self.port, self.osc_port = host, port, osc_port
+        super().__init__(session, runtime, "oscquery", host, port, "livernn-oscquery", model_names, log)
+        self.osc_port = osc_port
         self.name = name
-        self.surface = Surface(session, runtime, "oscquery", model_names)
         self.osc = OscIn(session.bus, port=0, bind=host, allow=allow)
         self.osc.dispatcher.set_default_handler(self._osc_write)
         self.announce = (not is_loopback(host)) if announce is None else announce
@@ -155,11 +156,7 @@ class OscQuery:
         self.writes = 0
         self.refused = 0
         self.bad = 0
-        self._listeners: set[_Listener] = set()
         self._requests = Buckets(REQUESTS_PER_S, 2 * REQUESTS_PER_S)
-        self._log = RateLimitedLog(log)
-        self._thread = LoopThread("livernn-oscquery")
-        self._runner: Any = None
         self._zeroconf: Any = None
         self._tree: dict[str, Any] | None = None
 
@@ -172,34 +169,14 @@ class OscQuery:
         return f"http://{host}:{self.port}/"
 
     # -- life cycle ---------------------------------------------------------------------------
-    def start(self) -> OscQuery:
-        self._thread.start(self._setup)
-        return self
-
-    async def _setup(self) -> None:
-        web = aiohttp_web()
-
-        @web.middleware
-        async def guard(request: Any, handler: Callable) -> Any:
-            return await self._guard(request, handler)
-
-        app = web.Application(middlewares=[guard], client_max_size=MAX_MESSAGE)
+    def _routes(self, app: Any) -> None:
         app.router.add_get("/{path:.*}", self._get)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
-        try:
-            await site.start()
-        except OSError as exc:
-            await runner.cleanup()
-            raise LivernnError(f"oscquery: cannot listen on {self.host}:{self.port} ({exc.strerror or exc})") from None
-        self._runner = runner
-        self.port = runner.addresses[0][1]
+
+    async def _started(self) -> None:
         self.osc.port = self.port if self.osc_port is None else self.osc_port
         try:
             await self.osc.start()
         except LivernnError as exc:
-            await runner.cleanup()
             raise LivernnError(f"oscquery: {exc} (set another with [oscquery] osc_port)") from None
         self.osc_port = self.osc.port
         if self.announce:
@@ -207,22 +184,12 @@ class OscQuery:
 
             self._zeroconf = Announcement(self.name, self.host, self.port, self.osc_port)
             self.announced = await self._zeroconf.start()
-        asyncio.get_running_loop().create_task(self._broadcast())
 
-    def close(self) -> None:
-        self._thread.stop(self._teardown)
-        self.surface.close()
-
-    async def _teardown(self) -> None:
+    async def _stopping(self) -> None:
         if self._zeroconf is not None:
             await self._zeroconf.close()
             self._zeroconf = None
         self.osc.close()
-        for listener in list(self._listeners):
-            await listener.ws.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     # -- the tree -------------------------------------------------------------------------------
     def tree(self) -> dict[str, Any]:
@@ -277,39 +244,22 @@ class OscQuery:
         if not origin_ok(request.headers.get("Origin"), request.host):
             self.refused += 1
             return web.Response(status=403, text="livernn: websocket from another site\n")
-        if len(self._listeners) >= MAX_LISTENERS:
+        if len(self._clients) >= MAX_LISTENERS:
             return web.Response(status=503, text=f"already {MAX_LISTENERS} listeners\n")
-        ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=MAX_MESSAGE)
-        await ws.prepare(request)
-        listener = _Listener(ws)
-        self._listeners.add(listener)
-        sender = asyncio.get_running_loop().create_task(self._send(listener))
-        try:
-            async for message in ws:
-                if not listener.bucket.take():
-                    self._log.warning(f"oscquery: a listener sends faster than {MESSAGES_PER_S:g} messages/s")
-                    continue
-                if message.type == web.WSMsgType.TEXT:
-                    self._command(listener, message.data)
-                elif message.type == web.WSMsgType.BINARY:
-                    self._osc_packet(message.data)
-                else:
-                    break
-        finally:
-            self._listeners.discard(listener)
-            sender.cancel()
-        return ws
+        return await self._serve_socket(request, _Listener, self._message)
 
-    async def _send(self, listener: _Listener) -> None:
-        while True:
-            data = await listener.queue.get()
-            try:
-                if isinstance(data, bytes):
-                    await listener.ws.send_bytes(data)
-                else:
-                    await listener.ws.send_str(data)
-            except (ConnectionError, RuntimeError):
-                return
+    def _message(self, listener: _Listener, message: Any) -> bool:
+        web = aiohttp_web()
+        if not listener.bucket.take():
+            self._log.warning(f"oscquery: a listener sends faster than {MESSAGES_PER_S:g} messages/s")
+            return True
+        if message.type == web.WSMsgType.TEXT:
+            self._command(listener, message.data)
+        elif message.type == web.WSMsgType.BINARY:
+            self._osc_packet(message.data)
+        else:
+            return False
+        return True
 
     def _command(self, listener: _Listener, text: str) -> None:
         try:
@@ -325,31 +275,19 @@ class OscQuery:
         elif command == "IGNORE" and isinstance(path, str):
             listener.paths.discard(path)
 
-    def _queue(self, listener: _Listener, data: str | bytes) -> None:
-        try:
-            listener.queue.put_nowait(data)
-        except asyncio.QueueFull:  # it stopped reading: let it go, not the others
-            self._listeners.discard(listener)
-            asyncio.get_running_loop().create_task(listener.ws.close())
-
     def _push(self, values: list[tuple[str, Any]]) -> None:
-        for listener in list(self._listeners):
+        for listener in list(self._clients):
             for path, value in values:
                 if path in listener.paths:
                     self._queue(listener, osc_message(path, value))
 
-    async def _broadcast(self) -> None:
-        while True:
-            try:
-                for event in self.surface.changes():
-                    self._tell(event)
-                self.surface.take_notes()  # keeps the note buffer from filling
-            except Exception as exc:  # a bug here must not end the updates
-                self._log.warning(f"oscquery: updating listeners: {type(exc).__name__}: {exc}")
-            await asyncio.sleep(POLL)
+    def _update(self) -> None:
+        for event in self.surface.changes():
+            self._tell(event)
+        self.surface.take_notes()  # keeps the note buffer from filling
 
     def _tell(self, event: dict[str, Any]) -> None:
-        if not self._listeners:
+        if not self._clients:
             return
         kind = event["type"]
         if kind == "params":
@@ -361,7 +299,7 @@ class OscQuery:
         elif kind == "show":
             changed = json.dumps({"COMMAND": "PATH_CHANGED", "DATA": "/"})
             tree = namespace(event)
-            for listener in list(self._listeners):
+            for listener in list(self._clients):
                 self._queue(listener, changed)
                 for path in list(listener.paths):
                     node = find(tree, path)
@@ -425,4 +363,4 @@ class OscQuery:
 
     def listened(self) -> set[str]:
         """The paths some LISTEN client follows now."""
-        return {path for listener in list(self._listeners) for path in listener.paths}
+        return {path for listener in list(self._clients) for path in listener.paths}

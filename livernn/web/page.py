@@ -25,7 +25,6 @@ that cannot keep up (its queue full) is dropped rather than slowing the others.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import socket
@@ -35,12 +34,10 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from livernn.controls.osc_in import RateLimitedLog
 from livernn.errors import LivernnError
 from livernn.web.deps import aiohttp_web
-from livernn.web.guard import Bucket, Buckets, host_ok, is_loopback, new_token, origin_ok, token_ok
-from livernn.web.loop import LoopThread
-from livernn.web.surface import Surface
+from livernn.web.guard import Buckets, host_ok, is_loopback, new_token, origin_ok, token_ok
+from livernn.web.loop import Client, SurfaceServer
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +72,6 @@ class PageStats:
     dropped_slow: int = 0
 
 
-class _Page:
-    def __init__(self, ws: Any) -> None:
-        self.ws = ws
-        self.queue: asyncio.Queue[str] = asyncio.Queue(QUEUE)
-        self.bucket = Bucket(MESSAGES_PER_S, MESSAGES_PER_S)
-
-
 def _static(name: str) -> str:
     return resources.files("livernn.web").joinpath("static", name).read_text(encoding="utf-8")
 
@@ -97,25 +87,26 @@ def lan_address() -> str:
             return "127.0.0.1"
 
 
-class WebPage:
+class WebPage(SurfaceServer):
     """The page server of one show; see the module docstring."""
+
+    WHAT = "web"
+    CLIENTS = "pages"
+    MAX_MESSAGE = MAX_MESSAGE
+    POLL = POLL
 
     def __init__(self, session: Any, runtime: Any, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
                  token: str | None = None, model_names: Callable[[], list[str]] | None = None) -> None:
-        self.host, self.port = host, port
+        super().__init__(session, runtime, "web", host, port, "livernn-web", model_names, log)
         self.token = token if token is not None else (None if is_loopback(host) else new_token())
-        self.surface = Surface(session, runtime, "web", model_names)
         self.stats = PageStats()
-        self._pages: set[_Page] = set()
         self._requests = Buckets(REQUESTS_PER_S, 2 * REQUESTS_PER_S)
-        self._log = RateLimitedLog(log)
-        self._thread = LoopThread("livernn-web")
-        self._runner: Any = None
         self._index = _static("index.html")
         self._script = _static("livernn.js")
+        self._next_status = 0.0
 
     def __repr__(self) -> str:
-        state = f"{self.stats.pages} page(s) open" if self._thread.running else "closed"
+        state = f"{self.stats.pages} page(s) open" if self.running else "closed"
         return f"<web page {self.url}, {state}>"
 
     @property
@@ -129,45 +120,11 @@ class WebPage:
         return f"http://{shown}:{self.port}{query}"
 
     # -- life cycle ---------------------------------------------------------------------------
-    def start(self) -> WebPage:
-        """Bind and serve from the page thread; a port already taken is a LivernnError here."""
-        self._thread.start(self._setup)
-        return self
-
-    async def _setup(self) -> None:
-        web = aiohttp_web()
-
-        @web.middleware
-        async def guard(request: Any, handler: Callable) -> Any:
-            return await self._guard(request, handler)
-
-        app = web.Application(middlewares=[guard], client_max_size=MAX_MESSAGE)
+    def _routes(self, app: Any) -> None:
         app.router.add_get("/", self._page)
         app.router.add_get("/livernn.js", self._js)
         app.router.add_get("/state", self._state)
         app.router.add_get("/ws", self._socket)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
-        try:
-            await site.start()
-        except OSError as exc:
-            await runner.cleanup()
-            raise LivernnError(f"web: cannot listen on {self.host}:{self.port} ({exc.strerror or exc})") from None
-        self._runner = runner
-        self.port = runner.addresses[0][1]
-        asyncio.get_running_loop().create_task(self._broadcast())
-
-    def close(self) -> None:
-        self._thread.stop(self._teardown)
-        self.surface.close()
-
-    async def _teardown(self) -> None:
-        for page in list(self._pages):
-            await page.ws.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     # -- HTTP -----------------------------------------------------------------------------------
     def _refuse(self, status: int, why: str, request: Any) -> Any:
@@ -204,44 +161,38 @@ class WebPage:
 
     # -- the websocket --------------------------------------------------------------------------
     async def _socket(self, request: Any) -> Any:
-        web = aiohttp_web()
         if not origin_ok(request.headers.get("Origin"), request.host):
             self.stats.refused += 1
             return self._refuse(403, f"websocket from another site ({request.headers.get('Origin', '')[:60]})",
                                 request)
-        if len(self._pages) >= MAX_PAGES:
+        if len(self._clients) >= MAX_PAGES:
             self.stats.limited += 1
             return self._refuse(503, f"already {MAX_PAGES} pages open", request)
-        ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=MAX_MESSAGE)
-        await ws.prepare(request)
-        page = _Page(ws)
+        return await self._serve_socket(request, self._new_page, self._message)
+
+    def _new_page(self, ws: Any) -> Client:
+        page = Client(ws, QUEUE, MESSAGES_PER_S)
         page.queue.put_nowait(json.dumps({"type": "show", **self.surface.describe()}))
         page.queue.put_nowait(json.dumps(self.surface.status()))
         page.queue.put_nowait(json.dumps({"type": "notes", "notes": self.surface.recent_notes()}))
-        self._pages.add(page)
-        self.stats.pages, self.stats.opened = len(self._pages), self.stats.opened + 1
-        sender = asyncio.get_running_loop().create_task(self._send(page))
-        try:
-            async for message in ws:
-                if message.type == web.WSMsgType.TEXT:
-                    self._receive(page, message.data)
-                else:
-                    break  # binary or an error: this page speaks JSON only
-        finally:
-            self._pages.discard(page)
-            self.stats.pages = len(self._pages)
-            sender.cancel()
-        return ws
+        return page
 
-    async def _send(self, page: _Page) -> None:
-        while True:
-            text = await page.queue.get()
-            try:
-                await page.ws.send_str(text)
-            except (ConnectionError, RuntimeError):
-                return
+    def _joined(self, client: Any) -> None:
+        self.stats.pages, self.stats.opened = len(self._clients), self.stats.opened + 1
 
-    def _receive(self, page: _Page, text: str) -> None:
+    def _left(self, client: Any) -> None:
+        self.stats.pages = len(self._clients)
+
+    def _dropped(self, client: Any) -> None:
+        self.stats.dropped_slow += 1
+
+    def _message(self, page: Client, message: Any) -> bool:
+        if message.type != aiohttp_web().WSMsgType.TEXT:
+            return False  # binary or an error: this page speaks JSON only
+        self._receive(page, message.data)
+        return True
+
+    def _receive(self, page: Client, text: str) -> None:
         self.stats.messages += 1
         if not page.bucket.take():
             self.stats.limited += 1
@@ -269,35 +220,21 @@ class WebPage:
             reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
             self._queue(page, json.dumps({"type": "error", "message": reason}))
 
-    def _queue(self, page: _Page, text: str) -> None:
-        try:
-            page.queue.put_nowait(text)
-        except asyncio.QueueFull:  # this page stopped reading: drop it, not the others
-            self.stats.dropped_slow += 1
-            self._pages.discard(page)
-            asyncio.get_running_loop().create_task(page.ws.close())
-
     def _tell_all(self, message: dict[str, Any]) -> None:
-        if self._pages:
+        if self._clients:
             text = json.dumps(message)
-            for page in list(self._pages):
+            for page in list(self._clients):
                 self._queue(page, text)
 
-    async def _broadcast(self) -> None:
+    def _update(self) -> None:
         """Moves and notes 50 times a second, status 4 times: to every open page."""
-        next_status = 0.0
-        while True:
-            try:
-                for event in self.surface.changes():
-                    self._tell_all(event)
-                notes = self.surface.take_notes()
-                if notes:
-                    self._tell_all({"type": "notes", "notes": notes})
-                now = time.monotonic()
-                if now >= next_status:
-                    next_status = now + STATUS_EVERY
-                    if self._pages:
-                        self._tell_all(self.surface.status(now))
-            except Exception as exc:  # a bug here must not end the page's updates
-                self._log.warning(f"web: updating pages: {type(exc).__name__}: {exc}")
-            await asyncio.sleep(POLL)
+        for event in self.surface.changes():
+            self._tell_all(event)
+        notes = self.surface.take_notes()
+        if notes:
+            self._tell_all({"type": "notes", "notes": notes})
+        now = time.monotonic()
+        if now >= self._next_status:
+            self._next_status = now + STATUS_EVERY
+            if self._clients:
+                self._tell_all(self.surface.status(now))

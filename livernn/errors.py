@@ -36,3 +36,17 @@ def kind_of(value) -> str:
     """What a value is, in the words of an error message (``must be a number, got a string``)."""
     return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
             dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def require_extra(module: str, what: str, extra: str):
+    """Import ``module`` (a package of the optional extra ``extra``) for ``what``, or raise
+    the one-line ``LivernnError`` that names the extra to install: ``hand tracking needs
+    mediapipe, which is not installed here (...); install it with: pip install
+    'livernn[gesture]'``. The web, gesture and Link extras all load this way, when used."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise LivernnError(f"{what} needs {module.split('.')[0]}, which is not installed here ({exc}); "
+                           f"install it with: pip install 'livernn[{extra}]'") from None

@@ -2,25 +2,19 @@
 
 MediaPipe and OpenCV come with the ``gesture`` extra, and importing MediaPipe costs about a
 second, so nothing imports them until a tracker or a frame source is built. A missing package
-becomes a one-line ``LivernnError`` that says what to install.
+becomes a one-line ``LivernnError`` that says what to install
+(``livernn.errors.require_extra``).
 """
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 
-from livernn.errors import LivernnError
-
-INSTALL_HINT = "pip install 'livernn[gesture]'"
+from livernn.errors import require_extra
 
 
 def _require(module: str, what: str) -> ModuleType:
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise LivernnError(f"{what} needs {module}, which is not installed here ({exc}); "
-                           f"install it with: {INSTALL_HINT}") from None
+    return require_extra(module, what, "gesture")
 
 
 def mediapipe() -> ModuleType:

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from livernn.errors import LivernnError
+from livernn.errors import require_extra
 
 POLL = 0.01  # seconds between looks at Link's timeline
 READS = 3  # readings per look
@@ -29,12 +29,7 @@ class LinkSource:
 
     def __init__(self, bpm: float, quantum: int, report: Callable[[str], None],
                  on_transport: Callable[[bool], None] | None = None, start_stop: bool = False) -> None:
-        try:
-            import aalink
-        except ImportError:
-            raise LivernnError(
-                "Ableton Link needs the optional extra 'link': pip install 'livernn[link]'"
-            ) from None
+        aalink = require_extra("aalink", "Ableton Link", "link")
         self.report = report
         self.on_transport = on_transport
         self.start_stop = start_stop

@@ -1,25 +1,19 @@
 """Lazy imports of the ``web`` extra (aiohttp, zeroconf, qrcode).
 
 A show without a page or OSCQuery never imports them; asking for one without the extra
-installed is a one-line ``LivernnError`` that says what to install.
+installed is a one-line ``LivernnError`` that says what to install
+(``livernn.errors.require_extra``).
 """
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 
-from livernn.errors import LivernnError
-
-INSTALL_HINT = "pip install 'livernn[web]'"
+from livernn.errors import require_extra
 
 
 def _require(module: str, what: str) -> ModuleType:
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise LivernnError(f"{what} needs {module.split('.')[0]}, which is not installed here ({exc}); "
-                           f"install it with: {INSTALL_HINT}") from None
+    return require_extra(module, what, "web")
 
 
 def aiohttp_web() -> ModuleType:

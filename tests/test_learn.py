@@ -17,6 +17,7 @@ import torch
 from livernn import api
 from livernn.cli import main
 from livernn.engine import Session
+from livernn.engine.listen import attach, listen_options
 from livernn.errors import LivernnError
 from livernn.library import card_summary, models
 from livernn.model import ModelConfig, default_model_path, load_model
@@ -60,16 +61,27 @@ def playing(model, bpm: float = 240.0, density: float = 4.0) -> Session:
 
 
 def test_a_fine_tune_lowers_the_nll_of_what_was_played(tmp_path):
-    """The material is what the voice played, cut to the last bars, in model space; a few
-    steps of ``finetune`` make it more likely under the model."""
+    """The material is what the voice played and what its player played (listening), cut
+    to the last bars, in model space; a few steps of ``finetune`` make it more likely."""
     path = tiny_model(tmp_path)
     session = playing(path, bpm=480)
     try:
         voice = session.voices["lead"]
+        voice.transpose = 2
+        player = attach(voice, listen_options("accompany"))
         wait_for(lambda: len(voice.played(32)) >= 40, 30, "40 notes played")
+        for pitch in (40, 43, 47):  # a chord from the player's left hand
+            player.note_on(pitch, 90)
+        for pitch in (40, 43, 47):
+            player.note_off(pitch)
+        wait_for(lambda: voice.notes_heard >= 44, 10, "the player's notes heard")
         material = voice.played(32)
         assert len(voice.played(0.25)) < len(material)  # the last bars only
         assert material.dtype == NOTE_DTYPE
+        pitches = list(material["pitch"])
+        first = pitches.index(38)  # model space: the player's pitch less the voice's transpose
+        assert pitches[first:first + 3] == [38, 41, 45]
+        assert (material["step"][first + 1:first + 3] < TINY.chord_eps).all()  # heard as one chord
     finally:
         session.stop()
     model, _, _ = load_torch_model(path)
@@ -167,7 +179,9 @@ def test_a_failed_or_cancelled_learn_leaves_the_old_model_playing(tmp_path, own_
         wait_for(lambda: len(voice.played(32)) >= 20, 30, "20 notes played")
         lines: list[str] = []
 
+        attach(voice, listen_options("accompany")).note_on(60, 80)  # the player, heard
         job = session.learn(voice, seconds=60, report=lines.append)  # cancelled
+        assert " from voice 'lead' and the player, the last 32 bars at 240 BPM" in job.tuned_on
         wait_for(lambda: job.state == "training", 20, "the fine-tune process to start")
         assert job.cancel() is True and job.cancel() is False
         assert job.state == "cancelled" and lines == ["learn lead cancelled, tiny plays on"]

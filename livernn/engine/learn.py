@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from livernn.engine.voice import Voice
 
 MIN_NOTES = 16  # fewer than this is too little to learn anything from
-GRACE = 60.0  # seconds beyond the budget for starting, loading and saving
+GRACE = 120.0  # seconds beyond the budget for starting, loading and saving (a loaded machine, nice 19)
 STATES = ("starting", "training", "swapping", "done", "failed", "cancelled")
 _SUFFIX = re.compile(r"-learn-\d+$")
 _names_lock = threading.Lock()
@@ -203,16 +203,19 @@ class LearnJob:
                     message = json.loads(line)
                 except json.JSONDecodeError:
                     continue
-                if "step" in message and "done" not in message:
+                if "done" in message or "error" in message:
+                    final = message  # the model is in place (or never will be): no need to wait
+                    break  # for torch's slow exit, which can take seconds on a busy machine
+                if "step" in message:
                     self.progress = message
-                else:
-                    final = message
-            proc.wait()
         finally:
             timer.cancel()
-            log.close()
             if proc.stdin is not None:
-                proc.stdin.close()
+                proc.stdin.close()  # the process leaves at once (its stdin watcher)
+            _stop(proc)
+            if proc.stdout is not None:
+                proc.stdout.close()
+            log.close()
         if self.state == "cancelled":
             return
         if not final.get("done"):

@@ -224,9 +224,7 @@ def test_a_signal_to_play_ends_every_note_and_closes_the_recording(jack, tmp_pat
         probe.close()
 
 
-# livernn's own virtual port is not in the suite: inside the full suite its sender did not
-# rejoin the restarted server in 2 of 3 runs (it does when run alone): RELIABILITY.md.
-@pytest.mark.parametrize("port", ["named"])
+@pytest.mark.parametrize("port", ["named", "virtual"])
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["crash", "quit"])
 def test_the_jack_server_dying_and_returning_mid_show_costs_only_the_gap(tmp_path, how, port):
     """jackd goes away under a playing ``livernn perform`` and a server of the same name comes

@@ -61,7 +61,11 @@ class MidiProcessOutput(MidiBytesOutput):
         self._stdout: IO[bytes] = self._proc.stdout
         first = self._stdout.readline().decode(errors="replace").strip()
         if not first.startswith("ok "):
-            self._proc.wait(5)
+            try:
+                self._proc.wait(5)
+            except subprocess.TimeoutExpired:  # it said something else and lingers: end it
+                self._proc.kill()
+                self._proc.wait()
             raise LivernnError(first[6:] if first.startswith("error ") else
                                f"the MIDI sender process for {name!r} did not start")
         self.description = first[3:]

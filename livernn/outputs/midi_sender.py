@@ -169,13 +169,18 @@ def main(argv: list[str]) -> int:
     ahead = float(os.environ.get("LIVERNN_MIDI_AHEAD", period / 2 + RECEIVER_DELAY if period else 0.0))
     recent: list[float] = []  # send times of the last BURST messages, for pacing
     check = None
+    check_error = None
     if port.api == rtmidi.API_UNIX_JACK and os.environ.get("LIVERNN_MIDI_CHECK", "1") != "0":
         try:
             check = DeliveryCheck(port)
         except (rtmidi.SystemError, rtmidi.RtMidiError, RuntimeError) as exc:
-            print(f"error delivery check unavailable: {exc}", file=out_fd, flush=True)
+            check_error = f"delivery check unavailable: {exc}"
     make_realtime(REALTIME_PRIORITY)
+    # The first line is "ok" or the fatal "error": a check that could not start is told
+    # after it (the port works without it), never in its place.
     print(f"ok {port.describe()}", file=out_fd, flush=True)
+    if check_error is not None:
+        print(f"error {check_error}", file=out_fd, flush=True)
     heap: list[tuple[float, int, bytes]] = []
     seq = 0
     buffer = b""

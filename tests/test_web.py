@@ -452,3 +452,86 @@ def test_perform_prints_where_the_page_and_oscquery_are(tmp_path: Path, capsys):
     assert "web page: http://127.0.0.1:" in err and "oscquery: http://127.0.0.1:" in err
     assert main(["perform", str(patch), "--web", "example.com:80", "--duration", "1", "--quiet"]) == 2
     assert "livernn: error: web 'example.com:80': host must be an IP address" in capsys.readouterr().err
+
+
+def _free_tcp_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_perform_flags_override_the_patch_tables_one_page_and_one_oscquery(tmp_path: Path, capsys):
+    """``perform PATCH --web/--oscquery`` with ``[web]``/``[oscquery]`` in the patch: the flag's
+    port wins and one page (one OSCQuery server) runs, not one for each."""
+    from livernn.cli import main
+
+    table_web, table_query = _free_tcp_port(), _free_tcp_port()
+    patch = tmp_path / "show.toml"
+    patch.write_text('version = 1\n[voices.lead]\nmodel = "default"\n[outputs.rec]\ntype = "file"\npath = "set.mid"\n'
+                     f"[web]\nport = {table_web}\n[oscquery]\nport = {table_query}\nname = \"tabled\"\n")
+    code = main(["perform", str(patch), "--web", "127.0.0.1:0", "--oscquery", "0", "--oscquery-allow", "10.0.0.0/8",
+                 "--duration", "1.5", "--no-reload", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    pages = [line for line in err.splitlines() if line.startswith("web page: ")]
+    queries = [line for line in err.splitlines() if line.startswith("oscquery: http")]
+    assert len(pages) == 1 and len(queries) == 1, err
+    assert f":{table_web}/" not in pages[0] and f":{table_query}/" not in queries[0], err
+    # and with the tables alone, their own ports
+    assert main(["perform", str(patch), "--duration", "1", "--no-reload", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert f"web page: http://127.0.0.1:{table_web}/" in err and f"oscquery: http://127.0.0.1:{table_query}/" in err
+    assert main(["perform", str(patch), "--oscquery-allow", "nowhere", "--duration", "1", "--quiet"]) == 2
+    assert "--oscquery-allow: 'nowhere' is not an IP address or network" in capsys.readouterr().err
+
+
+def test_flags_lay_over_the_tables_through_reloads_and_web_at_the_prompt_returns_the_page(tmp_path: Path, capsys):
+    """The merge itself (port and bind from the flag, the table's other keys kept, allow added),
+    kept across a reload that changes the table; ``web()`` at the prompt returns the show's page
+    instead of opening a second, and says so when asked for another address."""
+    from livernn import api
+    from livernn.patch.show import open_show
+    from livernn.web.section import flag_override
+    from livernn.web.serve import running
+
+    first = _free_tcp_port()
+    patch = tmp_path / "show.toml"
+    base = 'version = 1\n[voices.lead]\nmodel = "default"\n[outputs.rec]\ntype = "file"\npath = "set.mid"\n'
+    patch.write_text(base + f'[web]\nport = {first}\n[oscquery]\nport = 0\nname = "tabled"\nallow = ["10.0.0.0/8"]\n')
+    overrides = {"web": flag_override("web", "0"),
+                 "oscquery": flag_override("oscquery", "127.0.0.1:0", ["192.168.1.0/24"])}
+    assert flag_override("web", None) is None and overrides["oscquery"](None) == {"port": 0, "bind": "127.0.0.1",
+                                                                                  "allow": ["192.168.1.0/24"]}
+    assert flag_override("oscquery", None, ["10.1.0.0/16"])(None) is None  # --oscquery-allow alone opens nothing
+    assert overrides["web"]({"port": 1, "bind": "0.0.0.0"}) == {"port": 0, "bind": "0.0.0.0"}  # a bare port keeps bind
+
+    async def play() -> None:
+        show = await open_show(patch, overrides=overrides)
+        try:
+            page, query = running(show.session, "web"), running(show.session, "oscquery")
+            assert page is not None and page.port != first and not _listening(first)
+            assert query.name == "tabled" and query.osc.allowed("192.168.1.7") and query.osc.allowed("10.2.3.4")
+            patch.write_text(base + "[web]\nport = 0\nbind = \"127.0.0.1\"\n")  # the table changes: still one page
+            assert await show.reload()
+            page = running(show.session, "web")
+            assert page is not None and running(show.session, "oscquery") is not None  # the flag's, still
+            api.use(show.session, show.runtime, show)
+            assert await asyncio.to_thread(api.web) is page
+            assert await asyncio.to_thread(api.web, page.port) is page
+            assert await asyncio.to_thread(api.web, page.port + 1) is page
+            assert "open there already" in capsys.readouterr().out
+        finally:
+            api.use(None)  # the show is closed here, not by api.close()
+            await show.close()
+            show.session.stop()
+
+    asyncio.run(play())

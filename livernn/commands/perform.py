@@ -5,9 +5,14 @@ MIDI controls, automation, triggers and scenes come from the patch. ``--duration
 after so many seconds; ``--record`` writes everything played to a MIDI file, and
 ``--render`` turns that file into a WAV (FluidSynth) and a piano-roll PNG beside it.
 ``--out`` also sends every voice to an output the patch does not name (a MIDI port, an
-OSC peer), which is how the demo plays on a synth when there is one. A status line
-(tempo, bar, voices, notes/s, late notes) is redrawn on a terminal, printed every few
-seconds otherwise.
+OSC peer), which is how the demo plays on a synth when there is one. ``--web [HOST:]PORT``
+serves the control page and ``--oscquery [HOST:]PORT`` the show's OSC namespace; with a
+``[web]`` or ``[oscquery]`` table in the patch the flag changes that table (its port, and
+its bind when HOST is given; ``--oscquery-allow`` adds hosts), so one page runs either way.
+``--sync link|midi:NAME`` takes the beat from Ableton Link or a MIDI clock (over the
+patch's ``[clock] source``), ``--clock-out midi:NAME`` also sends MIDI clock there, and
+``tempo N`` is printed whenever the tempo changes. A status line (tempo, bar, voices, notes/s, late
+notes) is redrawn on a terminal, printed every few seconds otherwise.
 """
 
 from __future__ import annotations
@@ -34,11 +39,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", action="append", default=[], metavar="SPEC",
                         help=f"also play every voice on SPEC: {spec_help()} (repeatable)")
     parser.add_argument("--web", metavar="[HOST:]PORT",
-                        help="serve the control page (on 127.0.0.1 unless HOST; beyond it the URL carries a token)")
+                        help="serve the control page (on 127.0.0.1 unless HOST; beyond it the URL carries a token); "
+                             "overrides the patch's [web] port (and bind, with HOST)")
     parser.add_argument("--oscquery", metavar="[HOST:]PORT",
-                        help="serve the show's OSC namespace over OSCQuery (OSC on the same UDP port)")
+                        help="serve the show's OSC namespace over OSCQuery (OSC on the same UDP port); "
+                             "overrides the patch's [oscquery] port (and bind, with HOST)")
     parser.add_argument("--oscquery-allow", action="append", default=[], metavar="NET",
-                        help="a host or network OSCQuery answers besides this machine (repeatable)")
+                        help="a host or network OSCQuery answers besides this machine (repeatable; "
+                             "added to [oscquery] allow)")
     add_sync_args(parser)
     parser.add_argument("--no-reload", action="store_true", help="do not watch the file for changes")
     parser.add_argument("--quiet", action="store_true", help="no status line")
@@ -98,17 +106,17 @@ async def _status_line(session, stop: asyncio.Event) -> None:
         toolbar.close()
 
 
-def _open_surfaces(args: argparse.Namespace, show, opened: list) -> None:
-    """The page and OSCQuery asked for on the command line (livernn.web), each printing
-    where it is; they close before the show does."""
-    if args.web is None and args.oscquery is None:
-        return
-    from livernn.web.serve import open_oscquery, open_page
+def _surface_overrides(args: argparse.Namespace) -> dict:
+    """--web and --oscquery(-allow) as changes to the patch's [web]/[oscquery] tables
+    (livernn.web.section.flag_override): one page and one OSCQuery server per show. Checked
+    here, before the show opens anything."""
+    if args.web is None and args.oscquery is None and not args.oscquery_allow:
+        return {}
+    from livernn.web.section import flag_override
 
-    if args.web is not None:
-        opened.append(open_page(show.session, show.runtime, args.web, say=_say))
-    if args.oscquery is not None:
-        opened.append(open_oscquery(show.session, show.runtime, args.oscquery, allow=args.oscquery_allow, say=_say))
+    merges = {"web": flag_override("web", args.web),
+              "oscquery": flag_override("oscquery", args.oscquery, args.oscquery_allow)}
+    return {name: merge for name, merge in merges.items() if merge is not None}
 
 
 async def _perform(args: argparse.Namespace) -> int:
@@ -118,17 +126,16 @@ async def _perform(args: argparse.Namespace) -> int:
 
     logging.basicConfig(format="livernn: %(message)s", level=logging.WARNING)  # rate-limited warnings
     stop = asyncio.Event()
+    overrides = _surface_overrides(args)
     with StopHandler() as stopping:  # SIGINT, SIGTERM, SIGHUP
         stopping.on_request(stop.set)
-        show = await open_show(args.patch, report=_say, taps=args.out, record=args.record)
+        show = await open_show(args.patch, report=_say, taps=args.out, record=args.record, overrides=overrides)
         session = show.session
         stopping.add(session.stop)  # runs after show.close() below: every note ended, the recording written
-        surfaces: list = []
         try:
             from livernn.sync.options import apply_sync_args
 
             apply_sync_args(session, args, _say)
-            _open_surfaces(args, show, surfaces)
             show.runtime.on_action.append(
                 lambda action, named: _say(f"bar {session.clock.bar() + 1:.0f}: {action} "
                                            + " ".join(f"{k}={v}" for k, v in named.items()))
@@ -149,8 +156,6 @@ async def _perform(args: argparse.Namespace) -> int:
                 if task is not None:
                     await task
         finally:
-            for server in surfaces:
-                server.close()
             await show.close()
     if args.record:
         _say(f"recorded {args.record}")

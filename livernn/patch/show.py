@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,10 @@ class Show:
         self.rejected = 0
         self._stops: dict[str, Callable[[], None]] = {}
         self._tick: asyncio.Task | None = None
+        # Plug-in tables the front end lays over the patch's (``perform --web`` over
+        # ``[web]``): name -> a function from the patch's table (None if it has none) to
+        # the one to start (None: none). Applied on every load, so a reload keeps them.
+        self.overrides: dict[str, Callable[[dict[str, Any] | None], dict[str, Any] | None]] = {}
 
     async def load(self) -> Patch:
         """Read the file and make the session play it; raises LivernnError if it cannot."""
@@ -166,17 +170,29 @@ class Show:
 
         return observe
 
+    def tables(self, patch: Patch | None) -> dict[str, dict[str, Any]]:
+        """The plug-in tables the show starts for ``patch``: its own, with ``overrides`` laid over."""
+        tables = dict(patch.sections) if patch is not None else {}
+        for name, merge in self.overrides.items():
+            merged = merge(tables.get(name))
+            if merged is None:
+                tables.pop(name, None)
+            else:
+                tables[name] = merged
+        return tables
+
     def _sections(self, patch: Patch, old: Patch | None) -> None:
-        old_sections = old.sections if old else {}
-        for name in set(old_sections) | set(patch.sections):
-            if old_sections.get(name) == patch.sections.get(name):
+        old_sections = self.tables(old) if old else {}
+        sections = self.tables(patch)
+        for name in set(old_sections) | set(sections):
+            if old_sections.get(name) == sections.get(name):
                 continue
             stop = self._stops.pop(name, None)
             if stop is not None:
                 stop()
             hook = section(name)
-            if name in patch.sections and hook is not None and hook.start is not None:
-                self._stops[name] = hook.start(self.session, self.runtime, patch.sections[name])
+            if name in sections and hook is not None and hook.start is not None:
+                self._stops[name] = hook.start(self.session, self.runtime, sections[name])
 
     async def close(self) -> None:
         if self._tick is not None:
@@ -199,12 +215,15 @@ class Show:
 
 
 async def open_show(path: str | Path, *, bpm: float | None = None, report: Callable[[str], None] | None = None,
-                    taps: Sequence[str] = (), record: str | Path | None = None) -> Show:
+                    taps: Sequence[str] = (), record: str | Path | None = None,
+                    overrides: Mapping[str, Callable[[dict[str, Any] | None], dict[str, Any] | None]] | None = None,
+                    ) -> Show:
     """A started Session playing the patch at ``path``, in its ``Show`` (``show.session``).
 
     The one way a show is built from a patch, so ``perform`` and ``repl PATCH`` play a
     patch the same. ``bpm`` overrides the patch's tempo; ``taps`` are output specs that
-    hear every voice (``perform --out``); ``record`` starts recording before the first note.
+    hear every voice (``perform --out``); ``record`` starts recording before the first note;
+    ``overrides`` are laid over the patch's plug-in tables (``Show.overrides``).
     A bad patch raises before anything opens; a failure later closes what was opened.
     """
     from livernn.engine import Session
@@ -212,6 +231,7 @@ async def open_show(path: str | Path, *, bpm: float | None = None, report: Calla
     first = load_patch(path)
     session = Session(bpm=bpm or first.bpm, beats_per_bar=first.beats_per_bar)
     show = Show(session, path, report)
+    show.overrides.update(overrides or {})
     try:
         await show.load()
         if bpm is not None:

@@ -13,13 +13,19 @@ The patch loader imports this module only when a patch has one of the tables
 (livernn.patch.sections), so a patch without them never imports aiohttp. ``check_*`` find
 every problem without opening a port; ``start_*`` open the server on the show's session
 and runtime and return its ``close`` (called on reload and at the end of the show).
+
+``perform --web [HOST:]PORT`` and ``--oscquery [HOST:]PORT`` (with ``--oscquery-allow``)
+are laid over these tables (``flag_override``), so a show runs one page and one OSCQuery
+server whichever way they were asked for: the flag's port wins, its HOST replaces ``bind``
+when given (a bare port keeps the table's), ``--oscquery-allow`` adds to ``allow``, and
+the table's other keys stay. Without the table, the flag alone opens the server.
 """
 
 from __future__ import annotations
 
 import difflib
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from livernn.errors import LivernnError
@@ -112,6 +118,39 @@ def start_oscquery(session: Any, runtime: Any, table: dict[str, Any]) -> Callabl
     except LivernnError as exc:
         raise LivernnError(f"[oscquery]: {exc}") from None
     return server.close
+
+
+Merge = Callable[[dict[str, Any] | None], dict[str, Any] | None]
+
+
+def flag_override(kind: str, where: str | None, allow: Iterable[str] = ()) -> Merge | None:
+    """How ``--web``/``--oscquery WHERE`` (``kind`` "web" or "oscquery") and
+    ``--oscquery-allow`` change the patch's table: a function from the table (None when the
+    patch has none) to the one to serve (None: no server), or None when no flag was given.
+    A bad value is a LivernnError now, before anything opens."""
+    from livernn.web.guard import parse_listen
+
+    allow = list(allow)
+    if where is None and not allow:
+        return None
+    extra: dict[str, Any] = {}
+    if where is not None:
+        host, port = parse_listen(where, kind)
+        extra["port"] = port
+        if str(where).strip().rpartition(":")[0].strip("[]"):
+            extra["bind"] = host
+    if allow and (problem := _allow(allow)) is not None:
+        raise LivernnError(f"--{kind}-allow: {problem}")
+
+    def merge(table: dict[str, Any] | None) -> dict[str, Any] | None:
+        if table is None and where is None:
+            return None  # --oscquery-allow alone adds to a table, and opens nothing by itself
+        merged = {**(table or {}), **extra}
+        if allow:
+            merged["allow"] = list(dict.fromkeys([*merged.get("allow", []), *allow]))
+        return merged
+
+    return merge
 
 
 register_section(Section("web", validate=check_web, start=start_web))

@@ -8,7 +8,10 @@
      p50/p99/max, and the share of companions inside the constraints;
    - answer: notes from the voice while the player plays (after the first 0.6 s of a call),
      and the delay from the call's last note-on to the answer's first note at 120 BPM;
-   - accompany: the share of the voice's notes inside the held chord's pitch classes.
+   - accompany: the share of the voice's notes inside the held chord's pitch classes;
+   - passing tones (accompany, passing = "scale", quantized to 16ths, C F G Am held 8 s
+     each under a melody): how many notes pass, and how many break the rules of
+     tests/test_duet_jack.py's ``passing_check`` (it must be none).
 2. Musical sense, offline with the shipped models: calls in a random key (a walk on its
    major scale), answered by a generator that heard the call (as an answer voice hears it,
    note-on by note-on with the provisional length) and by one that did not. Reported: the
@@ -44,7 +47,7 @@ def pct(xs: list[float], q: float) -> float:
 
 def bench_jack(n_notes: int) -> None:
     from peers import start_jack, stop_process
-    from test_duet_jack import Duet, note_ons, phrase
+    from test_duet_jack import Duet, note_ons, passing_check, phrase
 
     tmp = Path(f"/tmp/bench_duet_{os.getpid()}")
     tmp.mkdir(exist_ok=True)
@@ -119,6 +122,41 @@ def bench_jack(n_notes: int) -> None:
                 ok += p % 12 in current[-1][1]
         print(f"accompany: {ok}/{settled} notes after a chord change's horizon ({horizon:.3f} s) inside the held "
               f"chord ({100 * ok / max(settled, 1):.1f}%); {total} notes in all")
+        d.close()
+        # passing tones
+        d = Duet(jack, "bp")
+        v, policy = d.voice("comp", "accompany", options={"split": 60, "passing": "scale"}, pitch_min=48,
+                            pitch_max=84, density=2.0, quantize=0.25, scale="major", root=0)
+        events: list[tuple[float, int]] = []
+        d.session.on("note", lambda _name, pitch, _vel, t_on, _t_off: events.append((t_on, pitch)))
+        d.session.start()
+        chords = [(48, 52, 55), (41, 45, 48), (43, 47, 50), (45, 48, 52)] * 2
+        score = []
+        for i, notes in enumerate(chords):
+            for p in notes:
+                score += [(0.2 + 8 * i, 0x90, p, 80), (0.2 + 8 * i + 7.9, 0x80, p, 0)]
+            score += phrase(0.3 + 8 * i, [int(72 + rng.choice([0, 2, 4, 5, 7])) for _ in range(30)], spacing=0.25)
+        d.player.play(sorted(score))
+        d.player.done.wait(len(chords) * 8 + 30)
+        cutoff = time.monotonic()
+        d.session.stop()
+        time.sleep(0.3)
+        played = note_ons(d.player.sent)
+        changes = [(min(t for t, p in played if p == notes[0] and t >= played[0][0] + 8 * i - 0.1),
+                    {p % 12 for p in notes}) for i, notes in enumerate(chords)]
+        horizon = d.session.lookahead + max(o.latency for o in v.outputs) + 0.02
+
+        def chord_at(t: float):
+            current = [c for c in changes if c[0] <= t]
+            return current[-1][1] if current and t >= current[-1][0] + horizon and t <= cutoff else None
+
+        flags, problems = passing_check(events, d.session.clock, chord_at, "scale")
+        known = [f for f in flags if f is not None]
+        print(f"passing tones (scale): {sum(known)} of {len(known)} notes under a held chord "
+              f"({100 * sum(known) / max(len(known), 1):.1f}%, passing_max 25% of any 16); "
+              f"{len(problems)} broke the rules; late notes {v.late}; stuck {len(d.probe.note_balance())}")
+        for problem in problems[:5]:
+            print(f"  {problem}")
         d.close()
     finally:
         stop_process(jack.proc)

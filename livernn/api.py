@@ -697,7 +697,8 @@ def listen(v: Any, source: MidiIn | OscIn | None = None, mode: str = "answer", c
     ``mode``: ``"answer"`` (call and response: silent while the player plays, answers after
     a silence of ``gap`` beats for ``ratio`` times the call), ``"follow"`` (each player note
     gets ``companions`` notes at ``intervals`` semitones or scale ``degrees`` from it) or
-    ``"accompany"`` (plays on; player notes below ``split`` set the chord it keeps to).
+    ``"accompany"`` (plays on; player notes below ``split`` set the chord it keeps to;
+    ``passing="scale"`` or ``"chromatic"`` lets passing tones through on weak 16ths).
     ``channel`` is the player's (0 = any). ``source`` is a ``midi_in(...)`` or an
     ``OscIn`` (``listen_osc()``: ``/livernn/note pitch velocity``); None stops listening.
     Options: livernn.engine.listen.ListenOptions. Returns the policy (``.status()``)."""

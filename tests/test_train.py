@@ -78,9 +78,10 @@ def test_recipe_errors_are_clear(tmp_path):
 
 
 def test_shipped_recipes_parse():
-    for name in ("bach", "baseline", "original"):
+    for name in ("bach", "folk", "baseline", "original"):
         recipe = load_recipe(f"training/{name}.toml")
         assert recipe.model.hidden >= 128
+        assert recipe.train.group_versions is False  # the shipped models' training files (the cards' baselines)
     assert load_recipe("training/baseline.toml").model.heads == "regression"
 
 

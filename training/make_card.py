@@ -1,29 +1,36 @@
-"""Write models/bach/README.md (the model card) and its samples from the training runs.
+"""Write the shipped models' cards (models/bach/README.md, models/folk/README.md) and samples.
 
-Run after training the shipped model and the two comparison models on the same data:
+    .venv/bin/python training/make_card.py bach folk
 
-    .venv/bin/python training/make_card.py --model models/bach --baseline runs/baseline \
-        --original runs/original --data data/bach
+Everything in a card is read from files in the repository or measured here, so a card
+can't drift from what it describes: the model's config.json/metrics.jsonl, the baseline
+runs' ``training/baselines/NAME/`` (config.json without weights, metrics.jsonl, eval.json)
+and the model's own ``models/NAME/eval_test.json``.
 
-Everything in the card is read from the runs' config.json/metrics.jsonl or measured here
-(samples, chord rates, step time), so the card can't drift from the files it describes.
-
-Every model is scored here on the test split by ``livernn.train.evaluate`` (the same code
-as ``livernn eval --json``), each at its best-validation checkpoint, and the comparison
-uses the pitch NLL with the step summed out (``pitch_marginal``) only: a
-``pitch_given_step`` model's ``pitch`` is conditioned on the true next step, which the
-regression baselines are never told. The baseline runs' config.json (no weights),
-metrics.jsonl and eval JSON are copied into ``MODEL/baselines/NAME/`` so each comparison
-row can be checked from the repository.
+Every model is scored on the test split of its corpus (``--data``, default
+``data/NAME``) by ``livernn.train.evaluate``, the code behind ``livernn eval --json``, each
+at its best-validation checkpoint, and the comparison uses the pitch NLL with the step
+summed out (``pitch_marginal``) only: a ``pitch_given_step`` model's ``pitch`` is
+conditioned on the true next step, which the regression baselines are never told. Beside
+it: the step head's NLL and the context-free count of the step bins (``unigram_step``),
+and the step/duration MAE of each head's median. A baseline is re-scored, and its
+``training/baselines/NAME/`` refreshed, when its trained run (weights) is in
+``--runs/NAME``; otherwise its row is read from the stored eval.json. The generated-music
+table is ``livernn eval --generate`` (``train.evaluate.generated_music``) at pitch
+temperatures 0.8, 1.0 and 1.5 beside the test pieces. training/README.md has the commands
+that train the baseline runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,38 +39,161 @@ from livernn.model import SamplerParams, load_model
 from livernn.model.checkpoint import load_torch_model
 from livernn.model.generator import generate_notes
 from livernn.model.net import LossWeights
-from livernn.notes import chord_rate, notes_to_midi
+from livernn.notes import notes_to_midi
 from livernn.plot import piano_roll_png
-from livernn.train.evaluate import MAE_SKIP, evaluate, references
+from livernn.train.evaluate import GEN_TEMPERATURES, MAE_SKIP, evaluate, generated_music, references
+from livernn.train.musicstats import STATS
 
-TEMPERATURES = (0.8, 1.0, 1.5, 2.0)
-HEADS = ("pitch", "step", "duration", "velocity", "total")
+ROOT = Path(__file__).resolve().parent.parent
+BASELINES = ROOT / "training" / "baselines"
+SAMPLE_TEMPERATURES = (0.8, 1.0, 1.5, 2.0)
+GENERATE_NOTES = 4000
+TRAIN_FLAGS = "--threads 1 --patience 100"  # as the baseline runs were trained (1 thread each, two at a time)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    name: str  # training/baselines/NAME, runs/NAME
+    label: str  # the card's row
+    recipe: str
+    epochs: int
+    same_files: bool = True  # trained on the shipped model's training files (else: on this checkout's export)
+
+
+@dataclass(frozen=True)
+class Card:
+    name: str
+    title: str
+    corpus: str  # music21 corpus name for `livernn data music21`
+    about: str  # the paragraph under the title (architecture is appended)
+    data_note: str  # what the test split is, in this checkout
+    baselines: tuple[Baseline, ...]
+    wall_min: float | None  # wall-clock minutes of the shipped model's training run, as logged then
+
+
+CARDS = {
+    "bach": Card(
+        name="bach", title="models/bach — the default shipped model: Bach chorales, four-part harmony",
+        corpus="bach",
+        about="Plays four-part chorale texture: chords are runs of notes with step 0.",
+        data_note=("Scored here on the test split of the same export with versions of one chorale grouped "
+                   "(livernn's split since the model was trained; grouping only moves files train-ward, so "
+                   "these are test files the model never saw)."),
+        baselines=(Baseline("bach-baseline", "baseline: original first model", "training/baseline.toml", 20),
+                   Baseline("bach-original", "original last tuning", "training/original.toml", 20)),
+        wall_min=14,
+    ),
+    "folk": Card(
+        name="folk", title="models/folk — the second shipped model: folk melodies",
+        corpus="essenFolksong",
+        about=("Plays single-line tunes where bach plays four-part chords, so swapping between the two is "
+               "audible: `patches/demo.toml` swaps its lead voice from bach to folk on bar 8."),
+        data_note=("This checkout's music21 (10.5.1) exports 1086 of the tunes (it fails on the rest), so the "
+                   "figures here are on that export's test split, versions grouped: files are named "
+                   "`<abc file>_<tune index>.mid` and split by a hash of that name, so they are in the test "
+                   "split of the model's own export, and the model never saw them."),
+        baselines=(Baseline("folk-small", "folk recipe", "training/folk.toml", 12, False),
+                   Baseline("folk-baseline", "baseline: original first model", "training/baseline.toml", 12, False),
+                   Baseline("folk-original", "original last tuning", "training/original.toml", 12, False)),
+        wall_min=9,
+    ),
+}
 
 
 def epochs_of(run: Path) -> list[dict]:
     return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()]
 
 
-def row(name: str, e: dict) -> str:
-    """One comparison row from an eval JSON: marginal pitch, step vs its count, MAEs."""
-    step = f"{e['step']:.3f} (count {e['unigram_step']:.3f})" if "unigram_step" in e else "MSE, not an NLL"
-    return (f"| {name} | {e['pitch_marginal']:.3f} | {e['unigram_pitch']:.3f} | {step} | "
-            f"{e['step_mae_ms']:.1f} | {e['duration_mae_ms']:.1f} |")
-
-
-def score(run: Path, found, out_dir: Path | None = None) -> dict:
-    """Test-split eval JSON of a run's best checkpoint (copied with its config/metrics to ``out_dir``)."""
+def score(run: Path, found, data: Path) -> dict[str, Any]:
+    """Test-split eval JSON of a run's best checkpoint, as ``livernn eval --json`` writes it."""
     model, meta, _ = load_torch_model(run)
     train = [found.notes[p] for p in found.files["train"]]
     test = [found.notes[p] for p in found.files["test"]]
-    result = evaluate(model, test, LossWeights(**(meta.get("recipe", {}).get("loss") or {})))
-    result.update(references(model.cfg, train, test), split="test", files=len(test), mae_skip=MAE_SKIP)
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for name in ("config.json", "metrics.jsonl"):
-            shutil.copy(run / name, out_dir / name)
-        (out_dir / "eval.json").write_text(json.dumps(result, indent=1) + "\n")
+    result: dict[str, Any] = evaluate(model, test, LossWeights(**(meta.get("recipe", {}).get("loss") or {})))
+    result.update(references(model.cfg, train, test))
+    result.update(split="test", files=len(test), heads=model.cfg.heads, mae_skip=MAE_SKIP,
+                  pitch_given_step=bool(model.cfg.categorical and model.cfg.pitch_given_step),
+                  grouped_files=found.grouped, model=_shown(run), data=_shown(data))
     return result
+
+
+def _shown(path: Path) -> str:
+    """A path as the repository's commands name it (relative to the checkout when inside it)."""
+    path = Path(path).absolute()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def baseline_eval(b: Baseline, runs: Path, found, data: Path) -> dict[str, Any]:
+    """A baseline's eval JSON: re-scored from ``runs/NAME`` if trained here, else the stored one."""
+    stored = BASELINES / b.name
+    run = runs / b.name
+    if (run / "model.safetensors").is_file():
+        result = score(run, found, data)
+        stored.mkdir(parents=True, exist_ok=True)
+        for name in ("config.json", "metrics.jsonl"):
+            shutil.copy(run / name, stored / name)
+        (stored / "eval.json").write_text(json.dumps(result, indent=1) + "\n")
+        return result
+    if not (stored / "eval.json").is_file():
+        raise SystemExit(f"{b.name}: no trained run in {run} and no stored {stored / 'eval.json'}")
+    return json.loads((stored / "eval.json").read_text())
+
+
+def row(label: str, e: dict, epochs: int) -> str:
+    """One comparison row from an eval JSON: marginal pitch, step NLL, MAEs."""
+    step = f"{e['step']:.3f}" if e.get("heads") == "categorical" else "— (MSE head)"
+    return (f"| {label} | {epochs} | {e['pitch_marginal']:.3f} | {step} | "
+            f"{e['step_mae_ms']:.0f} | {e['duration_mae_ms']:.0f} |")
+
+
+def updates(name: str) -> int:
+    """Optimiser steps of a stored baseline run (its metrics.jsonl's last epoch)."""
+    return int(epochs_of(BASELINES / name)[-1]["step"])
+
+
+def apart_rows(card: Card, ours: dict, base: dict, apart: list[Baseline]) -> list[str]:
+    """Runs trained here on other files than the shipped model's: their own table, compared among themselves."""
+    if not apart:
+        return []
+    first = json.loads((BASELINES / apart[0].name / "config.json").read_text())["meta"]["data"]
+    shipped_updates = int(epochs_of(ROOT / "models" / card.name)[-1]["step"])
+    count = ours["unigram_pitch"]
+    return [
+        "",
+        f"Trained here on this checkout's export, {first['files']['train']} training tunes "
+        f"({first['notes']['train']} notes; {card.name} had {card_train_files(card)}), the same files and "
+        "epochs for each, scored on the same test split:",
+        "",
+        "| run (same files) | epochs | updates | pitch NLL | step NLL | step MAE ms | duration MAE ms |",
+        "|---|---|---|---|---|---|---|",
+        *(row(b.label, base[b.name], b.epochs).replace(f"| {b.epochs} |", f"| {b.epochs} | {updates(b.name)} |", 1)
+          for b in apart),
+        "",
+        _apart_summary(card, base, apart, count, shipped_updates),
+    ]
+
+
+def _apart_summary(card: Card, base: dict, apart: list[Baseline], count: float, shipped_updates: int) -> str:
+    best = max(1 - base[b.name]["pitch_marginal"] / count for b in apart)
+    figures = "; ".join(f"{b.label} {lower(base[b.name]['pitch_marginal'], count)}" for b in apart)
+    text = f"Pitch NLL against the context-free count ({count:.3f}): {figures}."
+    if best < 0.05:
+        text += (f" At {apart[0].epochs} epochs on this many tunes ({updates(apart[0].name)} updates for the "
+                 f"{card.name} recipe, against {shipped_updates} for {card.name} itself) none has learned much of "
+                 "the context, so these rows do not rank the architectures; "
+                 f"{card.name}'s own row, trained on other files and far longer, is not compared with them.")
+    return text
+
+
+def card_train_files(card: Card) -> int:
+    return int(json.loads((ROOT / "models" / card.name / "config.json").read_text())["meta"]["data"]["files"]["train"])
+
+
+def lower(a: float, b: float) -> str:
+    """``a`` beside ``b`` in per cent: whole per cents, one decimal under 2%."""
+    pct = 100 * abs(1 - a / b)
+    figure = f"{pct:.1f}%" if pct < 2 else f"{pct:.0f}%"
+    return figure + (" lower" if a <= b else " higher")
 
 
 def step_times(model, n: int = 3000) -> tuple[float, float]:
@@ -79,93 +209,108 @@ def step_times(model, n: int = 3000) -> tuple[float, float]:
     return float(np.percentile(us, 50)), float(np.percentile(us, 99))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="models/bach")
-    ap.add_argument("--baseline", default="runs/baseline")
-    ap.add_argument("--original", default="runs/original")
-    ap.add_argument("--data", default="data/bach")
-    ap.add_argument("--notes", type=int, default=300)
-    ap.add_argument("--wall-min", type=float, help="wall-clock minutes of the training run, if known")
-    args = ap.parse_args()
-    out = Path(args.model)
+def generated_rows(gen: dict[str, Any]) -> list[str]:
+    temps = list(gen["temperatures"])
+    lines = ["| statistic | test pieces | " + " | ".join(f"T {t}" for t in temps) + " |",
+             "|---|---|" + "---|" * len(temps)]
+    for key, label in STATS.items():
+        cells = [gen["held_out"][key], *(gen["temperatures"][t][key] for t in temps)]
+        lines.append(f"| {label} | " + " | ".join(f"{c:.3f}" if key != "pitch_range" else f"{c:.1f}"
+                                                     for c in cells) + " |")
+    return lines
+
+
+def make_card(card: Card, data: Path, runs: Path, notes: int, cache_dir: str | None = None) -> str:
+    out = ROOT / "models" / card.name
     model = load_model(out)
     meta, m = model.meta, model.meta["metrics"]
-    found = split_files(args.data)
-    train_notes = np.concatenate([found.notes[p] for p in found.files["train"]])
-    ours_e = score(out, found)
-    (out / "eval_test.json").write_text(json.dumps(ours_e, indent=1) + "\n")
-    base_e = score(Path(args.baseline), found, out / "baselines" / "baseline")
-    orig_e = score(Path(args.original), found, out / "baselines" / "original")
-    samples, gen_rates = out / "samples", {}
-    for temp in TEMPERATURES:
-        notes = generate_notes(model, args.notes, SamplerParams(temperature=temp), seed=1)
-        stem = f"bach_t{temp:.1f}"
-        notes_to_midi(notes, samples / f"{stem}.mid", bpm=model.ref_bpm, name=model.name)
-        piano_roll_png(notes, samples / f"{stem}.png", title=f"models/bach, temperature {temp}")
-        gen_rates[temp] = (chord_rate(notes), int(notes["pitch"].min()), int(notes["pitch"].max()),
-                           float(notes["step"].min()))
+    cfg, d = model.config, model.meta["data"]
+    found = split_files(data, cache_dir=cache_dir)
+    test = [found.notes[p] for p in found.files["test"]]
+    base = {b.name: baseline_eval(b, runs, found, data) for b in card.baselines}
+    ours = score(out, found, data)
+    ours["generated"] = generated_music(model, test, notes, GEN_TEMPERATURES)
+    (out / "eval_test.json").write_text(json.dumps(ours, indent=1) + "\n")
+    epochs = m["epochs_run"]
+
+    samples = out / "samples"
+    for temp in SAMPLE_TEMPERATURES:
+        sample = generate_notes(model, 300, SamplerParams(temperature=temp), seed=1)
+        stem = f"{card.name}_t{temp:.1f}"
+        notes_to_midi(sample, samples / f"{stem}.mid", bpm=model.ref_bpm, name=model.name)
+        piano_roll_png(sample, samples / f"{stem}.png", title=f"models/{card.name}, temperature {temp}")
+    load = os.getloadavg()[0]
     p50, p99 = step_times(model)
     ours_ep = epochs_of(out)
     hw = meta["hardware"]
-    wall = f" ({args.wall_min:.0f} min wall clock with per-epoch validation)" if args.wall_min else ""
+    wall = f" (about {card.wall_min:.0f} min wall clock with per-epoch validation)" if card.wall_min else ""
     best_rate = max(r["notes_per_s"] for r in ours_ep)
-    cfg = model.config
-    data = meta["data"]
+    gen = ours["generated"]
+    same = [b for b in card.baselines if b.same_files]
+    apart = [b for b in card.baselines if not b.same_files]
+    comparisons = "".join(f", {lower(ours['pitch_marginal'], base[b.name]['pitch_marginal'])} than "
+                          f"{b.label} ({base[b.name]['pitch_marginal']:.3f})" for b in same)
     lines = [
-        "# models/bach — the shipped note model",
+        f"# {card.title}",
         "",
-        f"A {cfg.layers} x {cfg.hidden} LSTM (pitch embedding {cfg.embed}, dropout {cfg.dropout}) with "
-        f"categorical heads: pitch (128), step ({cfg.time_bins} log-spaced bins "
-        f"{cfg.time_min}-{cfg.time_max} s plus a zero bin for chords), duration ({cfg.time_bins} bins) and "
-        f"velocity ({cfg.vel_bins} bins); the pitch head sees the sampled step bin. Times are seconds at "
+        f"{card.about} A {cfg.layers} x {cfg.hidden} LSTM (pitch embedding {cfg.embed}, dropout {cfg.dropout}) "
+        f"with categorical heads: pitch (128), step ({cfg.time_bins} log-spaced bins {cfg.time_min}-"
+        f"{cfg.time_max} s plus a zero bin for chords), duration ({cfg.time_bins} bins) and velocity "
+        f"({cfg.vel_bins} bins); the pitch head sees the sampled step bin. Times are seconds at "
         f"{cfg.ref_bpm:g} bpm. Files: `model.safetensors` (weights), `config.json` (architecture, "
-        "representation, data facts, metrics, seed, recipe).",
+        "representation, data facts, metrics, seed, recipe), `metrics.jsonl` and `loss.png` (per epoch), "
+        "`eval_test.json` (every figure below).",
         "",
         "## Data and split",
         "",
-        f"music21's Bach chorales written as MIDI by `livernn data music21 --corpus bach` "
-        f"({sum(data['files'].values())} files). Split per file by a hash of its path, versions of one "
-        f"chorale kept in one split ({data.get('grouped', {}).get('files', 0)} files grouped): "
-        f"train {data['files']['train']} files / {data['notes']['train']} notes, "
-        f"val {data['files']['val']} / {data['notes']['val']}, test {data['files']['test']} / "
-        f"{data['notes']['test']}. Augmentation: transposition within ±{meta['recipe']['augment']['transpose']} "
-        "semitones (kept inside 0..127); no tempo stretch (the chorales are quantised).",
+        f"music21's `{card.corpus}` corpus written as MIDI by `livernn data music21 --corpus {card.corpus}` "
+        f"({sum(d['files'].values())} files). "
+        f"Trained on a split per file by a hash of its path: train {d['files']['train']} files / "
+        f"{d['notes']['train']} notes, val {d['files']['val']} / {d['notes']['val']}, test "
+        f"{d['files']['test']} / {d['notes']['test']}. Augmentation: transposition within "
+        f"±{meta['recipe']['augment']['transpose']} semitones (kept inside 0..127); no tempo stretch "
+        f"(the scores are quantised). {card.data_note} Test split here: {len(test)} files, "
+        f"{sum(len(p) for p in test)} notes.",
         "",
         "## Scores (test split, whole pieces, no augmentation)",
         "",
-        "Pitch: per-note NLL in nats with the next step summed out, the figure every model has. "
-        "Step: the step head's NLL beside a context-free count of its bins (train frequencies, "
-        f"add-one). MAE: of each head's median (the regression heads' output), each piece's first {MAE_SKIP} "
-        "predictions left out so every model is scored on the same notes. Each model at its "
-        "best-validation checkpoint; `eval_test.json` and `baselines/*/eval.json` hold every figure.",
+        "Pitch: per-note NLL in nats with the next step summed out (`pitch_marginal`), the figure every "
+        "model has. Step: the step head's NLL, beside the context-free count of its bins (train "
+        f"frequencies, add-one): {ours['unigram_step']:.3f}. MAE: of each head's median (the regression "
+        f"heads' output), each piece's first {MAE_SKIP} predictions left out so every model is scored on the "
+        "same notes. Each model at its best-validation checkpoint; `eval_test.json` and "
+        "`training/baselines/*/eval.json` (with each run's config.json and metrics.jsonl) hold every figure.",
         "",
-        "| model | pitch NLL | pitch count | step NLL | step MAE ms | duration MAE ms |",
+        "| model | epochs | pitch NLL | step NLL | step MAE ms | duration MAE ms |",
         "|---|---|---|---|---|---|",
-        row("bach", ours_e),
-        row("baseline: original first model", base_e),
-        row("original last tuning", orig_e),
+        row(card.name, ours, epochs),
+        *(row(b.label, base[b.name], b.epochs) for b in same),
+        f"| context-free count (train) | | {ours['unigram_pitch']:.3f} | {ours['unigram_step']:.3f} | | |",
         "",
-        f"Pitch NLL: bach {ours_e['pitch_marginal']:.3f} vs baseline {base_e['pitch_marginal']:.3f} "
-        f"({100 * (1 - ours_e['pitch_marginal'] / base_e['pitch_marginal']):.0f}% lower), vs original "
-        f"{orig_e['pitch_marginal']:.3f} "
-        f"({100 * (1 - ours_e['pitch_marginal'] / orig_e['pitch_marginal']):.0f}% lower), "
-        f"vs the context-free count {ours_e['unigram_pitch']:.3f}. Given the true next step, bach's pitch NLL is "
-        f"{ours_e['pitch']:.3f}: that figure is not comparable with the others and is not used here.",
+        f"Pitch NLL: {card.name} {ours['pitch_marginal']:.3f}{comparisons}, "
+        f"{lower(ours['pitch_marginal'], ours['unigram_pitch'])} than the context-free count "
+        f"({ours['unigram_pitch']:.3f}). Step NLL "
+        f"{ours['step']:.3f} against its count {ours['unigram_step']:.3f} "
+        f"({ours['step'] / ours['unigram_step']:.2f} x). Given the true next step, {card.name}'s pitch NLL is "
+        f"{ours['pitch']:.3f}: that figure is not comparable with the others and is not used here.",
+        *apart_rows(card, ours, base, apart),
         "",
         "## Generated music",
         "",
-        f"Chord rate (notes with step 0) of the training data: {chord_rate(train_notes):.3f}. "
-        f"Generated, {args.notes} notes each (seed 1):",
+        f"`livernn eval models/{card.name} --data data/{card.name} --generate {notes}`: {notes} notes at each "
+        f"pitch temperature (timing temperature {gen['timing_temperature']:g}), in {gen['pieces']} pieces as "
+        "long as the test pieces (seed k for piece k, from the model's start note), beside the test pieces. "
+        "Pitch-class entropy (bits), scale consistency (best share of notes in one major or natural minor "
+        "scale), pitch range and groove consistency (1 - mean Hamming distance of neighbouring bars' "
+        "sixteenth onset patterns, 4-beat bars) as MusPy defines them, means over pieces; chord rate (notes "
+        "with step 0) and onsets within 0.01 beat of the sixteenth grid at "
+        f"{gen['bpm']:g} bpm, pooled over notes (`livernn/train/musicstats.py`).",
         "",
-        "| temperature | chord rate | pitch range | min step | files |",
-        "|---|---|---|---|---|",
-    ]
-    for temp, (rate, lo, hi, mstep) in gen_rates.items():
-        stem = f"bach_t{temp:.1f}"
-        lines.append(f"| {temp} | {rate:.3f} | {lo}..{hi} | {mstep:.3f} s | "
-                     f"[MIDI](samples/{stem}.mid), [roll](samples/{stem}.png) |")
-    lines += [
+        *generated_rows(gen),
+        "",
+        "Samples, 300 notes each (seed 1): " + ", ".join(
+            f"T {t} [MIDI](samples/{card.name}_t{t:.1f}.mid) ([roll](samples/{card.name}_t{t:.1f}.png))"
+            for t in SAMPLE_TEMPERATURES) + ".",
         "",
         "## Training",
         "",
@@ -173,29 +318,45 @@ def main() -> None:
         f"steps{wall} on {hw['cpu']} CPU, {hw['threads']} torch threads, shared with other jobs; "
         f"throughput {m['notes_per_s']:.0f} predicted notes/s on average, {best_rate:.0f} in the least "
         "contended epoch. Loss curves: [loss.png](loss.png); per epoch: "
-        "[metrics.jsonl](metrics.jsonl). Seed " + str(meta["seed"]) + ", torch " + hw["torch"] + ".",
+        f"[metrics.jsonl](metrics.jsonl). Seed {meta['seed']}, torch {hw['torch']}.",
         "",
-        "Reproduce:",
+        "Reproduce (the baselines as trained for this card: one thread each, two runs at a time):",
         "",
         "```",
-        "livernn data music21 --corpus bach --out data/bach",
-        "livernn train --data data/bach --out models/bach --config training/bach.toml",
-        "livernn train --data data/bach --out runs/baseline --config training/baseline.toml --epochs 22 --patience 100",
-        "livernn train --data data/bach --out runs/original --config training/original.toml --epochs 20 --patience 100",
-        "livernn eval models/bach --data data/bach --split test",
-        ".venv/bin/python training/make_card.py --data data/bach",
+        f"livernn data music21 --corpus {card.corpus} --out data/{card.name}",
+        f"livernn train --data data/{card.name} --out models/{card.name} --config training/{card.name}.toml",
+        *(f"livernn train --data data/{card.name} --out runs/{b.name} --config {b.recipe} --epochs {b.epochs} "
+          f"{TRAIN_FLAGS}" for b in card.baselines),
+        f"livernn eval models/{card.name} --data data/{card.name} --split test --generate {notes}",
+        f".venv/bin/python training/make_card.py {card.name}",
         "```",
         "",
         "## Live step",
         "",
-        f"One `NoteGenerator.next` while this card was made: p50 {p50:.0f} µs, p99 {p99:.0f} µs "
-        "(fused numpy cell; 2-core machine shared with other jobs, whose preemptions set the p99). "
-        "See bench/bench_generate.py for the comparison with nn.LSTM stepping and window re-runs. "
-        "For live use, `OPENBLAS_NUM_THREADS=1` keeps numpy's matrix-vector products on the calling thread.",
+        f"One `NoteGenerator.next` while this card was made: p50 {p50:.0f} µs, p99 {p99:.0f} µs (fused numpy "
+        f"cell; 2-core machine shared with other jobs, load average {load:.1f}, whose preemptions set the "
+        "p99). See bench/bench_generate.py for the comparison with nn.LSTM stepping and window re-runs. For "
+        "live use, `OPENBLAS_NUM_THREADS=1` keeps numpy's matrix-vector products on the calling thread.",
         "",
     ]
-    (out / "README.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    text = "\n".join(lines)
+    (out / "README.md").write_text(text)
+    return text
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("models", nargs="*", default=list(CARDS), choices=list(CARDS), help="cards to write")
+    ap.add_argument("--data", help="corpus folder (default data/NAME; one model only)")
+    ap.add_argument("--runs", default="runs", help="folder of trained baseline runs (runs/NAME)")
+    ap.add_argument("--cache-dir", default="data/cache", help="note cache directory")
+    ap.add_argument("--generate", type=int, default=GENERATE_NOTES, help="notes for the generated-music table")
+    args = ap.parse_args()
+    if args.data and len(args.models) != 1:
+        ap.error("--data names the corpus of one model")
+    for name in args.models:
+        print(make_card(CARDS[name], Path(args.data or f"data/{name}"), Path(args.runs), args.generate,
+                         args.cache_dir))
 
 
 if __name__ == "__main__":

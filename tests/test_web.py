@@ -495,7 +495,7 @@ def test_perform_flags_override_the_patch_tables_one_page_and_one_oscquery(tmp_p
 
 
 def test_flags_lay_over_the_tables_through_reloads_and_web_at_the_prompt_returns_the_page(tmp_path: Path, capsys):
-    """The merge itself (port and bind from the flag, the table's other keys kept, allow added),
+    """The merge itself (the flag's address, the table's other keys kept, allow added),
     kept across a reload that changes the table; ``web()`` at the prompt returns the show's page
     instead of opening a second, and says so when asked for another address."""
     from livernn import api
@@ -512,7 +512,8 @@ def test_flags_lay_over_the_tables_through_reloads_and_web_at_the_prompt_returns
     assert flag_override("web", None) is None and overrides["oscquery"](None) == {"port": 0, "bind": "127.0.0.1",
                                                                                   "allow": ["192.168.1.0/24"]}
     assert flag_override("oscquery", None, ["10.1.0.0/16"])(None) is None  # --oscquery-allow alone opens nothing
-    assert overrides["web"]({"port": 1, "bind": "0.0.0.0"}) == {"port": 0, "bind": "0.0.0.0"}  # a bare port keeps bind
+    # the flag's address is the whole address: a bare port is 127.0.0.1, whatever the table's bind
+    assert overrides["web"]({"port": 1, "bind": "0.0.0.0"}) == {"port": 0, "bind": "127.0.0.1"}
 
     async def play() -> None:
         show = await open_show(patch, overrides=overrides)

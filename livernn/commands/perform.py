@@ -7,8 +7,8 @@ after so many seconds; ``--record`` writes everything played to a MIDI file, and
 ``--out`` also sends every voice to an output the patch does not name (a MIDI port, an
 OSC peer), which is how the demo plays on a synth when there is one. ``--web [HOST:]PORT``
 serves the control page and ``--oscquery [HOST:]PORT`` the show's OSC namespace; with a
-``[web]`` or ``[oscquery]`` table in the patch the flag changes that table (its port, and
-its bind when HOST is given; ``--oscquery-allow`` adds hosts), so one page runs either way.
+``[web]`` or ``[oscquery]`` table in the patch the flag's address replaces the table's
+(``--oscquery-allow`` adds hosts, the other keys stay), so one page runs either way.
 ``--sync link|midi:NAME`` takes the beat from Ableton Link or a MIDI clock (over the
 patch's ``[clock] source``), ``--clock-out midi:NAME`` also sends MIDI clock there, and
 ``tempo N`` is printed whenever the tempo changes. A status line (tempo, bar, voices, notes/s, late
@@ -40,10 +40,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"also play every voice on SPEC: {spec_help()} (repeatable)")
     parser.add_argument("--web", metavar="[HOST:]PORT",
                         help="serve the control page (on 127.0.0.1 unless HOST; beyond it the URL carries a token); "
-                             "overrides the patch's [web] port (and bind, with HOST)")
+                             "replaces the address of the patch's [web]")
     parser.add_argument("--oscquery", metavar="[HOST:]PORT",
                         help="serve the show's OSC namespace over OSCQuery (OSC on the same UDP port); "
-                             "overrides the patch's [oscquery] port (and bind, with HOST)")
+                             "replaces the address of the patch's [oscquery]")
     parser.add_argument("--oscquery-allow", action="append", default=[], metavar="NET",
                         help="a host or network OSCQuery answers besides this machine (repeatable; "
                              "added to [oscquery] allow)")

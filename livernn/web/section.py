@@ -16,9 +16,10 @@ and runtime and return its ``close`` (called on reload and at the end of the sho
 
 ``perform --web [HOST:]PORT`` and ``--oscquery [HOST:]PORT`` (with ``--oscquery-allow``)
 are laid over these tables (``flag_override``), so a show runs one page and one OSCQuery
-server whichever way they were asked for: the flag's port wins, its HOST replaces ``bind``
-when given (a bare port keeps the table's), ``--oscquery-allow`` adds to ``allow``, and
-the table's other keys stay. Without the table, the flag alone opens the server.
+server whichever way they were asked for: the flag's address replaces ``port`` and
+``bind`` (a bare port is 127.0.0.1, as everywhere: the flag never inherits a table's
+network address), ``--oscquery-allow`` adds to ``allow``, and the table's other keys
+(``osc_port``, ``allow``, ``name``) stay. Without the table, the flag alone opens the server.
 """
 
 from __future__ import annotations
@@ -136,9 +137,7 @@ def flag_override(kind: str, where: str | None, allow: Iterable[str] = ()) -> Me
     extra: dict[str, Any] = {}
     if where is not None:
         host, port = parse_listen(where, kind)
-        extra["port"] = port
-        if str(where).strip().rpartition(":")[0].strip("[]"):
-            extra["bind"] = host
+        extra.update(port=port, bind=host)
     if allow and (problem := _allow(allow)) is not None:
         raise LivernnError(f"--{kind}-allow: {problem}")
 

@@ -25,16 +25,20 @@ from livernn.model.checkpoint import load_torch_model, read_model, write_model
 from livernn.model.net import LossWeights, NoteLSTM
 from livernn.notes import NOTE_DTYPE
 from livernn.outputs import file_recorder, midi
+from livernn.repl.status import Toolbar
 from livernn.train.finetune import finetune, nll
 from peers import wait_for
 from test_data import tiny_corpus
 from test_repl_engine import (
     ONSET_P99_BOUND_MS,
+    Performer,
     QueueProbe,
     arrived_onsets,
     pair_onsets,
+    play,
     quantiles,
     recorded_onsets,
+    wait_until,
 )
 
 TINY = ModelConfig(hidden=32, layers=2, embed=8, time_bins=16, vel_bins=8)
@@ -161,10 +165,9 @@ def test_the_show_keeps_time_while_a_voice_learns(probe, own_models, tmp_path, m
     assert not [p for p in own_models.iterdir() if p.name.startswith(".")]  # no part-written folder left
 
 
-def test_a_failed_or_cancelled_learn_leaves_the_old_model_playing(tmp_path, own_models):
-    path = tiny_model(tmp_path)
+def test_bad_asks_are_one_line_and_start_nothing(tmp_path, own_models):
     session = Session(bpm=240)
-    voice = session.add_voice("lead", model=path, outputs=[], density=4, seed=1)
+    voice = session.add_voice("lead", model=tiny_model(tmp_path), outputs=[], density=4, seed=1)
     with pytest.raises(LivernnError, match=r"^nothing played yet on voice 'lead'$"):
         session.learn(voice)
     api.use(session)
@@ -175,32 +178,55 @@ def test_a_failed_or_cancelled_learn_leaves_the_old_model_playing(tmp_path, own_
             api.learn("laed")
         with pytest.raises(LivernnError, match=r"^learn seconds must be a number in 1\.\.3600, got 0$"):
             api.learn("lead", seconds=0)
-        session.start()
-        wait_for(lambda: len(voice.played(32)) >= 20, 30, "20 notes played")
-        lines: list[str] = []
-
-        attach(voice, listen_options("accompany")).note_on(60, 80)  # the player, heard
-        job = session.learn(voice, seconds=60, report=lines.append)  # cancelled
-        assert " from voice 'lead' and the player, the last 32 bars at 240 BPM" in job.tuned_on
-        wait_for(lambda: job.state == "training", 20, "the fine-tune process to start")
-        assert job.cancel() is True and job.cancel() is False
-        assert job.state == "cancelled" and lines == ["learn lead cancelled, tiny plays on"]
-        assert job._proc is not None and job._proc.poll() is not None  # the process is gone
-        assert "learn: learn lead cancelled, tiny plays on" in repr(api.status())
-
-        (path / "model.safetensors").write_bytes(b"broken")  # the file the process would tune
-        job = session.learn(voice, seconds=60, report=lines.append)  # fails
-        assert job.wait(60) == "failed"
-        assert len(lines) == 2 and lines[1].startswith("learn lead failed, tiny plays on: ")
-        assert "model.safetensors" in lines[1] and "\n" not in lines[1] and "Traceback" not in lines[1]
-
-        played = voice.notes_played
-        wait_for(lambda: voice.notes_played > played + 4, 10, "the old model playing on")
-        assert voice.model.name == "tiny" and voice.epoch == 0 and voice.failed is None
-        assert not own_models.exists() or not list(own_models.iterdir())  # nothing written
+        with pytest.raises(LivernnError, match=r"^learn bars must be a number in 1\.\.1024, got -2$"):
+            api.learn("lead", bars=-2)
     finally:
         api.use(None)
-        session.stop()
+    assert session.learning == [] and not own_models.exists()
+
+
+def test_a_failed_or_cancelled_learn_leaves_the_old_model_playing(tmp_path, own_models, monkeypatch, capsys):
+    """Typed at the REPL: a fine-tune cancelled, then one whose model file is broken on disk
+    (the process fails reading it); each says one line, and the old model plays on."""
+    path = tiny_model(tmp_path)
+    jobs = []
+
+    async def script(me: Performer, session) -> None:
+        await me.type(f"lead = voice('lead', model={str(path)!r}, out=[], density=4); tempo(240)")
+        voice = session.voices["lead"]
+        await wait_until(lambda: len(voice.played(32)) >= 20, 30, "20 notes played")
+        attach(voice, listen_options("accompany")).note_on(60, 80)  # a player, heard
+
+        await me.type("job = learn(lead, seconds=60)")
+        job = me.repl.namespace["job"]
+        jobs.append(job)
+        assert " from voice 'lead' and the player, the last 32 bars at 240 BPM" in job.tuned_on
+        await wait_until(lambda: job.state == "training", 20, "the fine-tune process to start")
+        toolbar = Toolbar(session)
+        assert " | learning lead " in toolbar()  # the prompt's status line
+        toolbar.close()
+        await me.type("job.cancel()")
+        assert job.state == "cancelled" and job._proc is not None and job._proc.poll() is not None
+        await me.type("status()")
+
+        (path / "model.safetensors").write_bytes(b"broken")  # the file the process would tune
+        await me.type("job = learn(lead, seconds=60)")
+        job = me.repl.namespace["job"]
+        jobs.append(job)
+        await wait_until(job.done, 60, "the fine-tune to fail")
+        played = voice.notes_played
+        await wait_until(lambda: voice.notes_played > played + 4, 10, "the old model playing on")
+        assert voice.model.name == "tiny" and voice.epoch == 0 and voice.failed is None
+
+    play(monkeypatch, tmp_path, script)
+    out = capsys.readouterr().out
+    assert [j.state for j in jobs] == ["cancelled", "failed"]
+    assert "learn lead cancelled, tiny plays on\nTrue\n" in out
+    assert "learn: learn lead cancelled, tiny plays on" in out  # status()
+    failed = [line for line in out.splitlines() if line.startswith("learn lead failed")]
+    assert len(failed) == 1 and failed[0].startswith("learn lead failed, tiny plays on: ")
+    assert "model.safetensors" in failed[0] and "Traceback" not in out
+    assert not own_models.exists() or not list(own_models.iterdir())  # nothing written
 
 
 def test_train_init_starts_from_a_model_and_refuses_another_architecture(tmp_path, capsys):

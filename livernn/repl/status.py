@@ -47,6 +47,9 @@ class Toolbar:
             f" tempo {s.tempo:g} | bar {bar + 1}:{in_bar + 1} | {len(voices)} voice(s)"
             f" | {self.rate():.1f} notes/s | late {late}"
         )
+        learning = [job for job in getattr(s, "learning", ()) if job.running]  # learn(v) on its way
+        if learning:
+            line += " | learning " + ", ".join(f"{job.voice.name} {job.status()['seconds']:.0f} s" for job in learning)
         silent: dict[str, str] = getattr(s, "not_delivering", dict)()  # silence must not pass unnoticed
         if silent:
             line += " | NOT DELIVERING: " + ", ".join(sorted(silent))

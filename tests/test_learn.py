@@ -205,6 +205,7 @@ def test_a_failed_or_cancelled_learn_leaves_the_old_model_playing(tmp_path, own_
         toolbar = Toolbar(session)
         assert " | learning lead " in toolbar()  # the prompt's status line
         toolbar.close()
+        await me.type("learn(lead)")  # one at a time per voice
         await me.type("job.cancel()")
         assert job.state == "cancelled" and job._proc is not None and job._proc.poll() is not None
         await me.type("status()")
@@ -222,6 +223,7 @@ def test_a_failed_or_cancelled_learn_leaves_the_old_model_playing(tmp_path, own_
     out = capsys.readouterr().out
     assert [j.state for j in jobs] == ["cancelled", "failed"]
     assert "learn lead cancelled, tiny plays on\nTrue\n" in out
+    assert "error: voice 'lead' is already learning (tiny-learn-1); cancel that first\n" in out
     assert "learn: learn lead cancelled, tiny plays on" in out  # status()
     failed = [line for line in out.splitlines() if line.startswith("learn lead failed")]
     assert len(failed) == 1 and failed[0].startswith("learn lead failed, tiny plays on: ")

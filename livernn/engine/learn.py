@@ -93,6 +93,7 @@ class LearnJob:
             raise LivernnError(f"only {len(notes)} notes played on voice {voice.name!r} in the last {bars:g} bars; "
                                f"learn needs {MIN_NOTES}")
         self.session, self.voice = session, voice
+        self.tuned = voice.model  # what it learns from: swapped in only if the voice still plays it
         self.bars, self.seconds, self.steps, self.device = float(bars), float(seconds), steps, device
         self.report = report or print
         self.material = notes
@@ -228,6 +229,13 @@ class LearnJob:
             if self.state == "cancelled":
                 return
             self.state = "swapping"
+        voice = self.voice
+        if self.session.voices.get(voice.name) is not voice:
+            self._fail_swap(f"voice {voice.name} is gone")
+            return
+        if voice.model is not self.tuned:  # swapped by hand meanwhile: the performer's choice stands
+            self._fail_swap(f"voice {voice.name} plays {getattr(voice.model, 'name', voice.model)} now")
+            return
         # Waited for here, not in a done-callback: the swap's Future is resolved on the
         # generation thread, which must not be the one to print.
         future = self.session.swap(self.voice, self.path, at="bar")

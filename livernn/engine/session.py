@@ -294,7 +294,11 @@ class Session:
         (engine/learn.py). Returns the job at once; ``report`` gets its one-line outcome."""
         from livernn.engine.learn import LearnJob
 
-        job = LearnJob(self, self._voice(voice), bars, seconds, steps, report)
+        voice = self._voice(voice)
+        for running in self.learning:
+            if running.voice is voice and running.running:
+                raise LivernnError(f"voice {voice.name!r} is already learning ({running.name}); cancel that first")
+        job = LearnJob(self, voice, bars, seconds, steps, report)
         recent = self.learning[-4:]
         self.learning = [j for j in self.learning if j.running or j in recent] + [job]
         return job

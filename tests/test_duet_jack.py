@@ -293,7 +293,12 @@ def test_the_duet_patch_listens_through_its_listen_table(jack, repo, tmp_path):
         probe.close()
 
 
-def _paired(d: Duet, events: list[tuple[float, int]], channel: int, bound: float = 0.04) -> None:
+# How late a message may reach the probe in these checks: the engine's bound (RELIABILITY.md:
+# no event sent later than the lookahead), fixed, whatever the load.
+LATE = 0.1
+
+
+def _paired(d: Duet, events: list[tuple[float, int]], channel: int, bound: float = LATE) -> None:
     """Every note the voice scheduled (the session's "note" events) arrived at the probe:
     the same pitch within ``bound`` seconds of its onset. A missing one is a failure."""
     arrivals = note_ons(d.probe.received, channel)
@@ -426,11 +431,11 @@ def test_answer_end_cc_pedal_ends_the_call_and_the_answer_starts_on_the_next_bea
     beat = clock.beat(first)
     # on the first beat after the pedal (as the engine heard it: a JACK hop later)
     assert round(beat) in {math.ceil(clock.beat(pedal)), math.ceil(clock.beat(pedal + 0.01))}
-    assert abs(beat - round(beat)) * 60.0 / clock.bpm <= 0.05, f"first note {beat:.3f} is not on a beat"
-    assert first - pedal <= 60.0 / clock.bpm + 0.05  # the gap (2 s) was never waited for
+    assert -0.005 <= (beat - round(beat)) * 60.0 / clock.bpm <= LATE, f"first note {beat:.3f} is not on a beat"
+    assert first - pedal <= 60.0 / clock.bpm + LATE  # the gap (2 s) was never waited for
     window_beats = (pedal - call_start) * clock.bpm / 60.0  # ratio 1: as long as the call, to the pedal
     end = clock.time_of(round(beat) + window_beats)
-    assert all(t <= end + 0.05 for t, _ in answer), "the answer outlasted ratio x the call"
+    assert all(t <= end + LATE for t, _ in answer), "the answer outlasted ratio x the call"
     print(f"end_cc: first answer note {first - pedal:.3f} s after the pedal, {len(answer)} notes in "
           f"{window_beats:.2f} beats; answers {policy.answers}")
     assert policy.answers == 1
@@ -478,7 +483,7 @@ def test_answer_finish_bar_lets_the_answer_sound_to_the_bar_line_when_the_player
     received = [(t, m) for t, m in d.probe.received if t < released]
     # without finish_bar: silent from the player's note on (a note handed to the sender
     # process in its last 50 ms plays for 1 ms)
-    late = [(t, m) for t, m in received if (m[0] & 0x0F) == 1 and t > returned + 0.15]
+    late = [(t, m) for t, m in received if (m[0] & 0x0F) == 1 and t > returned + 0.05 + LATE]
     assert not late, f"the answer without finish_bar went on after the player came back: {late}"
     # with finish_bar: every note sounding at the return ends at its own end or the bar line
     offs = _note_offs(received, 3)
@@ -489,11 +494,11 @@ def test_answer_finish_bar_lets_the_answer_sound_to_the_bar_line_when_the_player
         expected = min(t_off, cut)
         arrived = [t for t, p in offs if p == pitch and t > t_on]
         assert arrived, f"note {pitch} of the finish_bar voice never ended"
-        assert abs(arrived[0] - expected) <= 0.05, (pitch, arrived[0] - returned, expected - returned)
+        assert -0.005 <= arrived[0] - expected <= LATE, (pitch, arrived[0] - returned, expected - returned)
         checked += 1
         kept += arrived[0] >= returned + 0.25
     assert checked >= 1 and kept >= 1, (checked, kept)
-    assert not [t for t, p in note_ons(received, 3) if t > returned + 0.15], "finish_bar started new notes"
+    assert not [t for t, p in note_ons(received, 3) if t > returned + 0.05 + LATE], "finish_bar started new notes"
     print(f"finish_bar: {checked} notes sounding when the player came back, the bar line "
           f"{cut - returned:.3f} s later; {kept} sounded on past the player's note")
     assert _stuck_after_stop(d) == {}

@@ -10,6 +10,12 @@
    Targets: < 0.05 BPM, lock within one bar, p99 <= 2 ms, followed within one beat.
 3. Link (only inside a private network namespace: tests/test_sync_link.py's program): a
    peer's tempo change followed (<= 0.5 s), bar phase error against the peer (<= 1 ms).
+4. "None of this may cost the engine's own figures": a voice playing into a JACK probe
+   process (tests/test_repl_engine.py's QueueProbe, ticks kept), note onset error (arrival - logical
+   time) p50/p99 with MIDI clock out running on the same output (its sender process sends
+   the ticks and the notes) against without, in alternating 8 s stretches of one run (four
+   of each); the ratio of the p99s, and each stretch's p99 to show the noise between
+   stretches of the same kind. Target: the ratio within that noise, no note lost.
 
 Run: ``.venv/bin/python bench/bench_sync.py`` (starts its own jackd -d dummy -p 32).
 """
@@ -29,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
+import test_repl_engine  # noqa: E402
 from peers import start_jack, stop_process  # noqa: E402
 from test_clock_out import ClockProbe, fit_jitter  # noqa: E402
 from test_sync_midi import SOURCE  # noqa: E402
@@ -130,6 +137,77 @@ def clock_in(jack) -> dict:
             "grid_p99_ms": float(np.percentile(grid, 99)), "change_followed_ticks": follow}
 
 
+def onsets_with_and_without_clock_out(jack, stretch: float = 6.0, rounds: int = 4) -> dict:
+    """Onset error of two voices through JACK, each on its own MIDI output (own sender
+    process) into one probe: clock out runs on the "clocked" output in every other stretch,
+    never on the "plain" one. In a stretch with clock out, the two outputs' notes are
+    compared at the same moments, under the same load; the plain output's notes with and
+    without clock out show what the session's side of it costs."""
+    from livernn.engine import Session
+    from livernn.outputs import midi
+
+    # QueueProbe's arrival times add up RtMidi's deltas, which restart at every message
+    # RtMidi drops: with the ticks dropped they would come out early. This one keeps them.
+    script = test_repl_engine.QUEUE_PROBE
+    test_repl_engine.QUEUE_PROBE = script.replace("timing=True", "timing=False")
+    try:
+        probe = test_repl_engine.QueueProbe("onsprobe")
+    finally:
+        test_repl_engine.QUEUE_PROBE = script
+    session = Session(bpm=120)
+    for name in ("plain", "clocked"):
+        session.add_output(name, midi(f"ons{name}"))
+        jack.connect(jack.wait_port(f"ons{name}"), "onsprobe:in")
+    session.add_voice("a", outputs=["plain"], channel=1, density=2.0, seed=3)
+    session.add_voice("b", outputs=["clocked"], channel=2, density=2.0, seed=4)
+    onsets: list[tuple[float, int, int]] = []
+    session.on("note", lambda name, pitch, vel, t_on, t_off: onsets.append((t_on, 1 if name == "a" else 2, pitch)))
+    stretches: list[tuple[bool, float, float]] = []
+    try:
+        with session:
+            time.sleep(1.0)
+            for _ in range(rounds):
+                for clock in (False, True):
+                    if clock:
+                        session.clock_out("clocked")
+                    start = time.monotonic()
+                    time.sleep(stretch)
+                    stretches.append((clock, start + 0.5, time.monotonic() - 0.2))
+                    if clock:
+                        session.stop_clock_out("clocked")
+            time.sleep(0.5)
+        arrived = [(t, (m[0] & 0x0F) + 1, m[1]) for t, m in probe.received if m[0] & 0xF0 == 0x90 and m[2] > 0]
+    finally:
+        probe.close()
+    # errors[(stretch index, channel)] = |arrival - logical time| in ms
+    errors: dict[tuple[int, int], list[float]] = {}
+    lost = 0
+    free = sorted(arrived)
+    for t_on, channel, pitch in sorted(onsets):
+        which = next((i for i, (_, a, b) in enumerate(stretches) if a <= t_on < b), None)
+        if which is None:
+            continue
+        best = min((i for i, (t, c, p) in enumerate(free) if c == channel and p == pitch and abs(t - t_on) < 0.05),
+                   key=lambda i: abs(free[i][0] - t_on), default=None)
+        if best is None:
+            lost += 1
+            continue
+        errors.setdefault((which, channel), []).append(abs(free.pop(best)[0] - t_on) * 1000)
+
+    def summary(keys: list[tuple[int, int]]) -> dict:
+        ms = np.array([x for k in keys for x in errors.get(k, [])])
+        return {"notes": len(ms), "p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)),
+                "p99_by_stretch": [round(float(np.percentile(errors[k], 99)), 3) for k in keys if k in errors]}
+
+    on = [i for i, (clock, _, _) in enumerate(stretches) if clock]
+    off = [i for i, (clock, _, _) in enumerate(stretches) if not clock]
+    return {"lost": lost,
+            "clocked output, clock out on": summary([(i, 2) for i in on]),
+            "plain output, same stretches": summary([(i, 1) for i in on]),
+            "plain output, clock out off": summary([(i, 1) for i in off]),
+            "clocked output, clock out off": summary([(i, 2) for i in off])}
+
+
 def main() -> None:
     print(f"load {os.getloadavg()[0]:.1f} (2 cores shared)", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -147,6 +225,17 @@ def main() -> None:
             except ImportError:
                 print("   isobar 0.2.1: not installed (pip install isobar==0.2.1)", flush=True)
             print("2. clock in, 133 BPM source then 140:", clock_in(jack), flush=True)
+            figures = onsets_with_and_without_clock_out(jack)
+            print("4. note onset error through JACK, |arrival - logical time| (ms); clock out on the clocked "
+                  f"output in every other 6 s stretch; {figures.pop('lost')} notes lost")
+            for name, f in figures.items():
+                print(f"   {name:<30} {f['notes']:4d} notes  p50 {f['p50']:.3f}  p99 {f['p99']:.3f}; "
+                      f"p99 by stretch {f['p99_by_stretch']}", flush=True)
+            same = figures["clocked output, clock out on"]["p99"] / figures["plain output, same stretches"]["p99"]
+            across = figures["plain output, same stretches"]["p99"] / figures["plain output, clock out off"]["p99"]
+            print(f"   p99 ratio, clock out on / off: {same:.2f} at the same moments (the output that sends "
+                  f"the ticks vs one that does not); {across:.2f} for the plain output across stretches "
+                  "(the session's side; load moves it too)", flush=True)
         finally:
             jack.proc.terminate()  # SIGTERM: a killed jackd keeps its server slot
             jack.proc.wait(10)

@@ -10,12 +10,14 @@
    Targets: < 0.05 BPM, lock within one bar, p99 <= 2 ms, followed within one beat.
 3. Link (only inside a private network namespace: tests/test_sync_link.py's program): a
    peer's tempo change followed (<= 0.5 s), bar phase error against the peer (<= 1 ms).
-4. "None of this may cost the engine's own figures": a voice playing into a JACK probe
-   process (tests/test_repl_engine.py's QueueProbe, ticks kept), note onset error (arrival - logical
-   time) p50/p99 with MIDI clock out running on the same output (its sender process sends
-   the ticks and the notes) against without, in alternating 8 s stretches of one run (four
-   of each); the ratio of the p99s, and each stretch's p99 to show the noise between
-   stretches of the same kind. Target: the ratio within that noise, no note lost.
+4. "None of this may cost the engine's own figures": two voices, each on its own MIDI
+   output (its own sender process), into one JACK probe process (tests/test_repl_engine.py's
+   QueueProbe, ticks kept); MIDI clock out runs on the "clocked" output in every other 6 s
+   stretch (four of each). Note onset error (|arrival - logical time|) p50/p99 per output
+   and kind of stretch, each stretch's p99 (the noise between stretches of one kind), and
+   the p99 ratios: clock out on / off at the same moments (the output sending the ticks
+   vs the plain one, same load) and across stretches (the plain output). Target: the
+   ratios within that noise, no note lost.
 
 Run: ``.venv/bin/python bench/bench_sync.py`` (starts its own jackd -d dummy -p 32).
 """

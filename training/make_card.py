@@ -313,7 +313,7 @@ def make_card(card: Card, data: Path, runs: Path, notes: int, cache_dir: str | N
         "|---|---|---|---|---|---|",
         row(card.name, ours, epochs),
         *(row(b.label, base[b.name], b.epochs) for b in same),
-        f"| context-free count (train) | | {ours['unigram_pitch']:.3f} | {ours['unigram_step']:.3f} | | |",
+        f"| context-free count (train split here) | | {ours['unigram_pitch']:.3f} | {ours['unigram_step']:.3f} | | |",
         "",
         f"Pitch NLL: {card.name} {ours['pitch_marginal']:.3f}{comparisons}, "
         f"{lower(ours['pitch_marginal'], ours['unigram_pitch'])} than the context-free count "

@@ -81,6 +81,17 @@ def test_grid_share_on_and_off_the_sixteenth_grid():
     assert ms.grid_share(off, bpm=100.0)[0] == 1.0
 
 
+def test_step_grid_share_counts_each_step_once_where_one_odd_step_moves_every_later_onset():
+    steps = [0.0, 0.25, 0.25, 0.3, 0.25, 0.25, 0, 0.5, 0.25]  # one 0.6-beat step; a chord note (0)
+    odd = make_notes([60] * 9, steps, [0.2] * 9)
+    assert ms.step_grid_share(odd) == (pytest.approx(6 / 7), 7)  # the first note's step and the chord's left out
+    assert ms.grid_share(odd)[0] == pytest.approx(3 / 8)  # every onset after the odd step is off
+    assert ms.step_grid_share(odd, bpm=100.0)[0] == pytest.approx(1 / 7)  # 0.3 s is 0.5 beat at 100 bpm
+    assert ms.step_grid_share(line([60] * 4, step=0.502)) == (1.0, 3)  # 0.004 beat off: on
+    share, steps_seen = ms.step_grid_share(make_notes([60], [0.0], [0.5]))
+    assert math.isnan(share) and steps_seen == 0
+
+
 def test_groove_consistency_is_one_minus_the_mean_hamming_distance_of_neighbouring_bars():
     # two bars of quarter notes, the last note-off inside bar 2: the bars agree
     repeat = make_notes([60] * 8, [0.0] + [0.5] * 7, [0.5] * 7 + [0.25])
@@ -106,7 +117,8 @@ def test_corpus_stats_average_pieces_and_pool_the_shares():
     assert stats["pitch_class_entropy"] == pytest.approx((ms.pitch_class_entropy(a) + ms.pitch_class_entropy(b)) / 2)
     assert stats["chord_rate"] == pytest.approx(2 / (7 + 3))      # notes after each piece's first
     assert stats["grid_share"] == pytest.approx(8 / 10)           # 8 of a's 8 onsets, none of b's 2
-    assert stats["pieces"] == 2 and stats["notes"] == 12 and stats["onsets"] == 10
+    assert stats["step_grid_share"] == pytest.approx(7 / 8)      # a's 7 steps, b's one 0.6-beat step
+    assert stats["pieces"] == 2 and stats["notes"] == 12 and stats["onsets"] == 10 and stats["steps"] == 8
     assert stats["pieces_undefined"]["groove_consistency"] == 1  # b is under two bars
     assert stats["groove_consistency"] == pytest.approx(ms.groove_consistency(a))
     assert set(ms.STATS) <= set(stats)

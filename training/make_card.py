@@ -242,9 +242,9 @@ def generated_rows(gen: dict[str, Any], others: dict[str, dict[str, Any]]) -> li
              "|---|---|" + "---|" * (len(temps) + len(others))]
     for key, label in STATS.items():
         cells = [gen["held_out"][key], *(gen["temperatures"][t][key] for t in temps),
-                 *(o["temperatures"]["1.0"][key] for o in others.values())]
-        lines.append(f"| {label} | " + " | ".join(f"{c:.3f}" if key != "pitch_range" else f"{c:.1f}"
-                                                     for c in cells) + " |")
+                 *(o["temperatures"]["1.0"].get(key) for o in others.values())]  # a stored run may predate a key
+        lines.append(f"| {label} | " + " | ".join("—" if c is None else f"{c:.3f}" if key != "pitch_range"
+                                                     else f"{c:.1f}" for c in cells) + " |")
     return lines
 
 
@@ -331,8 +331,10 @@ def make_card(card: Card, data: Path, runs: Path, notes: int, cache_dir: str | N
         "Pitch-class entropy (bits), scale consistency (best share of notes in one major or natural minor "
         "scale), pitch range and groove consistency (1 - mean Hamming distance of neighbouring bars' "
         "sixteenth onset patterns, 4-beat bars) as MusPy defines them, means over pieces; chord rate (notes "
-        "with step 0) and onsets within 0.01 beat of the sixteenth grid at "
-        f"{gen['bpm']:g} bpm, pooled over notes (`livernn/train/musicstats.py`).",
+        "with step 0), onsets within 0.01 beat of the sixteenth grid at "
+        f"{gen['bpm']:g} bpm, and non-zero steps within 0.01 beat of a whole number of sixteenths (one odd "
+        "step moves every later onset off the grid; this counts it once), pooled over notes "
+        "(`livernn/train/musicstats.py`; — where a stored run predates the statistic).",
         "",
         *generated_rows(gen, {b.label + ("" if b.same_files else " (this export)"): base[b.name]["generated"]
                               for b in card.baselines if "generated" in base[b.name]}),

@@ -8,9 +8,14 @@ into its tick-based ``Music`` objects for six short formulas. Each function's do
 gives the definition it follows; tests/test_musicstats.py pins each on notes with known
 answers, and the figures were checked against ``muspy.metrics`` 0.5.0 on the same pieces.
 
-Two statistics are livernn's own, for the question a performer asks of a note model:
-``chord_rate`` (``livernn.notes.chord_rate``: the share of notes with step 0) and
-``grid_share``, the share of onsets on the sixteenth grid in beats.
+Three statistics are livernn's own, for the question a performer asks of a note model:
+``chord_rate`` (``livernn.notes.chord_rate``: the share of notes with step 0),
+``grid_share``, the share of onsets on the sixteenth grid in beats, and
+``step_grid_share``, the share of non-zero steps that are a whole number of sixteenths: one
+step off the grid moves every later onset off it, so ``grid_share`` tells whether a piece
+stays on the grid and ``step_grid_share`` how often a single step leaves it (a corpus that
+mixes tempos, like music21's chorale exports with their own tempos, has pieces off the
+120 bpm grid whose steps a model trained on all of them will sometimes play).
 
 Times: a model's seconds are seconds at its reference tempo ``bpm`` (``ref_bpm``, 120), and
 so are the data's (training reads a file's seconds as they are), so beats are
@@ -21,8 +26,8 @@ a piece whose commonest step is a beat. Bars for ``groove_consistency`` are
 
 A corpus's figure (``corpus_stats``) is the mean over its pieces of each per-piece
 statistic (MusPy's are defined per piece: the scale consistency of pieces pooled across
-keys would mean nothing), except the two shares, which are pooled over the notes (or
-onsets) of every piece. Pieces whose statistic is undefined (NaN: no notes, fewer than two
+keys would mean nothing), except the three shares, which are pooled over the notes (or
+onsets, or steps) of every piece. Pieces whose statistic is undefined (NaN: no notes, fewer than two
 bars) are left out of that mean and counted in ``pieces_undefined``.
 """
 
@@ -45,9 +50,10 @@ STATS = {
     "pitch_range": "pitch range (semitones)",
     "chord_rate": "chord rate (step 0)",
     "grid_share": "onsets on the 1/16 grid",
+    "step_grid_share": "steps on the 1/16 grid",
     "groove_consistency": "groove consistency",
 }
-POOLED = ("chord_rate", "grid_share")  # shares pooled over notes; the rest are means over pieces
+POOLED = ("chord_rate", "grid_share", "step_grid_share")  # shares pooled over notes; the rest are means over pieces
 
 _MAJOR = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1], bool)  # muspy.metrics._get_scale
 _MINOR = np.array([1, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 0], bool)
@@ -129,6 +135,19 @@ def grid_share(notes: np.ndarray, bpm: float = 120.0, grid: float = GRID_BEATS,
     return float(on.mean()), len(beats)
 
 
+def step_grid_share(notes: np.ndarray, bpm: float = 120.0, grid: float = GRID_BEATS,
+                    tolerance: float = GRID_TOLERANCE) -> tuple[float, int]:
+    """Share of a piece's non-zero steps (longer than ``CHORD_STEP``) within ``tolerance`` beats
+    of a whole number of ``grid`` beats, and how many steps were looked at ((NaN, 0) without)."""
+    steps = np.asarray(notes["step"], dtype=np.float64)[1:] if len(notes) else np.zeros(0)
+    beats = steps[steps > CHORD_STEP] * bpm / 60.0
+    if len(beats) == 0:
+        return math.nan, 0
+    x = beats / grid
+    on = np.abs(x - np.round(x)) * grid <= tolerance + 1e-9
+    return float(on.mean()), len(beats)
+
+
 def groove_consistency(notes: np.ndarray, bpm: float = 120.0, beats_per_bar: int = 4,
                        resolution: int = 4) -> float:
     """MusPy's groove consistency (``muspy.groove_consistency``, from Wu and Yang, ISMIR 2020):
@@ -166,6 +185,7 @@ def piece_stats(notes: np.ndarray, bpm: float = 120.0, beats_per_bar: int = 4) -
         "pitch_range": float(pitch_range(notes)) if len(notes) else math.nan,
         "chord_rate": chord_rate(notes) if len(notes) >= 2 else math.nan,
         "grid_share": grid_share(notes, bpm)[0],
+        "step_grid_share": step_grid_share(notes, bpm)[0],
         "groove_consistency": groove_consistency(notes, bpm, beats_per_bar),
     }
 
@@ -173,7 +193,7 @@ def piece_stats(notes: np.ndarray, bpm: float = 120.0, beats_per_bar: int = 4) -
 def corpus_stats(pieces: list[np.ndarray], bpm: float = 120.0, beats_per_bar: int = 4) -> dict:
     """The statistics of several pieces: per-piece means, the shares pooled (module docstring).
 
-    Returns ``STATS``' keys plus ``pieces``, ``notes``, ``onsets`` and ``pieces_undefined``
+    Returns ``STATS``' keys plus ``pieces``, ``notes``, ``onsets``, ``steps`` and ``pieces_undefined``
     (key -> pieces left out of that mean for a NaN).
     """
     per_piece = [piece_stats(p, bpm, beats_per_bar) for p in pieces]
@@ -192,5 +212,8 @@ def corpus_stats(pieces: list[np.ndarray], bpm: float = 120.0, beats_per_bar: in
     shares = [grid_share(p, bpm) for p in pieces]
     onsets = sum(k for _, k in shares)
     out["grid_share"] = sum(s * k for s, k in shares if k) / onsets if onsets else math.nan
-    out.update(pieces=len(pieces), notes=notes, onsets=onsets, pieces_undefined=undefined)
-    return {k: out[k] for k in (*STATS, "pieces", "notes", "onsets", "pieces_undefined")}
+    step_shares = [step_grid_share(p, bpm) for p in pieces]
+    steps = sum(k for _, k in step_shares)
+    out["step_grid_share"] = sum(s * k for s, k in step_shares if k) / steps if steps else math.nan
+    out.update(pieces=len(pieces), notes=notes, onsets=onsets, steps=steps, pieces_undefined=undefined)
+    return {k: out[k] for k in (*STATS, "pieces", "notes", "onsets", "steps", "pieces_undefined")}

@@ -9,7 +9,9 @@ rot silently.
 A test that runs a whole job end to end is ``integration`` too, for the same reason (the
 quick loop stays well under a minute): it runs the ``livernn`` CLI or pytest in a
 subprocess, trains a model, or reads a music21 corpus (END_TO_END_SOURCE), or it carries
-an explicit ``@pytest.mark.integration`` (the 10,000-packet OSC storms).
+an explicit ``@pytest.mark.integration``, or it is one of the shows that play for seconds
+in-process (SHOWS: a patch's OSC faders moving the notes, a fine-tune beside a playing
+voice, a packet storm); a name there that its file no longer defines fails the run.
 """
 
 from __future__ import annotations
@@ -49,6 +51,26 @@ PEER_SOURCE = re.compile(r"start_jack|start_scsynth|start_fluidsynth|MidiProbe|\
 # What a test's source names when it runs a whole job: a CLI or pytest in a subprocess, a
 # training run (`train(...)`, `main(["train", ...])`), a music21 corpus parse.
 END_TO_END_SOURCE = re.compile(r"subprocess\.run\(|\btrain\(|\[\"train\"|\bmusic21\b")
+# Shows that play for seconds in-process (measured 1.5-8.5 s each at load 2): end to end.
+SHOWS = {
+    "tests/test_learn.py::test_a_failed_or_cancelled_learn_leaves_the_old_model_playing",
+    "tests/test_learn.py::test_a_fine_tune_lowers_the_nll_of_what_was_played",
+    "tests/test_listen_osc.py::test_accompany_with_passing_tones_from_the_api",
+    "tests/test_perform.py::test_a_packet_storm_leaves_the_show_playing_and_every_parameter_in_range",
+    "tests/test_perform.py::test_an_osc_fader_moves_temperature_and_the_notes_show_it",
+    "tests/test_perform.py::test_a_pitch_range_fader_moves_the_received_pitches_into_the_range",
+    "tests/test_web.py::test_perform_flags_override_the_patch_tables_one_page_and_one_oscquery",
+    "tests/test_web.py::test_perform_prints_where_the_page_and_oscquery_are",
+    "tests/test_patch_apply.py::test_a_model_newly_named_in_the_patch_is_swapped_in",
+    "tests/test_hostile.py::test_remote_swaps_never_leave_the_models_folder",
+    "tests/test_osc_in.py::test_ten_thousand_bad_packets_do_not_stop_the_server",
+    "tests/test_notes.py::test_a_music21_bach_chorale_reads_as_four_part_chords",
+    "tests/test_engine_params.py::test_voice_turns_model_seconds_into_beats_with_density_quantize_and_caps",
+    "tests/test_threads.py::test_four_threads_setting_four_parameters_of_one_voice_lose_no_update",
+    "tests/test_threads.py::test_runtime_writes_reach_the_voice_in_the_mappings_order",
+    "tests/test_api.py::test_a_voice_plays_and_rerunning_the_line_retunes_it",
+    "tests/test_api.py::test_tempo_record_status_and_quit",
+}
 _current: list = [None]
 
 
@@ -73,8 +95,16 @@ def _sources(item: pytest.Item) -> str:
 
 
 def pytest_collection_modifyitems(config, items):
+    files = {item.nodeid.split("::")[0] for item in items}
+    names = {item.nodeid.split("[")[0] for item in items}
+    stale = sorted(n for n in SHOWS if n.split("::")[0] in files and n not in names)
+    if stale and not config.getoption("keyword"):
+        raise pytest.UsageError(f"tests/conftest.py SHOWS names tests that do not exist: {', '.join(stale)}")
     for item in items:
         if item.get_closest_marker("integration"):
+            continue
+        if item.nodeid.split("[")[0] in SHOWS:
+            item.add_marker(pytest.mark.integration)
             continue
         source = _sources(item)
         if (PEER_FIXTURES & set(getattr(item, "fixturenames", ())) or PEER_SOURCE.search(source)

@@ -5,7 +5,9 @@ receives the show's notes and its ``--clock-out`` (or ``[clock] out``) ticks.
 Checked: the ``tempo N`` lines perform prints follow the source (133, then 140 BPM); every
 note the show scheduled (its ``--record`` file) arrives once at the probe, and the notes of a
 voice quantized to 16ths land on the *source's* 16th grid; the clock out starts with a Song
-Position Pointer and Start and sends 24 ticks per quarter of the tempo it follows.
+Position Pointer and Start (or Continue) and sends 24 ticks per quarter of the tempo it
+follows, and when the source's Start moves the show's beat it relocates its receiver (Stop,
+Song Position Pointer, Continue): counting its ticks puts a drum machine on the source's bar.
 
 Bounds are fixed numbers for a loaded 2-core machine (the whole suite and other test runs
 beside it); what the engine does unloaded is bench/bench_sync.py's figure.

@@ -25,9 +25,11 @@ Representation, and why:
   LSTM hardly told earlier durations apart; a class is as distinct as a pitch.
 - ``step_values``/``dur_values``: the seconds the generator plays for a sampled bin, one
   per bin (the training data's median in that bin, see ``train.loop.bin_values``), stored
-  when the training data is quantised, so sampled rhythm lands on the data's grid. Empty
-  (performed MIDI, and older models): a time log-uniform inside the bin, which keeps the
-  expressive spread of played timing.
+  when the training data is quantised, so sampled rhythm lands on the data's grid; a model
+  trained before the fields existed gets them from its training split with ``livernn
+  bin-values`` (``train.bins``; the shipped bach and folk did, ``meta.bin_values`` says from
+  what). Empty (performed MIDI, and older models): a time log-uniform inside the bin, which
+  keeps the expressive spread of played timing.
 - ``pitch_given_step``: the pitch head also sees the sampled step bin, so "is the next
   note part of this chord?" is decided first and the pitch follows from it. The factorised
   joint likelihood is then p(step) p(pitch | step) p(duration) p(velocity).

@@ -29,7 +29,7 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +37,13 @@ import numpy as np
 
 from livernn.data import split_files
 from livernn.model import SamplerParams, load_model
-from livernn.model.checkpoint import load_torch_model
-from livernn.model.generator import generate_notes
+from livernn.model.checkpoint import load_torch_model, read_model
+from livernn.model.generator import LoadedModel, generate_notes
 from livernn.model.net import LossWeights
 from livernn.notes import notes_to_midi
 from livernn.plot import piano_roll_png
 from livernn.train.evaluate import GEN_TEMPERATURES, MAE_SKIP, evaluate, generated_music, references
-from livernn.train.musicstats import STATS
+from livernn.train.musicstats import STATS, corpus_stats, grid_share
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINES = ROOT / "training" / "baselines"
@@ -220,17 +220,54 @@ def step_times(model, rounds: int = 5, n: int = 1000) -> dict[str, float]:
             "best_p50": float(np.percentile(best, 50)), "best_p99": float(np.percentile(best, 99))}
 
 
-def rhythm_note(card: Card, cfg, gen: dict[str, Any]) -> str:
-    """Why sampled onsets leave the grid, when they do: the model's step bins have no stored values."""
-    if cfg.step_values:
-        return (f"{card.name} plays each sampled step bin's value in the training data (`step_values`), so its "
-                "onsets stay on the data's grid as far as the bins allow.")
-    return (f"{card.name} predates `step_values` (its config.json has none): a sampled step is drawn "
-            f"log-uniformly inside its bin ({cfg.time_bins} bins from {cfg.time_min} to {cfg.time_max} s, each "
-            f"{100 * ((cfg.time_max / cfg.time_min) ** (1 / cfg.time_bins) - 1):.0f}% wide), so one step off the "
-            f"grid moves every later onset off it: {gen['temperatures']['1.0']['grid_share']:.2f} of onsets on "
-            f"the grid at T 1.0 against {gen['held_out']['grid_share']:.2f} in the test pieces. Models trained "
-            "now on quantised data play the data's own value in each bin (training/README.md).")
+def without_bin_values(model: LoadedModel) -> LoadedModel:
+    """The same weights drawing each sampled time log-uniformly inside its bin (as before ``step_values``)."""
+    cfg, meta, weights, directory = read_model(model.path)
+    return LoadedModel(replace(cfg, step_values=[], dur_values=[]), meta, weights, directory)
+
+
+def rhythm_note(card: Card, cfg, meta: dict, gen: dict[str, Any], train: dict[str, Any],
+                plain: dict[str, Any] | None) -> str:
+    """Where sampled onsets and steps land beside the data's grid, and why (the bin values, issue 14)."""
+    t1, held = gen["temperatures"]["1.0"], gen["held_out"]
+    figures = (f"at T 1.0, {t1['step_grid_share']:.2f} of the sampled steps are a whole number of sixteenths "
+               f"and {t1['grid_share']:.2f} of the onsets are on the grid, against {held['step_grid_share']:.2f} "
+               f"and {held['grid_share']:.2f} in the test pieces and {train['step_grid_share']:.2f} and "
+               f"{train['grid_share']:.2f} in the training split here")
+    if not cfg.step_values:
+        return (f"{card.name} has no `step_values`: a sampled step is drawn log-uniformly inside its bin "
+                f"({cfg.time_bins} bins from {cfg.time_min} to {cfg.time_max} s, each "
+                f"{100 * ((cfg.time_max / cfg.time_min) ** (1 / cfg.time_bins) - 1):.0f}% wide), so one step off "
+                f"the grid moves every later onset off it: {figures}. `livernn bin-values` gives a model trained "
+                "on quantised data its values (training/README.md).")
+    source = meta.get("bin_values")
+    if source:
+        where = (f"added after training by `livernn bin-values models/{card.name} --data {source['data']}` from "
+                 f"the train split of {source['files']} files ({source['notes']} notes, "
+                 f"{100 * source['grid_share']:.1f}% of steps on their grid, versions "
+                 f"{'grouped' if source['group_versions'] else 'not grouped, as the model was trained'})")
+        if source["same_as_training"]:
+            where += f", the files {card.name} was trained on"
+        else:
+            d = meta["data"]
+            where += (f", this checkout's export: not the {d['files']['train']} files ({d['notes']['train']} notes) "
+                      f"{card.name} was trained on, of its export's {sum(d['files'].values())}")
+    else:
+        where = "stored by training"
+    text = (f"{card.name} plays each sampled step and duration bin's median in its training data "
+            f"(`step_values`/`dur_values`, {where}): {figures}.")
+    if plain is not None:
+        p1 = plain["temperatures"]["1.0"]
+        text += (f" The same weights and pieces drawing each time log-uniformly inside its "
+                 f"{100 * ((cfg.time_max / cfg.time_min) ** (1 / cfg.time_bins) - 1):.0f}%-wide bin (no values, "
+                 f"as before): {p1['step_grid_share']:.2f} of steps and {p1['grid_share']:.2f} of onsets.")
+    if held["grid_share"] - t1["grid_share"] > 0.2:
+        text += (" The onsets stay below the test pieces' because the training data mixes tempos (music21's "
+                 "exports carry each score's own: a piece at another tempo is off the 120 bpm grid, and "
+                 f"{train['off_tempo_files']} of the {train['files']} training files here have under 90% of their "
+                 "onsets on it): the model sometimes plays such a piece's step inside a 120 bpm one, and that "
+                 "step takes the rest of the piece off the grid.")
+    return text
 
 
 def generated_rows(gen: dict[str, Any], others: dict[str, dict[str, Any]]) -> list[str]:
@@ -258,6 +295,13 @@ def make_card(card: Card, data: Path, runs: Path, notes: int, cache_dir: str | N
     base = {b.name: baseline_eval(b, runs, found, data, notes) for b in card.baselines}
     ours = score(out, found, data)
     ours["generated"] = generated_music(model, test, notes, GEN_TEMPERATURES)
+    plain = generated_music(without_bin_values(model), test, notes, (1.0,)) if cfg.step_values else None
+    if plain is not None:
+        ours["generated_without_bin_values"] = plain
+    train = [found.notes[p] for p in found.files["train"]]
+    train_stats = corpus_stats(train, model.ref_bpm)
+    train_stats["files"] = len(train)
+    train_stats["off_tempo_files"] = sum(grid_share(p, model.ref_bpm)[0] < 0.9 for p in train)
     (out / "eval_test.json").write_text(json.dumps(ours, indent=1) + "\n")
     epochs = m["epochs_run"]
 
@@ -334,12 +378,14 @@ def make_card(card: Card, data: Path, runs: Path, notes: int, cache_dir: str | N
         "with step 0), onsets within 0.01 beat of the sixteenth grid at "
         f"{gen['bpm']:g} bpm, and non-zero steps within 0.01 beat of a whole number of sixteenths (one odd "
         "step moves every later onset off the grid; this counts it once), pooled over notes "
-        "(`livernn/train/musicstats.py`; — where a stored run predates the statistic).",
+        "(`livernn/train/musicstats.py`)" + ("; — where a stored run predates the statistic" if any(
+            set(STATS) - set(base[b.name]["generated"]["temperatures"]["1.0"]) for b in card.baselines
+            if "generated" in base[b.name]) else "") + ".",
         "",
         *generated_rows(gen, {b.label + ("" if b.same_files else " (this export)"): base[b.name]["generated"]
                               for b in card.baselines if "generated" in base[b.name]}),
         "",
-        rhythm_note(card, cfg, gen),
+        rhythm_note(card, cfg, meta, gen, train_stats, plain),
         "",
         "Samples, 300 notes each (seed 1): " + ", ".join(
             f"T {t} [MIDI](samples/{card.name}_t{t:.1f}.mid) ([roll](samples/{card.name}_t{t:.1f}.png))"

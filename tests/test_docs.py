@@ -1,8 +1,9 @@
 """The documents cite tests that exist: every ``tests/test_x.py::name[param]`` in
 SECURITY.md and RELIABILITY.md is a test pytest collects.
 
-A bare ```[param]``` after a cited test (``[SIGHUP]``, ``(and [random], [empty])``) names
-another case of the test cited before it in the same line, as the tables write them.
+A bare ```::name``` cites a test of the file cited before it in the same line. A bare
+```[param]``` after a cited test (``[SIGHUP]``, ``(and [random], [empty])``) names another
+case of the test cited before it in the same line, as the tables write them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = ("SECURITY.md", "RELIABILITY.md")
-TOKEN = re.compile(r"`(tests/test_\w+\.py)::(\w+)(\[[^\]`]*\])?`|`(\[[^\]`]*\])`")
+TOKEN = re.compile(r"`(tests/test_\w+\.py)?::(\w+)(\[[^\]`]*\])?`|`(\[[^\]`]*\])`")
 
 
 def cited() -> dict[str, list[str]]:
@@ -25,8 +26,9 @@ def cited() -> dict[str, list[str]]:
         for n, line in enumerate((REPO / doc).read_text(encoding="utf-8").splitlines(), 1):
             current = None
             for m in TOKEN.finditer(line):
-                if m.group(1):
-                    current = f"{m.group(1)}::{m.group(2)}"
+                if m.group(2):  # `tests/test_x.py::name`, or `::name` in the file cited before it
+                    file = m.group(1) or (current.split("::")[0] if current else "?")
+                    current = f"{file}::{m.group(2)}"
                     node = current + (m.group(3) or "")
                 elif current is not None:
                     node = current + m.group(4)

@@ -85,3 +85,10 @@ def test_perform_the_demo_by_name_and_list_the_models_from_another_folder(instal
     # The demo's own [outputs.recording] (demo.mid beside the patch) lands here, not in site-packages.
     assert (elsewhere / "demo.mid").is_file()
     assert not list(shipped.rglob("*.mid"))
+    # The packed models are the checkout's, bin values included (livernn bin-values), and load there.
+    for name in ("bach", "folk"):
+        packed, checkout = shipped / "models" / name / "config.json", REPO / "models" / name / "config.json"
+        assert packed.read_bytes() == checkout.read_bytes()
+    code = ("from livernn.model import load_model; m = load_model('folk')\n"
+            "print(len(m.config.step_values), m.config.n_step)")
+    assert run([venv / "bin" / "python", "-c", code], elsewhere).stdout.split() == ["97", "97"]

@@ -50,15 +50,18 @@ def time_bins_t(cfg: ModelConfig, step, duration, edges: torch.Tensor) -> tuple[
     return sbin, torch.bucketize(duration.contiguous(), inner, right=True)
 
 
-def encode_inputs(cfg: ModelConfig, pitch, step, duration, velocity) -> tuple[torch.Tensor, torch.Tensor]:
+def encode_inputs(cfg: ModelConfig, pitch, step, duration, velocity,
+                  edges: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(pitch indices, features) the LSTM reads for each note.
 
     The features are ``[step, duration, velocity / 127, chord flag]``; step and duration
     are the log-compressed seconds, or with ``cfg.time_embed`` their bin indices (as
-    floats, exact), which ``NoteLSTM.features`` embeds.
+    floats, exact), which ``NoteLSTM.features`` embeds. ``edges``: the model's bin edges
+    (``NoteLSTM.edges``), else made from ``cfg``.
     """
     if cfg.time_embed:
-        edges = torch.tensor(cfg.time_edges(), dtype=torch.float32, device=step.device)
+        if edges is None:
+            edges = torch.tensor(cfg.time_edges(), dtype=torch.float32, device=step.device)
         sbin, dbin = time_bins_t(cfg, step, duration, edges)
         times = [sbin.float(), dbin.float()]
     else:
@@ -144,15 +147,29 @@ class NoteLSTM(nn.Module):
             state["lstm.weight_ih_l0"] = w
         self.load_state_dict(state)
 
-    def forward(self, pitch, feats, step_target=None, state=None):
-        """Logits (or regression outputs) for the note after each input note."""
+    def forward(self, pitch, feats, step_target=None, state=None, time_major: bool = False):
+        """Logits (or regression outputs) for the note after each input note.
+
+        ``time_major``: logits (and ``step_target``) are (time, batch, ...) instead of
+        (batch, time, ...). The LSTM (oneDNN on CPU) hands back a batch-first view of a
+        time-major array, so time-major heads read it as it lies in memory, where
+        batch-first ones copy it for every head and every gradient (training does this).
+        """
         out, state = self.lstm(self.features(pitch, feats), state)
+        if time_major:
+            out = out.transpose(0, 1)
         return self.heads(self.drop(out), step_target), state
 
     def heads(self, out: torch.Tensor, step_target=None) -> dict[str, torch.Tensor]:
-        """The heads on the LSTM's (dropped-out) top layer ``out``."""
-        logits = {"step": self.step_head(out), "duration": self.dur_head(out),
-                  "velocity": self.vel_head(out)}
+        """The heads on the LSTM's (dropped-out) top layer ``out``.
+
+        Step, duration and velocity are one matrix product (their weights stacked: one pass
+        over ``out`` forwards and backwards instead of three), split into three views.
+        """
+        heads = (self.step_head, self.dur_head, self.vel_head)
+        fused = F.linear(out, torch.cat([h.weight for h in heads]), torch.cat([h.bias for h in heads]))
+        step, dur, vel = fused.split([h.out_features for h in heads], dim=-1)
+        logits = {"step": step, "duration": dur, "velocity": vel}
         logits["pitch"] = self.pitch_logits(out, step_target)
         if not self.cfg.categorical:
             logits["step"], logits["duration"] = logits["step"].squeeze(-1), logits["duration"].squeeze(-1)
@@ -222,11 +239,12 @@ def model_step(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, to
     assert isinstance(core, NoteLSTM)
     cfg = core.cfg
     p, s, d, v, valid = batch["pitch"], batch["step"], batch["duration"], batch["velocity"], batch["mask"]
-    pitch_in, feats = encode_inputs(cfg, p[:, :-1], s[:, :-1], d[:, :-1], v[:, :-1])
-    targets = encode_targets(cfg, s[:, 1:], d[:, 1:], v[:, 1:], core.edges)
+    pitch_in, feats = encode_inputs(cfg, p[:, :-1], s[:, :-1], d[:, :-1], v[:, :-1], core.edges)
+    # Targets time-major, like the LSTM's output (see NoteLSTM.forward's time_major).
+    targets = encode_targets(cfg, s[:, 1:].t(), d[:, 1:].t(), v[:, 1:].t(), core.edges)
     step_bin = targets["step"] if cfg.categorical else None
-    logits, _ = model(pitch_in, feats, step_bin)
-    return head_losses(cfg, logits, p[:, 1:], targets, valid[:, 1:])
+    logits, _ = model(pitch_in, feats, step_bin, time_major=True)
+    return head_losses(cfg, logits, p[:, 1:].t(), targets, valid[:, 1:].t())
 
 
 def total_loss(losses: dict[str, torch.Tensor], weights: LossWeights) -> torch.Tensor:

@@ -149,3 +149,23 @@ def test_cli_resume_from_a_junk_checkpoint_is_one_line(tmp_path, capsys):
     assert main([*args[:5], "--epochs", "2", *args[7:], "--resume"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("livernn: error:") and err.count("\n") == 1 and "trainer.json" in err
+
+
+@pytest.mark.parametrize("fused_before, fused_now", [(None, True), (True, None)])
+def test_a_state_resumes_into_a_fused_or_unfused_adamw(tmp_path, fused_before, fused_now):
+    """Training's AdamW is fused (train.loop.make_optimizer); a state saved by the unfused
+    one (every run before that) resumes, and the other way round: fused is how this run
+    computes the update, not a setting to restore."""
+    torch.manual_seed(0)
+    model = NoteLSTM(CFG)
+    before = torch.optim.AdamW(model.parameters(), lr=3e-3, fused=fused_before)
+    sum((p ** 2).sum() for p in model.parameters()).backward()
+    before.step()
+    d = tmp_path / "last"
+    d.mkdir()
+    save_trainer_state(d, before, INFO)
+    now = torch.optim.AdamW(model.parameters(), lr=1.0, fused=fused_now)
+    assert load_trainer_state(d, now) == INFO
+    assert now.param_groups[0]["lr"] == 3e-3 and now.param_groups[0]["fused"] is fused_now
+    now.step()  # the restored state is usable by this optimizer
+    assert all(torch.isfinite(p).all() for p in model.parameters())

@@ -52,6 +52,14 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
     return torch.device(name)
 
 
+def make_optimizer(model: torch.nn.Module, recipe: Recipe, device: torch.device) -> torch.optim.AdamW:
+    """AdamW per the recipe; fused (one kernel over all parameters: the same update, a
+    third of the foreach version's time on CPU) where torch has that kernel for the device."""
+    t = recipe.train
+    return torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay, betas=(0.9, t.beta2),
+                             fused=device.type in ("cpu", "cuda") or None)
+
+
 def lr_at(step: int, total: int, recipe: Recipe) -> float:
     """Linear warm-up, then cosine decay to ``lr * min_lr_frac``."""
     t = recipe.train
@@ -170,7 +178,7 @@ def train(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *,
     if init_weights is not None:
         model.import_state({k: torch.from_numpy(v) for k, v in init_weights.items()})
     model = model.to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay, betas=(0.9, t.beta2))
+    opt = make_optimizer(model, recipe, device)
     # The sampler only takes len() of its dataset: window indices stand in for the windows (torch
     # types the argument as Dataset, though any sized sequence serves).
     sampler: torch.utils.data.DistributedSampler[int] = torch.utils.data.DistributedSampler(

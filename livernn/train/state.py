@@ -27,6 +27,7 @@ from livernn.model.checkpoint import MAX_JSON_BYTES, ModelError, read_safetensor
 OPTIM_FILE = "optimizer.safetensors"
 TRAINER_FILE = "trainer.json"
 RNG_KEY = "rng.torch"
+IMPLEMENTATION_KEYS = ("fused", "foreach", "capturable", "differentiable")
 INFO_KEYS = {"epoch": int, "step": int, "best": float, "bad_epochs": int, "elapsed_s": float}
 _DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.uint8: "U8", torch.int64: "I64"}
 
@@ -129,7 +130,9 @@ def _read_info(path: Path, optimizer: torch.optim.Optimizer) -> tuple[dict, list
             raise ModelError(f"{path}: optimizer groups do not fit this model (parameter lists differ)")
         group = dict(mine)
         for key, value in theirs.items():
-            if key == "params" or key not in mine:
+            # How this run's optimizer computes its update (fused or not) is its own choice, not
+            # a setting to restore: a state saved before AdamW was fused resumes into a fused one.
+            if key in ("params", *IMPLEMENTATION_KEYS) or key not in mine:
                 continue
             if not _same_kind(mine[key], value):
                 raise ModelError(f"{path}: optimizer setting {key} must look like {mine[key]!r}, got {value!r}")

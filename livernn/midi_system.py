@@ -130,6 +130,27 @@ def jack_period() -> float | None:
     return _CONTROL.period()
 
 
+def jack_last_frame() -> int | None:
+    """The running JACK server's frame time at its current cycle's start: it advances while the
+    server runs (None without JACK). Tells a frozen server from one client of ours not run."""
+    return _CONTROL.last_frame()
+
+
+def jack_connections(port: str) -> list[str]:
+    """The ports a JACK port (full name) is connected to, through the control client."""
+    return _CONTROL.connections(port)
+
+
+def jack_connect(source: str, dest: str) -> bool:
+    """Connect two JACK ports (full names) through the control client; True when connected."""
+    return _CONTROL.connect(source, dest)
+
+
+def jack_disconnect(source: str, dest: str) -> bool:
+    """Disconnect two JACK ports (full names) through the control client; True when done."""
+    return _CONTROL.disconnect(source, dest)
+
+
 def jack_server_id() -> tuple[int, int] | None:
     """Which JACK server runs now under our server name: its socket's (device, inode), or None.
 
@@ -179,6 +200,14 @@ class _JackControl:
             lib.jack_get_ports.restype = ctypes.POINTER(ctypes.c_char_p)
             lib.jack_get_ports.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong]
             lib.jack_free.argtypes = [ctypes.c_void_p]
+            lib.jack_last_frame_time.restype = ctypes.c_uint32
+            lib.jack_last_frame_time.argtypes = [ctypes.c_void_p]
+            lib.jack_port_by_name.restype = ctypes.c_void_p
+            lib.jack_port_by_name.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+            lib.jack_port_get_all_connections.restype = ctypes.POINTER(ctypes.c_char_p)
+            lib.jack_port_get_all_connections.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+            lib.jack_connect.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]
+            lib.jack_disconnect.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]
             self._lib = lib
         return self._lib
 
@@ -206,6 +235,50 @@ class _JackControl:
             return None
         rate = lib.jack_get_sample_rate(client)
         return lib.jack_get_buffer_size(client) / rate if rate else None
+
+    def last_frame(self) -> int | None:
+        """The frame time at the start of the server's current cycle (None without JACK).
+
+        Read from the server's shared memory: it advances while the server runs its cycles
+        and stands still while the whole server is stopped, whatever our own clients do."""
+        client, lib = self.client(), self._lib
+        if client is None or lib is None:
+            return None
+        return int(lib.jack_last_frame_time(client))
+
+    def connections(self, port: str) -> list[str]:
+        """The ports ``port`` (a full JACK name) is connected to."""
+        import ctypes
+
+        client, lib = self.client(), self._lib
+        if client is None or lib is None:
+            return []
+        handle = lib.jack_port_by_name(client, port.encode())
+        names = lib.jack_port_get_all_connections(client, handle) if handle else None
+        if not names:
+            return []
+        try:
+            found, i = [], 0
+            while names[i] is not None:
+                found.append(names[i].decode(errors="replace"))
+                i += 1
+            return found
+        finally:
+            lib.jack_free(ctypes.cast(names, ctypes.c_void_p))
+
+    def connect(self, source: str, dest: str) -> bool:
+        """Connect two ports by full name; True when connected (or already were)."""
+        client, lib = self.client(), self._lib
+        if client is None or lib is None:
+            return False
+        return lib.jack_connect(client, source.encode(), dest.encode()) in (0, 17)  # 17: EEXIST
+
+    def disconnect(self, source: str, dest: str) -> bool:
+        """Disconnect two ports by full name; True when done."""
+        client, lib = self.client(), self._lib
+        if client is None or lib is None:
+            return False
+        return lib.jack_disconnect(client, source.encode(), dest.encode()) == 0
 
     def ports(self, outputs: bool) -> list[str]:
         """MIDI ports we could send to (their inputs) or receive from, in rtmidi's order."""

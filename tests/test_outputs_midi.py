@@ -123,6 +123,7 @@ def test_an_output_that_stops_delivering_is_reported_within_a_second(tmp_path):
             took, why = _until_reported(session, events, "x", time.monotonic())
             jack.proc.send_signal(signal.SIGCONT)
             assert took < 1.0 and "did not come back through JACK" in why, (took, why)
+            assert out.reopens == 0  # a frozen server: a new client would not help
             assert "NOT DELIVERING: x" in toolbar() or not session.status()["not_delivering"]
             wait_for(lambda: session.status()["not_delivering"] == {}, 3, "delivery to be seen again")
             assert "NOT DELIVERING" not in toolbar()

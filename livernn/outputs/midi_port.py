@@ -28,6 +28,9 @@ from livernn.midi_system import (
     CLIENT_NAME,
     DEAD_CLIENTS,
     choose_api,
+    jack_connect,
+    jack_connections,
+    jack_disconnect,
     jack_server_id,
     list_ports,
     quiet_stderr,
@@ -82,6 +85,7 @@ class MidiOutput(MidiBytesOutput):
                 f"no MIDI port matches {name!r} ({self.api_name}); ports: {', '.join(ports) or 'none'}"
             )
         self.reconnects = 0
+        self.reopens = 0  # JACK clients replaced on the same server (``replace_client``)
         self.jack_port = self._own_port(before)
 
     def _sources(self) -> list[str]:
@@ -193,6 +197,54 @@ class MidiOutput(MidiBytesOutput):
             self._out, self._jack, self.jack_port, self.connected = out, server, own, True
         self.reconnects += 1
         return False
+
+    def replace_client(self, leave: tuple[str, ...] = ()) -> bool:
+        """Open a new JACK client for this output on the server it is on, and retire the old one.
+
+        For a client the server registered but never runs (deaf: opened while another process
+        opened and closed short-lived clients, a polling patchbay; ``midi_sender.Healer``
+        decides). The old client is kept in ``DEAD_CLIENTS``, never closed: closing a client
+        the server does not run is not known to be safe. So a virtual port's new client is
+        named like the old one with JACK's ``-01`` suffix; the old port's connections are
+        made again from the new one (a named target is connected by the new client itself).
+        Ports in ``leave`` (the retired delivery check's) are disconnected, not connected
+        again. True when the new client's port is up."""
+        if self.api != rtmidi.API_UNIX_JACK or self._closed or self._out is None:
+            return False
+        links = jack_connections(self.jack_port) if self.jack_port else []
+        before = self._sources()
+        try:
+            with quiet_stderr():
+                out = rtmidi.MidiOut(self.api, name=self._client_name)
+                if self.target is None:
+                    out.open_virtual_port(self.name)
+                else:
+                    index = _find(out.get_ports(), self.target, exact=True)
+                    if index is None:
+                        raise RuntimeError(f"{self.target} is not visible to the new client")
+                    out.open_port(index, name=_port_label(self.name))
+        except (rtmidi.SystemError, rtmidi.RtMidiError, RuntimeError):
+            return False
+        own = self._own_port(before)
+        if own is None:
+            DEAD_CLIENTS.append(out)
+            return False
+        with self._lock:
+            if self._closed or self._out is None:
+                DEAD_CLIENTS.append(out)
+                return False
+            old, old_port = self._out, self.jack_port
+            self._out, self.jack_port, self.connected = out, own, True
+        DEAD_CLIENTS.append(old)
+        for dest in links:
+            # Off the old port first: a port the server never runs held up what it fed (the
+            # synth heard nothing from the new client while the deaf one stayed connected).
+            if old_port:
+                jack_disconnect(old_port, dest)
+            if dest != self.target and dest not in leave:
+                jack_connect(own, dest)
+        self.reopens += 1
+        return True
 
     def close(self) -> None:
         with self._lock:

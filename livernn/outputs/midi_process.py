@@ -73,6 +73,7 @@ class MidiProcessOutput(MidiBytesOutput):
         self._stalled: str | None = None
         self._gone: str | None = None
         self._closing = False
+        self.reopens = 0  # JACK clients the sender replaced because the server did not run them
         self.late_ms: dict[str, float] = {}  # the sender process's own send lateness figures
         self._reader = threading.Thread(target=self._read, daemon=True, name=f"livernn-midi-{name}")
         self._reader.start()
@@ -88,6 +89,8 @@ class MidiProcessOutput(MidiBytesOutput):
                 self.last_error = self._stalled
             elif line == "flowing":
                 self._stalled = None
+            elif line.startswith("reopened "):
+                self.reopens = int(line[9:])
             elif line.startswith("late "):
                 p50, p99, worst, n = line.split()[1:]
                 self.late_ms = {"p50": float(p50), "p99": float(p99), "max": float(worst), "n": int(n)}
@@ -139,7 +142,9 @@ class MidiProcessOutput(MidiBytesOutput):
 
     def describe(self) -> str:
         problem = self.problem
-        return f"{self.description} (sender process)" + (f": NOT DELIVERING, {problem}" if problem else "")
+        reopened = f", its JACK client reopened {self.reopens}x" if self.reopens else ""
+        return (f"{self.description} (sender process{reopened})"
+                + (f": NOT DELIVERING, {problem}" if problem else ""))
 
     def close(self) -> None:
         self._closing = True

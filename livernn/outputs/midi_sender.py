@@ -19,7 +19,8 @@ open, ``error <message>`` (the parent shows it), ``alive`` every ``HEARTBEAT`` s
 (the parent takes silence as a stopped or stuck sender), ``late <p50> <p99> <max> <n>``
 every ``LATE_EVERY`` seconds (ms by which sends missed their own deadlines, over the last
 ``n`` messages: the timing this process promises, measured where it is kept), ``stalled <reason>`` when what it
-sends stops reaching its port and ``flowing`` when it does again. ``time.monotonic()`` is
+sends stops reaching its port and ``flowing`` when it does again, ``reopened <n>`` after it
+replaced a JACK client the server did not run (``Healer``; an ``error`` line says so). ``time.monotonic()`` is
 the same clock in both processes (CLOCK_MONOTONIC).
 
 Delivery check (JACK): a second client of this process listens to our own output port and
@@ -47,6 +48,8 @@ BURST = 6  # messages per JACK period, at most (JACK MIDI drops what does not fi
 HEARTBEAT = 0.1  # seconds between "alive" lines
 LATE_EVERY = 1.0  # seconds between "late" figures
 CHECK_WITHIN = 0.3  # seconds in which a message sent must come back through JACK
+HEAL_FIRST = 1.0  # seconds after one replacement of our JACK clients before another may follow
+HEAL_MOST = 30.0  # ... doubling while replacements do not help, up to this
 
 
 class DeliveryCheck:
@@ -123,11 +126,99 @@ class DeliveryCheck:
         return None
 
     def replace_dead(self) -> None:
-        """After a JACK restart: the old client is dead (never close it), open a new one."""
+        """After a JACK restart, or a deaf client: retire the old client (never closed), open a new one.
+
+        A declared stall stays declared: "flowing" is said once messages come back through
+        the new client."""
         from livernn.midi_system import DEAD_CLIENTS
 
+        stalled = self.stalled
         DEAD_CLIENTS.append(self._in)
         self._open()
+        self.stalled = stalled
+
+
+class Healer:
+    """Replaces our JACK clients when the server runs but does not run them (a deaf client).
+
+    A client opened while another process opens and closes short-lived JACK clients (a
+    patchbay polling with ``jack_lsp``) now and then is registered but never processed: every
+    message sent into it is lost, for good. When the delivery check says stalled, the server
+    is the one our port was opened on (a restart is ``MidiOutput.maintain``'s), and the
+    server's frame time advanced since the stall was seen (a frozen server runs no client:
+    a new one would not help, and opening it would wait on the frozen server), the output's
+    client and the check's are replaced (``MidiOutput.replace_client``: the old port is
+    taken off its connections, since a deaf client held up the synth it fed, which heard
+    nothing from the new client while the deaf one stayed connected). Messages sent into
+    the deaf client are not sent again (the parent's note-offs follow; a note-off for a lost
+    note-on is harmless). At most once per ``HEAL_FIRST`` s, doubling while stalls persist;
+    ``LIVERNN_MIDI_HEAL=0`` turns it off."""
+
+    def __init__(self, port, check: DeliveryCheck) -> None:
+        self.port, self.check = port, check
+        self.wait = HEAL_FIRST
+        self.next_at = 0.0
+        self._frame: int | None = None  # the server's frame time when the stall was seen
+        self._running_since: float | None = None  # when it was seen to move since
+
+    def due(self, now: float, gone: bool) -> bool:
+        """Whether to replace the clients now (called with each heartbeat).
+
+        Only when a message sent after the server was seen running (its frame time moved
+        while we were stalled) has not come back within ``CHECK_WITHIN``: a server thawed
+        from a freeze delivers again within a period, and is not healed."""
+        from livernn.midi_system import jack_last_frame, jack_server_id
+
+        check = self.check
+        if check.stalled is None or gone:
+            self._frame = self._running_since = None
+            if check.stalled is None and now >= self.next_at + 10 * self.wait:
+                self.wait = HEAL_FIRST  # delivering for a while: the next stall starts afresh
+            return False
+        if self.port._jack is None or jack_server_id() != self.port._jack or check.server != self.port._jack:
+            return False
+        frame = jack_last_frame()
+        if frame is None:
+            return False
+        if self._running_since is None:
+            if self._frame is not None and frame != self._frame:
+                self._running_since = now
+            self._frame = frame
+            return False
+        if now < self.next_at:
+            return False
+        since = self._running_since
+        sent = next((t for t in check.owed if t >= since), None)  # owed is in send order
+        return sent is not None and now - sent > CHECK_WITHIN
+
+    def heal(self, now: float) -> bool:
+        """Replace the output's client, then the check's; True when the output has a new one."""
+        from livernn.midi_system import jack_connections
+
+        self._frame = self._running_since = None
+        self.next_at = now + self.wait
+        self.wait = min(2 * self.wait, HEAL_MOST)
+        check_client = f"{self.port._client_name}-check"
+        checks = tuple(p for p in jack_connections(self.port.jack_port or "")
+                       if p.split(":", 1)[0].startswith(check_client))
+        if not self.port.replace_client(leave=checks):
+            return False
+        self.check.replace_dead()
+        return True
+
+
+class _DeafClient:
+    """A client whose sends go nowhere, as into one JACK registered and never runs (a test fault,
+    ``LIVERNN_MIDI_FAULT=deaf``: the real deafness comes by chance, see ``Healer``)."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+
+    def send_message(self, data) -> None:
+        pass
+
+    def __getattr__(self, name: str):
+        return getattr(self._client, name)
 
 
 def _die_with_parent() -> None:
@@ -153,26 +244,35 @@ def main(argv: list[str]) -> int:
     import rtmidi
 
     from livernn.errors import LivernnError
-    from livernn.midi_system import jack_period
+    from livernn.midi_system import CLIENT_NAME, jack_period
     from livernn.outputs.midi_port import MidiOutput
     from livernn.realtime import REALTIME_PRIORITY, make_realtime
 
     name, create = argv[0], argv[1] == "1"
     api = int(argv[2]) if len(argv) > 2 and argv[2] != "-" else None
     out_fd = sys.stdout
+    fault = os.environ.get("LIVERNN_MIDI_FAULT", "")
+    if fault == "second":  # tests: our port's client is this process's second, as after a reopen
+        first = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=f"{CLIENT_NAME}-first")
+        first.open_virtual_port("first")
     try:
         port = MidiOutput(name, create=create, api=api)
     except LivernnError as exc:
         print(f"error {exc}", file=out_fd, flush=True)
         return 2
+    if fault == "deaf":
+        port._out = _DeafClient(port._out)  # tests: as if the server never ran our first client
     period = jack_period() if port.api == rtmidi.API_UNIX_JACK else None
     ahead = float(os.environ.get("LIVERNN_MIDI_AHEAD", period / 2 + RECEIVER_DELAY if period else 0.0))
     recent: list[float] = []  # send times of the last BURST messages, for pacing
-    check = None
+    check: DeliveryCheck | None = None
+    healer: Healer | None = None
     check_error = None
     if port.api == rtmidi.API_UNIX_JACK and os.environ.get("LIVERNN_MIDI_CHECK", "1") != "0":
         try:
             check = DeliveryCheck(port)
+            if os.environ.get("LIVERNN_MIDI_HEAL", "1") != "0":
+                healer = Healer(port, check)
         except (rtmidi.SystemError, rtmidi.RtMidiError, RuntimeError) as exc:
             check_error = f"delivery check unavailable: {exc}"
     make_realtime(REALTIME_PRIORITY)
@@ -199,6 +299,11 @@ def main(argv: list[str]) -> int:
             if state == "flowing" and gone:
                 state = None  # our own port delivers, but the synth's port is still gone
             print("alive" if state is None else f"{state}\nalive", file=out_fd, flush=True)
+            if healer is not None and healer.due(now, gone):
+                if healer.heal(now):
+                    print(f"error {port.describe()}: its JACK client was not running; opened a new one\n"
+                          f"reopened {port.reopens}", file=out_fd, flush=True)
+                now = time.monotonic()
             next_beat = now + (CHECK_WITHIN / 3 if check is not None and check.owed else HEARTBEAT)
             if now >= next_late and lateness:
                 ordered = sorted(lateness)
@@ -232,6 +337,7 @@ def main(argv: list[str]) -> int:
                 elif kind == b"quit":
                     _drain(port, heap, period)
                     port.close()
+                    _leave_dead_clients()
                     return 0
             continue
         if soonest is not None and soonest - time.monotonic() <= SPIN:
@@ -273,7 +379,17 @@ def main(argv: list[str]) -> int:
                     print("flowing", file=out_fd, flush=True)
     _drain(port, heap, period)
     port.close()
+    _leave_dead_clients()
     return 0
+
+
+def _leave_dead_clients() -> None:
+    """Exit now if clients were retired: the interpreter's teardown would close them."""
+    from livernn.midi_system import DEAD_CLIENTS
+
+    if DEAD_CLIENTS:
+        sys.stdout.flush()
+        os._exit(0)
 
 
 def onsets_first(batch: list[bytes]) -> list[bytes]:

@@ -186,6 +186,7 @@ class OscIn:
         self.max_names = max_names
         self._names: set[str] = set()
         self._watched: set[str] = set()
+        self._owned: dict[str, int] = {}  # address -> how many ``on`` handlers own it exactly
         self.stats = OscStats()
         self._log = RateLimitedLog(log)
         self.dispatcher = GuardedDispatcher(self)
@@ -228,6 +229,24 @@ class OscIn:
     def on(self, address: str, handler: Callable[..., None]) -> None:
         """Let ``handler(address, *args)`` own an address (commands); nothing is published."""
         self.dispatcher.map(address, handler)
+        self._owned[address] = self._owned.get(address, 0) + 1
+
+    def off(self, address: str, handler: Callable[..., None]) -> None:
+        """Undo ``on(address, handler)`` (nothing if it is not there)."""
+        try:
+            self.dispatcher.unmap(address, handler)
+        except ValueError:
+            return
+        left = self._owned.get(address, 0) - 1
+        if left > 0:
+            self._owned[address] = left
+        else:
+            self._owned.pop(address, None)
+
+    def owned(self, address: str) -> bool:
+        """Whether a handler given to ``on`` owns exactly this address (not a pattern):
+        a catch-all such as the refused-command line leaves it to that one."""
+        return address in self._owned
 
     def watch(self, address: str) -> None:
         """Register an address so that incoming wildcard patterns (``/1/fader*``) reach it.

@@ -17,6 +17,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 NOTE_ON, NOTE_OFF, CONTROL = 0, 1, 2
@@ -30,6 +31,7 @@ class PlayerFeed:
         self._players: list[tuple[Any, int]] = []  # (policy, channel 1..16 or 0 = any), swapped whole
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self.received = 0
+        self._osc: list[tuple[Any, Callable[[], None]]] = []  # (OscIn, unhook): each taken once
         self._thread = threading.Thread(target=self._run, name="livernn-player", daemon=True)
         self._thread.start()
 
@@ -52,8 +54,13 @@ class PlayerFeed:
     def control(self, channel: int, cc: int, value: int, t: float | None = None) -> None:
         self._queue.put((CONTROL, channel, int(cc), int(value), time.monotonic() if t is None else t))
 
-    def listen_osc(self, osc: Any) -> None:
-        """Take the player's notes from an ``OscIn`` (see the module's docstring)."""
+    def listen_osc(self, osc: Any) -> Callable[[], None]:
+        """Take the player's notes from an ``OscIn`` (see the module's docstring); returns
+        the function that stops taking them. Asked again for the same input (a second voice
+        listening to it), the feed does not take its notes twice."""
+        for hooked, unhook_it in self._osc:
+            if hooked is osc:
+                return unhook_it
 
         def number(args: tuple, i: int, lo: int, hi: int, default: int | None = None) -> int | None:
             value = args[i] if i < len(args) else default
@@ -78,6 +85,14 @@ class PlayerFeed:
 
         osc.on("/livernn/note", on_note)
         osc.on("/livernn/cc", on_cc)
+
+        def unhook() -> None:
+            osc.off("/livernn/note", on_note)
+            osc.off("/livernn/cc", on_cc)
+            self._osc = [(o, u) for o, u in self._osc if o is not osc]
+
+        self._osc = [*self._osc, (osc, unhook)]
+        return unhook
 
     def close(self) -> None:
         self._queue.put(None)

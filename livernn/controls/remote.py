@@ -31,6 +31,8 @@ def install_commands(osc: OscIn, runtime: ControlRuntime, enabled: bool) -> None
     osc.commands = enabled
     if not enabled:
         def refuse(address: str, *_args: Any) -> None:
+            if osc.owned(address):
+                return  # not a command: a player's notes (/livernn/note, a [listen] over OSC)
             osc.stats.refused_command += 1
             osc.warn(f"OSC {address[:80]!r} refused: remote commands are off on {osc.where}"
                      " (turn them on with [osc] commands = true, or listen_osc(..., commands=True))")
@@ -39,7 +41,7 @@ def install_commands(osc: OscIn, runtime: ControlRuntime, enabled: bool) -> None
         return
 
     def misspelt(address: str, *_args: Any) -> None:
-        if address not in REMOTE:
+        if address not in REMOTE and not osc.owned(address):
             osc.stats.bad_value += 1
             osc.warn(str(unknown("command", address, REMOTE)))
 

@@ -147,6 +147,7 @@ class Listening:
         self.heard = 0
         self.companions_played = 0
         self.answers = 0
+        self.closed = False  # detached: hears nothing more
         self._lock = threading.Lock()  # input threads among themselves (two ports, OSC)
         self._held: dict[int, float] = {}  # player pitch -> onset
         self._last_onset: float | None = None
@@ -177,9 +178,11 @@ class Listening:
     def note_on(self, pitch: int, velocity: int, t: float | None = None) -> None:
         t = time.monotonic() if t is None else t
         voice = self.voice
-        if not voice.session.playing:
-            return
+        if not voice.session.playing or voice.removed:
+            return  # a voice removed (a reload rebuilt it) hears nothing and plays nothing
         with self._lock:
+            if self.closed:
+                return
             step = 0.0 if self._last_onset is None else max(0.0, t - self._last_onset)
             if self._last_onset is not None and step > 1e-3:
                 self._spacings.append(step)
@@ -210,6 +213,20 @@ class Listening:
             self._last_activity = max(self._last_activity, t)
             self._chord_held.discard(pitch)  # the chord itself stays until a new one
             notes = self._companions.pop(pitch, None)
+        if notes:
+            self.voice.session.scheduler.end_notes(lambda n: any(n is m for m in notes), t)
+
+    def close(self, t: float | None = None) -> None:
+        """The voice stops listening this way (detached, or another policy attached): it
+        hears nothing more, and the companions still sounding end now (their player notes'
+        releases would reach a policy that does not know them)."""
+        t = time.monotonic() if t is None else t
+        with self._lock:
+            self.closed = True
+            notes = [n for held in self._companions.values() for n in held]
+            self._companions.clear()
+            self._held.clear()
+            self._window, self.phase = None, "waiting"
         if notes:
             self.voice.session.scheduler.end_notes(lambda n: any(n is m for m in notes), t)
 
@@ -288,6 +305,8 @@ class Listening:
         notes: list[Note] = []
         sampled = []
         with voice.generating:
+            if voice.removed:  # removed since note_on looked: Session.remove_voice waits on this lock
+                return
             generator = voice.generator
             # The companions first, from the state that has heard everything before this
             # note (the mask ties them to it): one read of the heads each, no LSTM step on
@@ -453,11 +472,19 @@ def _nearest(pitch: int, tones: tuple[int, ...]) -> int:
 
 
 def attach(voice: Voice, options: ListenOptions) -> Listening:
-    """Make ``voice`` listen with ``options`` (replacing how it listened before)."""
+    """Make ``voice`` listen with ``options`` (replacing how it listened before: the old
+    policy is closed, its companions end)."""
     policy = Listening(voice, options)
+    old = voice.listening
     voice.listen_with(policy)
+    if old is not None and old is not policy:
+        old.close()
     return policy
 
 
 def detach(voice: Voice) -> None:
+    """The voice plays on its own again; its policy is closed (its companions end)."""
+    old = voice.listening
     voice.listen_with(None)
+    if old is not None:
+        old.close()

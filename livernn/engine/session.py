@@ -247,6 +247,9 @@ class Session:
     def remove_voice(self, name: str) -> None:
         voice = self._voice(name)
         del self.voices[voice.name]
+        voice.removed = True  # a listening policy still on it (a reload re-attaches it) stays silent
+        with voice.generating:  # a companion being made now is scheduled before its end below
+            pass
         self.scheduler.end_notes(lambda n: n.voice == voice.name)
 
     def _voice(self, voice: str | Voice) -> Voice:

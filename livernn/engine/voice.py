@@ -126,6 +126,7 @@ class Voice:
         # while it steps the generator on the input's thread (fill does not step it then).
         self.listening: Any = None
         self.generating = threading.Lock()
+        self.removed = False  # Session.remove_voice: its policy hears nothing, plays nothing
         self._window_id = 0
         self._built = True  # from here on, a new attribute name is a typo (see __setattr__)
 

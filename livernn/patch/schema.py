@@ -114,7 +114,9 @@ def _build(data: dict[str, Any], path: Path, check: Checker) -> Patch | None:
     start_scene = data.get("scene")
     if start_scene is not None:
         _choice(check, ("scene",), start_scene, "scene", scenes)
-    sections = _sections(data, folder, check)
+    sections = _sections(data, folder, check, voices)
+    if osc is None and sections.get("listen", {}).get("osc") is True:
+        osc = OscSpec()  # the player over OSC without an [osc] table: the safe default server
     source, clock_out, start_stop = _clock_sync(clock, outputs, check)
     return Patch(path, str(name), float(bpm), beats_per_bar, models, outputs, voices, osc, midi,
                  tuple(mappings), tuple(automation), tuple(triggers), scenes, start_scene, sections,
@@ -523,7 +525,8 @@ def _action_args(where: tuple[str | int, ...], action: Action, table: dict[str, 
     return args, ok
 
 
-def _sections(data: dict[str, Any], folder: Path, check: Checker) -> dict[str, dict[str, Any]]:
+def _sections(data: dict[str, Any], folder: Path, check: Checker,
+              voices: dict[str, VoiceSpec]) -> dict[str, dict[str, Any]]:
     out = {}
     for name in OWNERS:
         if name not in data:
@@ -531,8 +534,13 @@ def _sections(data: dict[str, Any], folder: Path, check: Checker) -> dict[str, d
         table = check.table((name,), data[name])
         hook = section(name)
         if hook is not None:
-            for subpath, message in hook.validate(table):
+            problems = hook.validate(table)
+            for subpath, message in problems:
                 check.bad((name, *subpath), message)
+            if hook.voices is not None and not problems:
+                for subpath, voice in hook.voices(table):
+                    if voice not in voices:
+                        check.bad((name, *subpath), str(unknown("voice", voice, list(voices))))
             if hook.files is not None:
                 table = _section_files(name, table, hook.files(table), folder, check)
         out[name] = table

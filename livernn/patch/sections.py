@@ -38,6 +38,9 @@ class Section:
     # bundle); the loader checks each stays inside the patch's folder and exists, and start()
     # gets the absolute path, so a show does not depend on the folder it was started from
     files: Callable[[dict[str, Any]], tuple[str, ...]] | None = None
+    # voices(table) -> (key path, voice name) for each voice of the patch the table names; the
+    # loader reports a name the patch lacks at its line, like any other bad value
+    voices: Callable[[dict[str, Any]], list[tuple[tuple[str | int, ...], str]]] | None = None
 
 
 SECTIONS: dict[str, Section] = {}

@@ -24,10 +24,14 @@ from livernn.controls.remote import install_commands
 from livernn.controls.runtime import ControlRuntime
 from livernn.errors import LivernnError
 from livernn.patch.apply import apply_patch
+from livernn.patch.lines import KeyLines
+from livernn.patch.listen import PlayerInput
 from livernn.patch.schema import Patch, load_patch
 from livernn.patch.sections import section
+from livernn.patch.specs import PatchError
 
 log = logging.getLogger(__name__)
+_NOTHING = object()
 
 
 class Show:
@@ -44,6 +48,7 @@ class Show:
         self.reloads = 0
         self.rejected = 0
         self._stops: dict[str, Callable[[], None]] = {}
+        self.player = PlayerInput(session)  # [listen]: diffed against the running show on each load
         self._tick: asyncio.Task | None = None
         # Plug-in tables the front end lays over the patch's (``perform --web`` over
         # ``[web]``): name -> a function from the patch's table (None if it has none) to
@@ -55,19 +60,36 @@ class Show:
         patch = load_patch(self.path)
         old = self.patch
         opened = await self._open_servers(patch, old)  # may fail: nothing has changed yet
+        listen = self.tables(patch).get("listen")
+        player = _NOTHING
         try:
+            player = self._open_player(listen)  # a renamed input opens before the old one closes
             apply_patch(self.session, patch, self.runtime, old)
         except BaseException:
             for server in opened.values():
                 if server is not None:
                     server.close()
+            if player is not _NOTHING:
+                self.player.discard(player)
             raise
         self.patch = patch
         self._use_servers(patch, old, opened)
+        self.player.use(listen, player, self.osc)  # every load: a rebuilt voice listens again
         self._sections(patch, old)
         if self._tick is None:
             self._tick = asyncio.get_running_loop().create_task(self.runtime.run())
         return patch
+
+    def _open_player(self, listen: dict[str, Any] | None) -> Any:
+        """The [listen] input, opened; a failure is the patch's problem, at its line."""
+        try:
+            return self.player.open(listen)
+        except LivernnError as exc:
+            try:
+                line = KeyLines(self.path.read_text(encoding="utf-8")).line(("listen", "input"))
+            except (OSError, UnicodeDecodeError):
+                line = 1
+            raise PatchError([f"{self.path}:{line}: listen.input: {exc}"]) from None
 
     async def reload(self) -> bool:
         """Apply the file as it is now; on any problem keep playing the last good patch."""
@@ -205,6 +227,7 @@ class Show:
         for stop in self._stops.values():
             stop()
         self._stops.clear()
+        self.player.close()
         if self.osc is not None:
             self.osc.close()
             self.osc = None

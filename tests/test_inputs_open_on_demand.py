@@ -115,7 +115,8 @@ def test_a_patch_without_osc_sources_opens_no_socket(tmp_path):
             session.stop()
 
     during = asyncio.run(main())
-    assert during == before, f"the show opened sockets: {set(during) - set(before)}"
+    # New sockets only: one an earlier test left for the garbage collector may close meanwhile.
+    assert not set(during) - set(before), f"the show opened sockets: {set(during) - set(before)}"
 
 
 def test_a_patch_with_an_osc_source_opens_the_default_input_without_commands(tmp_path):

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from livernn.outputs import midi
-from peers import ProcessMidiProbe, start_jack, stop_process
+from peers import ProcessMidiProbe, start_jack, stop_process, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -132,7 +132,8 @@ def test_a_deaf_client_is_replaced_and_what_follows_arrives(jack, monkeypatch, v
     out = midi("lvhealed") if virtual else midi(probe.client, create=False)
     try:
         if virtual:
-            jack.connect(jack.wait_port(":lvhealed"), probe.port)
+            old = jack.wait_port(":lvhealed")
+            jack.connect(old, probe.port)
             time.sleep(0.1)
         sent = _play(out, PLAY)
         time.sleep(0.3)
@@ -144,6 +145,21 @@ def test_a_deaf_client_is_replaced_and_what_follows_arrives(jack, monkeypatch, v
         assert "its JACK client was not running; opened a new one" in (out.last_error or "")
         assert "reopened 1x" in out.describe()
         assert probe.note_balance() == {}
+        if virtual:
+            from livernn.midi_system import jack_connections
+
+            # A patchbay connecting by name connects the old port again: the connection is
+            # moved to the new port within a maintain pass, and what follows arrives.
+            new = [p for p in jack.ports() if p.endswith(":lvhealed") and p != old]
+            assert len(new) == 1, jack.ports()
+            jack.connect(old, probe.port)
+            wait_for(lambda: not jack_connections(old), 2, "the old port's new connection to be moved")
+            before = len(probe.messages())
+            sent = _play(out, 0.5, channel=1)
+            time.sleep(0.3)
+            heard = {m[1] for m in probe.messages()[before:] if m[0] == 0x91}
+            assert heard == {pitch for pitch, _ in sent}, (sorted(heard), len(sent))
+            assert len([m for m in probe.messages()[before:] if m[0] == 0x91]) == len(sent)  # once each
     finally:
         out.close()
         probe.close()

@@ -86,6 +86,7 @@ class MidiOutput(MidiBytesOutput):
             )
         self.reconnects = 0
         self.reopens = 0  # JACK clients replaced on the same server (``replace_client``)
+        self._retired: list[str] = []  # ports of those clients, kept off every connection
         self.jack_port = self._own_port(before)
 
     def _sources(self) -> list[str]:
@@ -125,6 +126,8 @@ class MidiOutput(MidiBytesOutput):
         """Reconnect to a watched port that went away and came back; reopen on a restarted JACK."""
         if self._follow_jack and self._follow_server():
             return
+        if self._retired:
+            self._move_retired_links()
         if self.target is None or self._out is None:
             return
         ports = list_ports(self.api)
@@ -162,6 +165,7 @@ class MidiOutput(MidiBytesOutput):
         with self._lock:
             if self._closed:
                 return True
+            self._retired = []  # (ports of the old server: the names may be ours again)
             if self._out is not None:  # our server is gone
                 DEAD_CLIENTS.append(self._out)
                 self._out, self.connected, self._jack = None, False, None
@@ -236,6 +240,8 @@ class MidiOutput(MidiBytesOutput):
             old, old_port = self._out, self.jack_port
             self._out, self.jack_port, self.connected = out, own, True
         DEAD_CLIENTS.append(old)
+        if old_port:
+            self._retired.append(old_port)
         for dest in links:
             # Off the old port first: a port the server never runs held up what it fed (the
             # synth heard nothing from the new client while the deaf one stayed connected).
@@ -245,6 +251,20 @@ class MidiOutput(MidiBytesOutput):
                 jack_connect(own, dest)
         self.reopens += 1
         return True
+
+    def _move_retired_links(self) -> None:
+        """A patchbay that connects by name connects a retired port again (it keeps the name
+        the output had): move each such connection to the port in use. A deaf port connected
+        to a synth held the synth up (see ``replace_client``)."""
+        own = self.jack_port
+        check = f"{self._client_name}-check"
+        for old in self._retired:
+            if old == own:
+                continue
+            for dest in jack_connections(old):
+                jack_disconnect(old, dest)
+                if own and not dest.split(":", 1)[0].startswith(check):
+                    jack_connect(own, dest)
 
     def close(self) -> None:
         with self._lock:

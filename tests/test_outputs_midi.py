@@ -127,6 +127,8 @@ def test_an_output_that_stops_delivering_is_reported_within_a_second(tmp_path):
             assert "NOT DELIVERING: x" in toolbar() or not session.status()["not_delivering"]
             wait_for(lambda: session.status()["not_delivering"] == {}, 3, "delivery to be seen again")
             assert "NOT DELIVERING" not in toolbar()
+            time.sleep(0.5)
+            assert out.reopens == 0  # nor after the thaw: the client was run all along
 
             # 2. The sender process is stopped.
             os.kill(out._proc.pid, signal.SIGSTOP)

@@ -161,7 +161,10 @@ def busy_loop_figures(runs: int, seconds: float = 6.0) -> None:
                     line("import time, json; t0 = time.monotonic()")
                     line(f"while time.monotonic() - t0 < {seconds}: pass")
                     keys("Enter")
-                    line("mute(lead)")
+                    # The REPL runs these after the loop, back to back: it waits for the notes
+                    # already scheduled to play before the tap's events are read (reading them
+                    # at once left the last chord heard but not in the dump: 356 for 352).
+                    line("mute(lead); time.sleep(1.5)")
                     time.sleep(1.5)
                     line(f"json.dump({{'events': [[e[0], list(e[1])] for e in tap.events], 't0': t0, "
                          f"'late': s.status()['output_late_ms']}}, "
@@ -185,6 +188,11 @@ def busy_loop_figures(runs: int, seconds: float = 6.0) -> None:
                     by_key.setdefault((ch, pitch), ([], []))[0].append(t)
                 for t, ch, pitch in arrived:
                     by_key.setdefault((ch, pitch), ([], []))[1].append(t)
+                for (ch, pitch), (r, arr) in sorted(by_key.items()):
+                    if len(r) != len(arr):  # say which notes, and when (s after the run's start)
+                        print(f"      channel {ch + 1} pitch {pitch}: recorded at "
+                              f"{[round(t - run_start, 3) for t in sorted(r)]}, arrived at "
+                              f"{[round(t - run_start, 3) for t in sorted(arr)]}")
                 pairs = [(t, a) for r, arr in by_key.values() for t, a in zip(sorted(r), sorted(arr))]
                 for label, (start, end) in windows.items():
                     errors = sorted(abs(a - t) * 1000 for t, a in pairs if start <= t <= end)

@@ -51,7 +51,7 @@ PEER_SOURCE = re.compile(r"start_jack|start_scsynth|start_fluidsynth|MidiProbe|\
 # What a test's source names when it runs a whole job: a CLI or pytest in a subprocess, a
 # training run (`train(...)`, `main(["train", ...])`), a music21 corpus parse.
 END_TO_END_SOURCE = re.compile(r"subprocess\.run\(|\btrain\(|\[\"train\"|\bmusic21\b")
-# Shows that play for seconds in-process (measured 1.5-8.5 s each at load 2): end to end.
+# Shows that play for seconds in-process (measured 1.2-8.5 s each at load 2): end to end.
 SHOWS = {
     "tests/test_learn.py::test_a_failed_or_cancelled_learn_leaves_the_old_model_playing",
     "tests/test_learn.py::test_a_fine_tune_lowers_the_nll_of_what_was_played",
@@ -70,6 +70,14 @@ SHOWS = {
     "tests/test_threads.py::test_runtime_writes_reach_the_voice_in_the_mappings_order",
     "tests/test_api.py::test_a_voice_plays_and_rerunning_the_line_retunes_it",
     "tests/test_api.py::test_tempo_record_status_and_quit",
+    "tests/test_web.py::test_notes_and_status_come_from_the_playing_session",
+    "tests/test_perform.py::test_remote_commands_change_scene_tempo_and_params",
+    "tests/test_perform.py::test_feedback_sends_parameter_changes_back_to_the_controller",
+    "tests/test_outputs_osc.py::test_superdirt_events_carry_tidal_keys",
+    "tests/test_outputs_osc.py::test_generic_osc_note_template_in_timestamped_bundles",
+    "tests/test_outputs_recorder.py::test_disk_error_mid_show_stops_the_recording_not_the_show",
+    "tests/test_musicstats.py::test_cli_eval_generate_on_a_shipped_model",
+    "tests/test_inputs_open_on_demand.py::test_an_osc_fader_moves_a_parameter_from_a_bare_prompt",
 }
 _current: list = [None]
 

@@ -322,12 +322,20 @@ def start_jack(tmpdir: Path, name: str | None = None, period: int = JACK_PERIOD)
     os.environ["JACK_NO_START_SERVER"] = "1"
 
     def up() -> bool:
+        # A short-lived jack_lsp, not the kept asker: a client opened while the server is
+        # still starting can be left half-made, and the kept one would stay so for the whole
+        # session (a clean-clone run had its session server time out on a client every
+        # period from the start: "ProcessWriteSlaves error", 13.5 ms xruns). Nothing else
+        # opens clients on a server this new, so the churn _Asker avoids does not arise.
         if proc.poll() is not None:
             pytest.fail(f"jackd exited: {log.read_text()[-500:]}")
-        return bool(server.ports())
+        out = subprocess.run(["jack_lsp", "-s", name], capture_output=True, text=True, timeout=10)
+        return bool(out.stdout.strip())
 
     try:
         wait_for(up, 15, "jackd to start")
+        time.sleep(0.3)  # settle: the kept asker's first client opens on a server that runs
+        server.ports()
     except BaseException:
         stop_process(proc)  # never leave a half-started server behind
         raise

@@ -182,15 +182,7 @@ class MidiOutput(MidiBytesOutput):
             return True  # the synth's port is not back yet: join when it is
         before = self._sources()
         try:
-            with quiet_stderr():
-                out = rtmidi.MidiOut(self.api, name=self._client_name)
-                if self.target is None:
-                    out.open_virtual_port(self.name)
-                else:
-                    index = _find(out.get_ports(), self.target, exact=True)
-                    if index is None:
-                        raise RuntimeError(f"{self.target} is not visible to the new client")
-                    out.open_port(index, name=_port_label(self.name))
+            out = self._new_client()
         except (rtmidi.SystemError, rtmidi.RtMidiError, RuntimeError):
             return True  # (a client that failed half-way is left alone: try again later)
         own = self._own_port(before)
@@ -201,6 +193,20 @@ class MidiOutput(MidiBytesOutput):
             self._out, self._jack, self.jack_port, self.connected = out, server, own, True
         self.reconnects += 1
         return False
+
+    def _new_client(self) -> rtmidi.MidiOut:
+        """A fresh client with our port: virtual, or connected to the named target (raises
+        rtmidi's errors, or RuntimeError when the target is not visible to it)."""
+        with quiet_stderr():
+            out = rtmidi.MidiOut(self.api, name=self._client_name)
+            if self.target is None:
+                out.open_virtual_port(self.name)
+            else:
+                index = _find(out.get_ports(), self.target, exact=True)
+                if index is None:
+                    raise RuntimeError(f"{self.target} is not visible to the new client")
+                out.open_port(index, name=_port_label(self.name))
+        return out
 
     def replace_client(self, leave: tuple[str, ...] = ()) -> bool:
         """Open a new JACK client for this output on the server it is on, and retire the old one.
@@ -218,15 +224,7 @@ class MidiOutput(MidiBytesOutput):
         links = jack_connections(self.jack_port) if self.jack_port else []
         before = self._sources()
         try:
-            with quiet_stderr():
-                out = rtmidi.MidiOut(self.api, name=self._client_name)
-                if self.target is None:
-                    out.open_virtual_port(self.name)
-                else:
-                    index = _find(out.get_ports(), self.target, exact=True)
-                    if index is None:
-                        raise RuntimeError(f"{self.target} is not visible to the new client")
-                    out.open_port(index, name=_port_label(self.name))
+            out = self._new_client()
         except (rtmidi.SystemError, rtmidi.RtMidiError, RuntimeError):
             return False
         own = self._own_port(before)

@@ -38,6 +38,7 @@ import select
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 
 from livernn.outputs.midi_clock_out import ClockOut
 
@@ -345,12 +346,7 @@ def main(argv: list[str]) -> int:
             while time.monotonic() < due:
                 pass
             now = time.monotonic()
-            batch = []
-            if tick_due is not None and tick_due <= now:
-                batch.append(clock_out.take())  # realtime messages first: they carry the time
-            while heap and heap[0][0] <= now:
-                batch.append(heapq.heappop(heap)[2])
-            for data in onsets_first(batch):
+            for data in onsets_first(due_batch(heap, tick_due, now, clock_out.take)):
                 if period and len(recent) >= BURST:
                     wait_until = recent[-BURST] + period  # a full period's buffer: wait a period
                     while time.monotonic() < wait_until:
@@ -392,6 +388,24 @@ def _leave_dead_clients() -> None:
         os._exit(0)
 
 
+def due_batch(heap: list[tuple[float, int, bytes]], tick_due: float | None, now: float,
+              take: Callable[[], bytes]) -> list[bytes]:
+    """What is due at ``now``, in deadline order: the heap's messages and, when ``tick_due``
+    has come, one clock tick (``take``) among them at its own deadline, ahead of messages due
+    at the same instant (a realtime message carries the time). A sender running late has
+    several deadlines behind it at once; putting the tick first regardless sent the first
+    tick before the Song Position Pointer and Start due 1 ms before it (seen once in CI)."""
+    batch: list[bytes] = []
+    tick = tick_due is not None and tick_due <= now
+    while heap and heap[0][0] <= now and not (tick and tick_due is not None and heap[0][0] >= tick_due):
+        batch.append(heapq.heappop(heap)[2])
+    if tick:
+        batch.append(take())
+    while heap and heap[0][0] <= now:
+        batch.append(heapq.heappop(heap)[2])
+    return batch
+
+
 def onsets_first(batch: list[bytes]) -> list[bytes]:
     """Messages due together, note-ons first: what the ear times is the onset.
 
@@ -399,7 +413,8 @@ def onsets_first(batch: list[bytes]) -> list[bytes]:
     order, the note-offs filled the period's buffer (``BURST``) and pushed the last note-ons
     a period or two late (1.5 ms seen at the probe). Everything that must precede a note-on
     still does (an earlier message for the same pitch, a controller sent before it), and
-    messages of one pitch keep their order, so no note is ended by the wrong note-off."""
+    messages of one pitch keep their order, so no note is ended by the wrong note-off. A
+    clock tick keeps its place."""
     if len(batch) < 2:
         return batch
     last_on: dict[tuple[int, int], int] = {}
@@ -411,6 +426,8 @@ def onsets_first(batch: list[bytes]) -> list[bytes]:
 
     def urgent(item: tuple[int, bytes]) -> int:
         i, data = item
+        if data[0] == 0xF8:
+            return 0  # a clock tick carries the time: never behind the note-ons
         if data[0] & 0xF0 in (0x80, 0x90) and len(data) > 1:
             return 0 if i <= last_on.get((data[0] & 0x0F, data[1]), -1) else 1
         return 0 if i < first_on else 1

@@ -248,23 +248,11 @@ class _JackControl:
 
     def connections(self, port: str) -> list[str]:
         """The ports ``port`` (a full JACK name) is connected to."""
-        import ctypes
-
         client, lib = self.client(), self._lib
         if client is None or lib is None:
             return []
         handle = lib.jack_port_by_name(client, port.encode())
-        names = lib.jack_port_get_all_connections(client, handle) if handle else None
-        if not names:
-            return []
-        try:
-            found, i = [], 0
-            while names[i] is not None:
-                found.append(names[i].decode(errors="replace"))
-                i += 1
-            return found
-        finally:
-            lib.jack_free(ctypes.cast(names, ctypes.c_void_p))
+        return _take_names(lib, lib.jack_port_get_all_connections(client, handle) if handle else None)
 
     def connect(self, source: str, dest: str) -> bool:
         """Connect two ports by full name; True when connected (or already were)."""
@@ -282,23 +270,27 @@ class _JackControl:
 
     def ports(self, outputs: bool) -> list[str]:
         """MIDI ports we could send to (their inputs) or receive from, in rtmidi's order."""
-        import ctypes
-
         client, lib = self.client(), self._lib
         if client is None or lib is None:
             return []
         flags = self.PORT_IS_INPUT if outputs else self.PORT_IS_OUTPUT
-        names = lib.jack_get_ports(client, None, b"8 bit raw midi", flags)
-        if not names:
-            return []
-        try:
-            found, i = [], 0
-            while names[i] is not None:
-                found.append(names[i].decode(errors="replace"))
-                i += 1
-            return found
-        finally:
-            lib.jack_free(ctypes.cast(names, ctypes.c_void_p))
+        return _take_names(lib, lib.jack_get_ports(client, None, b"8 bit raw midi", flags))
+
+
+def _take_names(lib, names) -> list[str]:
+    """A JACK NULL-terminated array of port names as a list; frees the array."""
+    import ctypes
+
+    if not names:
+        return []
+    try:
+        found, i = [], 0
+        while names[i] is not None:
+            found.append(names[i].decode(errors="replace"))
+            i += 1
+        return found
+    finally:
+        lib.jack_free(ctypes.cast(names, ctypes.c_void_p))
 
 
 def _maps() -> list[str]:

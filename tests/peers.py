@@ -457,6 +457,11 @@ class MidiProbe:
         with self._lock:
             return [m for _, m in self.received]
 
+    def of(self, status: int) -> list[float]:
+        """Arrival times of the messages whose status byte is ``status``."""
+        with self._lock:
+            return [t for t, m in self.received if m and m[0] == status]
+
     def note_balance(self) -> dict[tuple[int, int], int]:
         """Open notes per (channel, pitch): note-ons minus note-offs; all zero = none stuck."""
         open_: dict[tuple[int, int], int] = {}
@@ -477,7 +482,7 @@ class MidiProbe:
 _PROBE_SCRIPT = r"""
 import sys, time, rtmidi
 inp = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=sys.argv[1])
-inp.ignore_types(sysex=False, timing=True, active_sense=True)
+inp.ignore_types(sysex=False, timing=sys.argv[2] == "0", active_sense=True)
 inp.open_virtual_port("in")
 def on_message(event, data=None):
     sys.stdout.write("%.7f %s\n" % (time.monotonic(), " ".join(map(str, event[0]))))
@@ -496,15 +501,18 @@ class ProcessMidiProbe(MidiProbe):
     callback delivers corrupted bursts (the later messages of a burst arrive as copies of
     the first) when the *receiving* process has a busy Python thread, so an in-process
     probe would measure that bug, not the sender. Arrival times are the probe process's
-    ``time.monotonic()``, the same clock as the test's.
+    ``time.monotonic()``, the same clock as the test's. ``timing`` keeps MIDI clock and
+    transport messages (0xF8, Start, Stop...), which a probe drops by default.
     """
+
+    timing: bool = False
 
     def __post_init__(self) -> None:
         import sys
 
         self._lock = threading.Lock()
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", _PROBE_SCRIPT, self.client],
+            [sys.executable, "-c", _PROBE_SCRIPT, self.client, "1" if self.timing else "0"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True,
         )
         if self.proc.stdout.readline().strip() != "ready":

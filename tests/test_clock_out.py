@@ -7,9 +7,6 @@ timing messages let through) records what arrives.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import threading
 import time
 
 import numpy as np
@@ -17,44 +14,12 @@ import pytest
 
 from livernn.engine import Session
 from livernn.outputs import midi
-from peers import stop_process, wait_for
-
-PROBE = r"""
-import sys, time, rtmidi
-inp = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=sys.argv[1])
-inp.ignore_types(sysex=True, timing=False, active_sense=True)
-inp.open_virtual_port("in")
-def on_message(event, data=None):
-    sys.stdout.write("%.7f %s\n" % (time.monotonic(), " ".join(map(str, event[0]))))
-    sys.stdout.flush()
-inp.set_callback(on_message)
-print("ready", flush=True)
-sys.stdin.read()
-"""
+from peers import ProcessMidiProbe, wait_for
 
 
-class ClockProbe:
+def ClockProbe(client: str) -> ProcessMidiProbe:
     """A JACK MIDI input in its own process that keeps timing messages."""
-
-    def __init__(self, client: str) -> None:
-        self.client = client
-        self.received: list[tuple[float, list[int]]] = []
-        self.proc = subprocess.Popen([sys.executable, "-c", PROBE, client], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, start_new_session=True)
-        assert self.proc.stdout.readline().strip() == "ready"
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            t, *data = line.split()
-            self.received.append((float(t), [int(x) for x in data]))
-
-    def of(self, status: int) -> list[float]:
-        return [t for t, m in list(self.received) if m and m[0] == status]
-
-    def close(self) -> None:
-        stop_process(self.proc)
+    return ProcessMidiProbe(client, timing=True)
 
 
 def fit_jitter(times: list[float]) -> np.ndarray:

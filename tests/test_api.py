@@ -163,7 +163,33 @@ def test_every_api_function_has_help():
             repl_help(getattr(api, name))
         doc = getattr(api, name).__doc__
         assert doc and doc.split("\n")[0].strip() in out.getvalue(), name
+    out = io.StringIO()
+    with redirect_stdout(out):
+        repl_help()  # the vocabulary at a glance: every name, not the package's modules
+    assert all(f"\n    {name}(" in out.getvalue() for name in api.__all__)
+    assert "PACKAGE CONTENTS" not in out.getvalue() and "\n    surfaces\n" not in out.getvalue()
 
+
+
+def test_the_architecture_lists_each_api_module_with_what_it_defines():
+    """docs/ARCHITECTURE.md names every module of livernn/api/ and, for each, names it defines;
+    every name at the prompt is one of them, and the package re-exports it from there."""
+    import importlib
+    import pkgutil
+
+    text = (REPO / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    paragraph = re.search(r"`livernn/api/` is one module per part.*?\n\n", text, re.S).group(0)
+    listed = dict(re.findall(r"`(\w+)`\s+\(([^)]*)\)", paragraph.split("get):", 1)[1]))
+    modules = {m.name for m in pkgutil.iter_modules(api.__path__)}
+    assert set(listed) == modules
+    placed = {}
+    for module, names in listed.items():
+        for name in re.findall(r"`(\w+)`", names):
+            assert hasattr(importlib.import_module(f"livernn.api.{module}"), name), (module, name)
+            placed[name] = module
+    for name in api.__all__:
+        assert getattr(api, name).__module__ == f"livernn.api.{placed[name]}", name
+    assert api._state is importlib.import_module("livernn.api.core")._state
 
 @pytest.mark.integration
 def test_the_example_script_plays_records_and_leaves_nothing_sounding(jack, tmp_path):

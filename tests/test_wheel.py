@@ -54,6 +54,8 @@ def test_the_installed_wheel_is_what_runs_and_its_dependencies_are_met(installed
     venv, elsewhere = installed
     python = venv / "bin" / "python"
     code = ("import livernn, importlib.metadata as m; from packaging.requirements import Requirement\n"
+            "from livernn.api import *  # the api package and its modules are in the wheel\n"
+            "assert voice.__module__ == 'livernn.api.voices' and listen.__module__ == 'livernn.api.listening'\n"
             "print(livernn.__file__)\n"
             "for r in map(Requirement, m.requires('livernn')):\n"
             "    if r.marker is None: assert m.version(r.name) in r.specifier, (r, m.version(r.name))\n")

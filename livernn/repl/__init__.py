@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import pydoc
+import re
 import signal
 import sys
 from pathlib import Path
@@ -35,8 +36,8 @@ BANNER = (
 
 def help(obj: Any = None) -> None:  # noqa: A001 - replaces the builtin at the prompt
     """Print an object's documentation (no pager: the show keeps its screen)."""
-    if obj is None:
-        print(pydoc.render_doc(api, "%s", renderer=_PLAIN))
+    if obj is None:  # the vocabulary, not how livernn/api/ is laid out in modules
+        print(re.sub(r"\nPACKAGE CONTENTS\n(?:    .*\n)+", "", pydoc.render_doc(api, "%s", renderer=_PLAIN)))
         return
     print(pydoc.render_doc(obj, "%s", renderer=_PLAIN))
 

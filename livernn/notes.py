@@ -5,6 +5,14 @@ since the previous note's onset: 0 for the other notes of a chord), ``duration``
 ``velocity``; ``start`` is the running sum of steps, kept so that files round-trip.
 All non-drum instruments are merged into that one stream, which is how the model
 learns polyphony: a chord is a run of notes with step 0, lowest pitch first.
+
+Times are seconds as the file plays them (``time="seconds"``), or the file's beats at a
+reference tempo (``time="beats"``: a beat, the MIDI quarter note, is ``60 / ref_bpm``
+seconds, 0.5 s at 120 bpm), read through the file's own tempo map. The engine plays a
+model's seconds as beats at its ``ref_bpm``, so in beats a chorale exported at 76 bpm and
+one at 120 bpm carry the same eighth notes. A file with one tempo equal to ``ref_bpm`` (a
+file with no tempo event is 120 bpm, as performed recordings usually are) reads the same
+either way.
 """
 
 from __future__ import annotations
@@ -26,8 +34,30 @@ NOTE_DTYPE = np.dtype(
 )
 
 
+TIME_UNITS = ("beats", "seconds")
+
+
 class MidiFileError(LivernnError):
     """A MIDI file that is missing, unreadable or holds no notes."""
+
+
+def check_time_unit(time: str) -> str:
+    """``time`` if it is one of ``TIME_UNITS``, else a one-line LivernnError."""
+    if time not in TIME_UNITS:
+        raise LivernnError(f"time must be \"beats\" or \"seconds\", got {time!r}")
+    return time
+
+
+def _beat_clock(pm, ref_bpm: float):
+    """A function mapping the file's seconds to its beats at ``ref_bpm``, as seconds, through
+    its tempo map (each time back to its tick, over the resolution: exact for tick-based
+    MIDI); None when the map is one tempo of ``ref_bpm`` (the times are beats already)."""
+    _, tempi = pm.get_tempo_changes()
+    if len(tempi) <= 1 and abs(float(tempi[0] if len(tempi) else 120.0) - ref_bpm) < 1e-6:
+        return None
+    seconds_per_beat = 60.0 / ref_bpm
+    resolution = float(pm.resolution)
+    return lambda t: pm.time_to_tick(t) / resolution * seconds_per_beat
 
 
 def make_notes(pitch, step, duration, velocity=None, start: float = 0.0) -> np.ndarray:
@@ -56,14 +86,19 @@ def _load_pretty_midi(path: Path):
 
 
 def notes_from_midi(
-    path: str | Path, *, instrument: int | None = None, include_drums: bool = False
+    path: str | Path, *, instrument: int | None = None, include_drums: bool = False,
+    time: str = "seconds", ref_bpm: float = 120.0,
 ) -> np.ndarray:
     """Read a MIDI file into one note stream.
 
     ``instrument`` picks one instrument by index (single-instrument mode); by default all
     non-drum instruments are merged. Ties on onset are ordered by pitch, so chords are
-    always spelled bottom-up.
+    always spelled bottom-up. ``time``: ``"seconds"`` as the file plays, or ``"beats"``
+    through its tempo map at ``ref_bpm`` (the module's docstring).
     """
+    check_time_unit(time)
+    if not ref_bpm > 0:
+        raise LivernnError(f"ref_bpm must be positive, got {ref_bpm!r}")
     path = Path(path)
     pm = _load_pretty_midi(path)
     instruments = [i for i in pm.instruments if include_drums or not i.is_drum]
@@ -73,7 +108,12 @@ def notes_from_midi(
                 f"{path}: instrument {instrument} out of range (file has {len(instruments)})"
             )
         instruments = [instruments[instrument]]
-    raw = [(n.start, n.pitch, n.end - n.start, n.velocity) for i in instruments for n in i.notes]
+    clock = _beat_clock(pm, float(ref_bpm)) if time == "beats" else None
+    if clock is None:
+        raw = [(n.start, n.pitch, n.end - n.start, n.velocity) for i in instruments for n in i.notes]
+    else:
+        raw = [(clock(n.start), n.pitch, clock(n.end) - clock(n.start), n.velocity)
+               for i in instruments for n in i.notes]
     if not raw:
         raise MidiFileError(f"{path}: no notes")
     arr = np.array(raw, dtype=np.float64)

@@ -83,6 +83,9 @@ def test_shipped_recipes_parse():
         assert recipe.model.hidden >= 128
         assert recipe.train.group_versions is False  # the shipped models' training files (the cards' baselines)
     assert load_recipe("training/baseline.toml").model.heads == "regression"
+    # bach and its baselines read each chorale in beats through its tempo map (issue 14); folk as it was trained
+    assert [load_recipe(f"training/{n}.toml").data.time for n in ("bach", "baseline", "original", "folk")] == [
+        "beats", "beats", "beats", "seconds"]
 
 
 def test_two_process_ddp_with_gloo(corpus, tmp_path):
@@ -115,6 +118,7 @@ def test_cli_train_eval_generate(corpus, tmp_path, capsys):
         assert np.isfinite(result[key])
     assert result["mae_skip"] == 24 and 0 < result["mae_notes"] < result["notes"]
     assert result["files"] == 16
+    assert result["time"] == "beats" == load_model(out).meta["recipe"]["data"]["time"]  # the default, recorded
     midi, png = tmp_path / "g.mid", tmp_path / "g.png"
     assert main(["generate", str(out), "--notes", "50", "--temperature", "1.5", "--seed", "3",
                  "--seed-midi", str(next(corpus.rglob("*.mid"))), "-o", str(midi), "--png", str(png)]) == 0

@@ -42,6 +42,7 @@ from livernn.model.generator import LoadedModel, generate_notes
 from livernn.model.net import LossWeights
 from livernn.notes import notes_to_midi
 from livernn.plot import piano_roll_png
+from livernn.train.config import model_time_unit
 from livernn.train.evaluate import GEN_TEMPERATURES, MAE_SKIP, evaluate, generated_music, references
 from livernn.train.musicstats import STATS, corpus_stats, grid_share
 
@@ -290,7 +291,8 @@ def make_card(card: Card, data: Path, runs: Path, notes: int, cache_dir: str | N
     model = load_model(out)
     meta, m = model.meta, model.meta["metrics"]
     cfg, d = model.config, model.meta["data"]
-    found = split_files(data, cache_dir=cache_dir)
+    unit = model_time_unit(meta)
+    found = split_files(data, cache_dir=cache_dir, time=unit, ref_bpm=cfg.ref_bpm)
     test = [found.notes[p] for p in found.files["test"]]
     base = {b.name: baseline_eval(b, runs, found, data, notes) for b in card.baselines}
     ours = score(out, found, data)
@@ -329,7 +331,11 @@ def make_card(card: Card, data: Path, runs: Path, notes: int, cache_dir: str | N
         f"with categorical heads: pitch (128), step ({cfg.time_bins} log-spaced bins {cfg.time_min}-"
         f"{cfg.time_max} s plus a zero bin for chords), duration ({cfg.time_bins} bins) and velocity "
         f"({cfg.vel_bins} bins); the pitch head sees the sampled step bin. Times are seconds at "
-        f"{cfg.ref_bpm:g} bpm. Files: `model.safetensors` (weights), `config.json` (architecture, "
+        f"{cfg.ref_bpm:g} bpm" + (
+            f", read from each file's beats through its own tempo map (`[data] time = \"beats\"`: one beat "
+            f"is {60 / cfg.ref_bpm:g} s whatever tempo the file carries)" if unit == "beats" else
+            " as each file plays (`[data] time = \"seconds\"`)")
+        + ". Files: `model.safetensors` (weights), `config.json` (architecture, "
         "representation, data facts, metrics, seed, recipe), `metrics.jsonl` and `loss.png` (per epoch), "
         "`eval_test.json` (every figure below).",
         "",

@@ -19,6 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--max-files", type=int)
     s.add_argument("--cache-dir")
     s.add_argument("--workers", type=int)
+    s.add_argument("--time", choices=["beats", "seconds"], default="beats",
+                   help="time unit to parse into (a recipe's [data] time; default beats, as training's)")
     s.set_defaults(func=run_prepare)
 
 
@@ -37,7 +39,7 @@ def run_prepare(args: argparse.Namespace) -> int:
     from livernn.notes import chord_rate
 
     found = split_files(args.folder, max_files=args.max_files, cache_dir=args.cache_dir, workers=args.workers,
-                        progress=True)
+                        progress=True, time=args.time)
     for split, paths in found.files.items():
         loaded = [found.notes[p] for p in paths]
         notes = sum(len(n) for n in loaded)

@@ -30,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--split", choices=["train", "val", "test", "all"], default="test")
     p.add_argument("--max-files", type=int, help="first N files of the folder, as in training")
     p.add_argument("--cache-dir", help="note cache directory")
+    p.add_argument("--time", choices=["beats", "seconds"],
+                   help="read the files' times in this unit (default: the model's, meta.recipe.data.time)")
     p.add_argument("--generate", type=int, metavar="N",
                    help="also sample N notes at each temperature and measure them beside the split's pieces")
     p.add_argument("--temperatures", default="0.8,1.0,1.5", help="pitch temperatures for --generate (comma-separated)")
@@ -44,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from livernn.errors import LivernnError
     from livernn.model.checkpoint import load_torch_model
     from livernn.model.net import LossWeights
+    from livernn.train.config import model_time_unit
     from livernn.train.evaluate import MAE_SKIP, evaluate, references
 
     model, meta, directory = load_torch_model(args.model)
@@ -58,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
         raise LivernnError(f"{directory}: give --data (the model records no corpus)")
     if not args.data and not Path(data).is_dir():
         raise LivernnError(f"{directory}: give --data (the model's training corpus {data} is not here)")
-    found = split_files(data, max_files=args.max_files, cache_dir=args.cache_dir)
+    time = args.time or model_time_unit(meta)
+    found = split_files(data, max_files=args.max_files, cache_dir=args.cache_dir, time=time,
+                        ref_bpm=model.cfg.ref_bpm)
     pieces = [found.notes[p] for s, ps in found.files.items() for p in ps if args.split in ("all", s)]
     if not pieces:
         raise LivernnError(f"{data}: no files in split {args.split!r}")
@@ -67,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     result.update(references(model.cfg, train, pieces))
     result.update(model=str(directory), split=args.split, files=len(pieces), heads=model.cfg.heads,
                   pitch_given_step=bool(model.cfg.categorical and model.cfg.pitch_given_step),
-                  mae_skip=MAE_SKIP, grouped_files=found.grouped, data=str(data))
+                  mae_skip=MAE_SKIP, grouped_files=found.grouped, data=str(data), time=time)
     if args.generate is not None:
         from livernn.model import load_model
         from livernn.train.evaluate import generated_music
@@ -78,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=1))
         return 0
     unit = "NLL nats/note" if model.cfg.categorical else "loss/note (step, duration: MSE + pressure)"
-    print(f"{directory} on {data} [{args.split}]: {len(pieces)} files, {result['notes']} notes, {unit}"
+    print(f"{directory} on {data} [{args.split}, times in {time}]: {len(pieces)} files, {result['notes']} notes, {unit}"
           f" ({found.grouped} files of the folder are versions of another, kept in one split)")
     for key, label in ROWS:
         if key in result:

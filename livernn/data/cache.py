@@ -1,7 +1,9 @@
 """MIDI files -> note arrays, parsed in parallel once and cached as ``.npz``.
 
-The cache key is the file's content hash plus the parse settings, so a renamed or
-copied file hits the cache, an edited file misses it, and a second run parses nothing.
+The cache key is the file's content hash plus the parse settings (among them the time
+unit, ``time``: seconds or beats, which is always in the key, so the two never mix), so a
+renamed or copied file hits the cache, an edited file misses it, and a second run parses
+nothing.
 Files that can't be read are skipped with a warning that names them; one bad file in a
 thousand must not stop a training run.
 """
@@ -20,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from livernn.errors import LivernnError
-from livernn.notes import NOTE_DTYPE, notes_from_midi
+from livernn.notes import NOTE_DTYPE, check_time_unit, notes_from_midi
 
 CACHE_VERSION = 1
 
@@ -70,8 +72,12 @@ def load_notes(
     settings: dict | None = None,
     progress: bool = False,
 ) -> tuple[list[tuple[Path, np.ndarray]], LoadReport]:
-    """Note arrays for ``files`` (in order, unreadable ones left out) and what it took."""
-    settings = settings or {}
+    """Note arrays for ``files`` (in order, unreadable ones left out) and what it took.
+
+    ``settings`` are ``notes_from_midi``'s keywords; ``time`` defaults to ``"seconds"``,
+    as there, and is written into every key."""
+    settings = {"time": "seconds", **(settings or {})}
+    check_time_unit(settings["time"])
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     report = LoadReport()

@@ -88,8 +88,13 @@ def melody_intervals(notes) -> np.ndarray:
         return np.zeros(0, np.int16)
     import heapq
 
-    start = np.round(notes["start"].astype(np.float64), 3)
-    end = start + np.maximum(notes["duration"].astype(np.float64), 1e-3)
+    onset = notes["start"].astype(np.float64)
+    start = np.round(onset, 3)
+    # The end rounded as the start is: a note ending where the next starts (the same MIDI
+    # tick) must end there, whatever the tempo (unrounded, 0.78947 s ended after the next
+    # onset rounded to 0.789, and the skyline kept the ended note: the groups then hung on
+    # the time unit, seconds or beats).
+    end = np.maximum(np.round(onset + notes["duration"].astype(np.float64), 3), start + 1e-3)
     order = np.argsort(start, kind="stable")
     start, end, pitch = start[order].tolist(), end[order].tolist(), notes["pitch"][order].tolist()
     tops: list[int] = []
@@ -175,7 +180,8 @@ _TRAINWARD = {"train": 0, "val": 1, "test": 2}
 
 def split_files(root: str | Path, *, max_files: int | None = None, cache_dir=None, workers: int | None = None,
                 progress: bool = False, group: bool = True, val_frac: float = 0.1,
-                test_frac: float = 0.1) -> SplitFiles:
+                test_frac: float = 0.1, time: str = "seconds",
+                ref_bpm: float = 120.0) -> SplitFiles:
     """``find_midi_files`` plus its notes, with versions of one piece kept in one split.
 
     Each file's own split is the hash of its path (or MAESTRO's CSV); a group of versions
@@ -183,7 +189,8 @@ def split_files(root: str | Path, *, max_files: int | None = None, cache_dir=Non
     So a test file is one whose every version hashed to test, the test split only ever
     loses files to grouping, and a model trained on the ungrouped split is still scored
     on files it never saw. Unreadable files are left out (with a warning, as in
-    ``load_notes``).
+    ``load_notes``). ``time``: the notes' time unit, ``"seconds"`` or ``"beats"`` at
+    ``ref_bpm`` (``notes_from_midi``); the split and the grouping do not depend on it.
     """
     from livernn.data.cache import load_notes
 
@@ -191,7 +198,8 @@ def split_files(root: str | Path, *, max_files: int | None = None, cache_dir=Non
     by_split = find_midi_files(root, max_files=max_files, val_frac=val_frac, test_frac=test_frac)
     paths = [p for s in SPLITS for p in by_split[s]]
     own = {p: s for s in SPLITS for p in by_split[s]}
-    loaded, report = load_notes(paths, cache_dir=cache_dir, workers=workers, progress=progress)
+    loaded, report = load_notes(paths, cache_dir=cache_dir, workers=workers, progress=progress,
+                                settings={"time": time, **({"ref_bpm": float(ref_bpm)} if time == "beats" else {})})
     notes = dict(loaded)
     present = [p for p in paths if p in notes]
     split = {p: own[p] for p in present}

@@ -10,7 +10,8 @@ split, exactly as training would have, and writes them into its ``config.json``:
 
 - the split is the one the model was trained on: the hash split of ``data_dir`` with the
   recipe's ``max_files`` and ``group_versions`` as ``meta.recipe.train`` records them (a
-  recipe without ``group_versions`` predates version grouping: ungrouped);
+  recipe without ``group_versions`` predates version grouping: ungrouped), read in the
+  time unit ``meta.recipe.data.time`` records (none: seconds, the run predates the option);
 - the training split must be quantised (``meta.data.grid_share`` >= ``augment.QUANTIZED``,
   the same test as training); performed MIDI keeps the spread inside a bin;
 - ``config.json`` is rewritten with only ``model.step_values``, ``model.dur_values`` and
@@ -33,7 +34,7 @@ from livernn.data.augment import QUANTIZED
 from livernn.errors import LivernnError
 from livernn.model.checkpoint import ModelError, model_files, read_config
 from livernn.model.config import ModelConfig
-from livernn.train.config import Recipe, TrainConfig
+from livernn.train.config import DataConfig, Recipe, TrainConfig, model_time_unit
 
 TOOL = "livernn bin-values"
 
@@ -47,7 +48,8 @@ def training_recipe(meta: dict) -> Recipe:
     max_files, group = table.get("max_files", 0), table.get("group_versions", False)
     if not (isinstance(max_files, int) and max_files >= 0 and isinstance(group, bool)):
         raise LivernnError(f"the model's meta.recipe.train has max_files {max_files!r}, group_versions {group!r}")
-    return Recipe(train=TrainConfig(max_files=max_files, group_versions=group))
+    return Recipe(data=DataConfig(time=model_time_unit(meta)),
+                  train=TrainConfig(max_files=max_files, group_versions=group))
 
 
 def compute_bin_values(cfg: ModelConfig, meta: dict, data_dir: str | Path, *, cache_dir: str | None = None,
@@ -59,7 +61,7 @@ def compute_bin_values(cfg: ModelConfig, meta: dict, data_dir: str | Path, *, ca
     if not cfg.categorical:
         raise LivernnError("the model has regression timing heads: no time bins to give values to")
     recipe = training_recipe(meta)
-    recipe = replace(recipe, train=replace(recipe.train, cache_dir=cache_dir or "", workers=workers or 0))
+    recipe = replace(recipe, model=cfg, train=replace(recipe.train, cache_dir=cache_dir or "", workers=workers or 0))
     pieces, stats = load_splits(Path(data_dir), recipe, progress=False, verbose=False)
     if not stats["quantized"]:
         raise LivernnError(f"{data_dir}: the training split is not quantised ({100 * stats['grid_share']:.1f}% "

@@ -1,7 +1,8 @@
 """Training recipes: TOML files in ``training/`` -> one small dataclass, then CLI overrides.
 
-A recipe has four tables, each mapping onto a dataclass: ``[model]`` (ModelConfig),
-``[train]`` (TrainConfig below), ``[loss]`` (LossWeights) and ``[augment]`` (Augment).
+A recipe has five tables, each mapping onto a dataclass: ``[model]`` (ModelConfig),
+``[data]`` (DataConfig below), ``[train]`` (TrainConfig below), ``[loss]`` (LossWeights)
+and ``[augment]`` (Augment).
 Unknown keys are an error, so a typo in a recipe can't silently train the wrong thing.
 """
 
@@ -15,6 +16,31 @@ from livernn.data.augment import Augment
 from livernn.errors import LivernnError
 from livernn.model.config import ModelConfig
 from livernn.model.net import LossWeights
+from livernn.notes import TIME_UNITS
+
+
+@dataclass
+class DataConfig:
+    # How a MIDI file's times become the model's: "beats" reads each note through the
+    # file's own tempo map as beats at the model's ref_bpm (one beat = 0.5 s at 120 bpm),
+    # which is how the engine plays them; "seconds" as the file plays. A file with one
+    # tempo equal to ref_bpm (a file with no tempo event: 120 bpm, as performed recordings
+    # usually are) reads the same either way, so performed MIDI keeps its expressive
+    # timing; a corpus whose files carry their own tempos (music21's chorale exports)
+    # lands on one grid in beats. A model records its unit in meta.recipe.data; one that
+    # records none predates the option and was trained in seconds (training/README.md).
+    time: str = "beats"
+
+
+def model_time_unit(meta: dict) -> str:
+    """The time unit a trained model's data was read in, from its meta (absent: "seconds",
+    the run predates ``[data] time``)."""
+    recipe = meta.get("recipe") if isinstance(meta, dict) else None
+    table = recipe.get("data") if isinstance(recipe, dict) else None
+    time = table.get("time", "seconds") if isinstance(table, dict) else "seconds"
+    if time not in TIME_UNITS:
+        raise LivernnError(f"the model's meta.recipe.data.time is {time!r}: must be \"beats\" or \"seconds\"")
+    return time
 
 
 @dataclass
@@ -56,12 +82,13 @@ class TrainConfig:
 @dataclass
 class Recipe:
     model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     loss: LossWeights = field(default_factory=LossWeights)
     augment: Augment = field(default_factory=Augment)
 
     def to_dict(self) -> dict:
-        return {"model": self.model.to_dict(), "train": asdict(self.train),
+        return {"model": self.model.to_dict(), "data": asdict(self.data), "train": asdict(self.train),
                 "loss": self.loss.as_dict(), "augment": asdict(self.augment)}
 
 
@@ -89,19 +116,22 @@ def load_recipe(path: str | Path | None, overrides: dict | None = None) -> Recip
             raise LivernnError(f"{p}: no such training recipe") from None
         except tomllib.TOMLDecodeError as exc:
             raise LivernnError(f"{p}: not valid TOML ({exc})") from None
-        extra = set(doc) - {"model", "train", "loss", "augment"}
+        extra = set(doc) - {"model", "data", "train", "loss", "augment"}
         if extra:
-            raise LivernnError(f"{p}: unknown tables {sorted(extra)} (allowed: model, train, loss, augment)")
+            raise LivernnError(f"{p}: unknown tables {sorted(extra)} (allowed: model, data, train, loss, augment)")
     for dotted, value in (overrides or {}).items():
         section, key = dotted.split(".", 1)
         doc.setdefault(section, {})[key] = value
     recipe = Recipe(
         model=_fill(ModelConfig, doc.get("model", {}), "[model]"),
+        data=_fill(DataConfig, doc.get("data", {}), "[data]"),
         train=_fill(TrainConfig, doc.get("train", {}), "[train]"),
         loss=_fill(LossWeights, doc.get("loss", {}), "[loss]"),
         augment=_fill(Augment, doc.get("augment", {}), "[augment]"),
     )
     recipe.model.validated()
+    if recipe.data.time not in TIME_UNITS:
+        raise LivernnError(f"[data] time must be \"beats\" or \"seconds\", got {recipe.data.time!r}")
     t = recipe.train
     if t.epochs < 1 or t.batch_size < 1 or t.seq_len < 2 or t.lr <= 0:
         raise LivernnError("[train] needs epochs >= 1, batch_size >= 1, seq_len >= 2, lr > 0")

@@ -73,12 +73,13 @@ def load_splits(data_dir: Path, recipe: Recipe, *, progress: bool, verbose: bool
     """Note arrays per split (versions of one piece kept together), and the data facts for config.json."""
     t = recipe.train
     found = split_files(data_dir, max_files=t.max_files or None, cache_dir=t.cache_dir or None,
-                        workers=t.workers or None, progress=progress, group=t.group_versions)
+                        workers=t.workers or None, progress=progress, group=t.group_versions,
+                        time=recipe.data.time, ref_bpm=recipe.model.ref_bpm)
     pieces = {split: [found.notes[p] for p in paths] for split, paths in found.files.items()}
     stats = {"root": str(data_dir), "files": {s: len(v) for s, v in pieces.items()},
              "notes": {s: int(sum(len(n) for n in v)) for s, v in pieces.items()},
-             "skipped": found.skipped, "grouped": {"files": found.grouped, "groups": len(found.groups),
-                                                   "moved": found.moved}}
+             "skipped": found.skipped, "time": recipe.data.time,
+             "grouped": {"files": found.grouped, "groups": len(found.groups), "moved": found.moved}}
     if not pieces["train"] or not pieces["val"]:
         raise LivernnError(f"{data_dir}: need MIDI files in both train and val splits "
                            f"(found {stats['files']}); add files or raise --max-files")

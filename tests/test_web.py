@@ -24,6 +24,7 @@ from pythonosc.udp_client import SimpleUDPClient
 
 from livernn.controls.runtime import ControlRuntime, Scene
 from livernn.engine import PARAM_SPECS, Session
+from livernn.engine.learn import MIN_NOTES
 from livernn.errors import LivernnError
 from livernn.patch.schema import PatchError, load_patch
 from livernn.web.guard import Bucket, host_ok, origin_ok, parse_listen, token_ok
@@ -143,6 +144,47 @@ def test_notes_and_status_come_from_the_playing_session(show):
     assert status["notes_per_s"] > 0 and status["clock"] == {"source": "internal", "peers": None}
     assert status["late"] >= 0 and status["open_notes"] >= 0
 
+
+
+def test_learn_jobs_show_running_then_how_they_ended_each_voices_latest(show, tmp_path, monkeypatch):
+    """``learn(v)`` on the page: a running fine-tune (the strip says "learning lead 12 s"),
+    then its end in one line: cancelled, then failed (the models folder is a file, so the
+    tuned model has nowhere to go); a voice's newer job replaces its older line. The page's
+    ``/state`` carries what the websocket's status does."""
+    s, runtime = show
+    monkeypatch.setenv("LIVERNN_MODELS", str(tmp_path / "models"))
+    lead, lines = s.voices["lead"], []
+    lead.update(density=8.0)
+    s.set_tempo(480)
+    surface = Surface(s, runtime, "web", models)
+    s.start()
+    wait_for(lambda: len(lead.played(32)) >= MIN_NOTES, 20, "notes to learn from")
+    assert surface.status()["learning"] == []
+
+    job = s.learn(lead, seconds=60, report=lines.append)
+    (running,) = surface.status()["learning"]
+    assert running["running"] and running["message"] is None and running["state"] in ("starting", "training")
+    assert (running["voice"], running["model"], running["budget"]) == ("lead", "bach-learn-1", 60.0)
+    assert job.cancel()
+    (cancelled,) = surface.status()["learning"]
+    assert cancelled == {**running, "state": "cancelled", "seconds": cancelled["seconds"], "step": 0,
+                         "message": "learn lead cancelled, bach plays on", "running": False}
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    monkeypatch.setenv("LIVERNN_MODELS", str(blocked))
+    assert s.learn("lead", seconds=30, report=lines.append).wait(20) == "failed"
+    (failed,) = surface.status()["learning"]  # the cancelled line is history now
+    assert failed["state"] == "failed" and not failed["running"] and failed["budget"] == 30.0
+    assert failed["message"].startswith("learn lead failed, bach plays on: ") and "not-a-folder" in failed["message"]
+    assert lines == [cancelled["message"], failed["message"]]
+
+    page = WebPage(s, runtime, "127.0.0.1", 0, token="sesame", model_names=models).start()
+    try:
+        status, body = _get(f"http://127.0.0.1:{page.port}/state?token=sesame")
+        assert status == 200 and json.loads(body)["status"]["learning"] == [failed]
+    finally:
+        page.close()
 
 # -- the guards ---------------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import pytest
 
 from livernn.controls.runtime import ControlRuntime, Scene
 from livernn.engine import Session
+from livernn.engine.learn import MIN_NOTES
 from livernn.outputs import midi
 from livernn.web.page import WebPage
 from livernn.web.surface import model_name
@@ -209,6 +210,22 @@ def test_the_status_strip_piano_roll_and_swap_menu_work(chromium, show):
     wait_for(lambda: page.evaluate(VALUE, 'select[data-role="swap"][data-voice="lead"]') == "folk", 3, "the menu")
     page.close()
 
+
+
+def test_a_learn_job_shows_while_it_runs_and_its_end_in_one_line(chromium, show, tmp_path, monkeypatch):
+    session, _, server = show
+    monkeypatch.setenv("LIVERNN_MODELS", str(tmp_path / "models"))
+    lead = session.voices["lead"]
+    wait_for(lambda: len(lead.played(32)) >= MIN_NOTES, 20, "notes to learn from")
+    page = open_page(chromium, server)
+    job = session.learn(lead, seconds=60, report=lambda line: None)
+    page_until(page, "() => document.getElementById('status').innerText.includes('learning lead ')")
+    assert page.inner_text("#learned") == ""
+    job.cancel()
+    page.wait_for_selector('#learned .cancelled[data-voice="lead"]', timeout=2000)
+    assert page.inner_text("#learned") == "learn lead cancelled, bach plays on"
+    assert "learning" not in page.inner_text("#status")
+    page.close()
 
 def test_a_wrong_or_missing_token_is_refused(chromium, show):
     _, _, server = show

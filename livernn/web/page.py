@@ -7,7 +7,8 @@ carries everything live, JSON both ways:
 - to the page: ``show`` (voices with every parameter's value, the parameter table with
   ranges, models, scenes, tempo: sent on connect and whenever voices, models or scenes
   change), ``params`` ([voice, param, value] moves, from any source), ``tempo``, ``scene``,
-  ``status`` (4 a second: notes/s, late, open notes, clock source and peers, bar:beat),
+  ``status`` (4 a second: notes/s, late, open notes, clock source and peers, bar:beat,
+  each voice's latest ``learn`` job: running, or its ending's one line),
   ``notes`` (what was generated, for the piano roll; on connect the last seconds of it),
   ``error`` (one line, to the page that asked);
 - from the page: ``{"op": "set", "voice", "param", "value"}`` and

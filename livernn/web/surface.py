@@ -261,7 +261,8 @@ class Surface:
                 for v, p, vel, on, off in list(self._history) if off >= now - seconds]
 
     def status(self, now: float | None = None) -> dict[str, Any]:
-        """The status strip: notes/s, late notes, open notes, clock source and peers, bar."""
+        """The status strip: notes/s, late notes, open notes, clock source and peers, bar,
+        and each voice's latest ``learn`` job (``learning_info``)."""
         now = time.monotonic() if now is None else now
         recent = sum(1 for t in list(self._onsets) if now - RATE_WINDOW <= t <= now)
         session = self.session
@@ -280,10 +281,26 @@ class Surface:
             "beat": in_bar + 1,
             "playing": bool(getattr(session, "playing", True)),
             "not_delivering": sorted(getattr(session, "not_delivering", dict)()),
+            "learning": learning_info(session),
         }
 
     def close(self) -> None:
         self._off()
+
+
+LEARN_FIELDS = ("voice", "model", "state", "seconds", "budget", "step", "message")
+
+
+def learning_info(session: Any) -> list[dict[str, Any]]:
+    """Each voice's latest ``learn(v)`` job (``Session.learning``): running (``message`` None:
+    the page shows "learning lead 12 s", as the prompt's status line does) or how it ended
+    (``state`` done, failed or cancelled, ``message`` its one line). An older job of a voice
+    that learnt again is left out: its line is history, the newer one is the news."""
+    latest = {}
+    for job in list(getattr(session, "learning", ())):  # oldest first: a later job replaces it
+        latest[job.voice.name] = job.status()
+    return [{key: job[key] for key in LEARN_FIELDS} | {"running": job["message"] is None}
+            for job in latest.values()]
 
 
 def _library_models() -> list[str]:

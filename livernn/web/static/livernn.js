@@ -207,6 +207,23 @@ function status(s) {
   strip.replaceChildren(...parts.map(([label, value]) => el("span", {}, label ? label + " " : "", el("b", {}, String(value)))));
   if (s.not_delivering.length) strip.append(el("span", {style: "color:var(--bad)"}, "NOT DELIVERING: " + s.not_delivering.join(", ")));
   strip.dataset.notesPerS = s.notes_per_s;
+  learning(s.learning);
+}
+
+// learn(v): a running fine-tune in the strip ("learning lead 12 s", as the prompt's status
+// line says it), and how each voice's latest one ended, one line each, until it learns again.
+function learning(jobs) {
+  const strip = document.getElementById("status");
+  for (const job of jobs.filter((j) => j.running)) {
+    strip.append(el("span", {class: "learning", title: `${job.voice} -> ${job.model}: ${job.state}, ` +
+      `${Math.round(job.seconds)} s of ${Math.round(job.budget)}, step ${job.step}`},
+      "learning ", el("b", {}, `${job.voice} ${Math.round(job.seconds)} s`)));
+  }
+  const ended = jobs.filter((j) => !j.running);
+  const box = document.getElementById("learned"), key = JSON.stringify(ended.map((j) => j.message));
+  if (box.dataset.key === key) return;  // 4 times a second: the lines change only when a job ends
+  box.dataset.key = key;
+  box.replaceChildren(...ended.map((j) => el("div", {class: j.state, "data-voice": j.voice}, j.message)));
 }
 
 // -- the piano roll ------------------------------------------------------------------------------

@@ -125,6 +125,18 @@ def test_misspelt_names_are_one_line_naming_the_nearest_and_change_nothing(show,
     assert "no action 'scnee'; did you mean 'scene'?" in caplog.text
 
 
+def test_a_voice_with_no_output_and_no_midi_says_what_else_plays(show, monkeypatch):
+    # No MIDI system here (CoreMIDI is not compiled in on Linux): the default MIDI port
+    # cannot open, and the one-line error names the OSC outputs a laptop can still use.
+    monkeypatch.setenv("LIVERNN_MIDI_API", "coremidi")
+    with pytest.raises(LivernnError) as caught:
+        api.voice("lead")
+    message = str(caught.value)
+    assert "\n" not in message and "does not work here" in message
+    assert "voice('lead', out=scsynth())" in message and "superdirt()" in message
+    assert "lead" not in show.voices
+
+
 def test_a_failed_swap_keeps_the_old_model_and_says_why(show, peer, tmp_path):
     lead = api.voice("lead", out=api.osc("127.0.0.1", peer.getsockname()[1]))
     model = lead.model

@@ -69,14 +69,20 @@ def voice(name: str, model: str | Path | ModelLike | None = None, out: Any = Non
         if model is not None:
             swap(existing, model)
         return existing
-    outputs = _outputs(s, out)
+    outputs = _outputs(s, out, name)
     return s.add_voice(name, model=model, outputs=outputs, channel=channel, **params)
 
 
-def _outputs(s: Any, out: Any) -> Any:
+def _outputs(s: Any, out: Any, name: str = "lead") -> Any:
     """What ``voice(out=...)`` plays on; names and Output objects are the session's to resolve."""
     if out is None:
-        return list(s.outputs.values()) or [midi("livernn")]
+        if s.outputs:
+            return list(s.outputs.values())
+        try:
+            return [midi("livernn")]
+        except LivernnError as exc:  # no MIDI here: say what else plays, in the same line
+            raise LivernnError(f"{exc}; or play over OSC: voice({name!r}, out=scsynth()) "
+                               f"or out=superdirt()") from None
     return list(out) if isinstance(out, list | tuple) else [out]
 
 

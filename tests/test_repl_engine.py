@@ -128,6 +128,21 @@ def arrived_onsets(probe) -> list[tuple[float, int, int]]:
     return [(t, m[0] & 0x0F, m[1]) for t, m in probe.received if m[0] & 0xF0 == 0x90 and m[2] > 0]
 
 
+def unpaired(recorded: list[float], arrived: list[float], within: float = 0.05) -> tuple[list[float], list[float]]:
+    """The onsets of two sorted lists that have no partner in the other within ``within`` s
+    (paired in order, nearest first): what a count mismatch is made of."""
+    lone_r, lone_a, j = [], [], 0
+    for t in recorded:
+        while j < len(arrived) and arrived[j] < t - within:
+            lone_a.append(arrived[j])
+            j += 1
+        if j < len(arrived) and arrived[j] <= t + within:
+            j += 1
+        else:
+            lone_r.append(t)
+    return lone_r, lone_a + arrived[j:]
+
+
 def pair_onsets(recorded, arrived) -> list[tuple[float, float]]:
     """Every recorded note-on paired with its arrival: by (channel, pitch), in order.
 
@@ -138,9 +153,16 @@ def pair_onsets(recorded, arrived) -> list[tuple[float, float]]:
         by_key.setdefault((ch, pitch), ([], []))[0].append(t)
     for t, ch, pitch in arrived:
         by_key.setdefault((ch, pitch), ([], []))[1].append(t)
-    wrong = {key: (len(r), len(a)) for key, (r, a) in by_key.items() if len(r) != len(a)}
-    assert not wrong, (f"{len(recorded)} note-ons recorded, {len(arrived)} arrived; "
-                       f"(channel, pitch): (recorded, arrived) differ: {wrong}")
+    wrong = {key: (sorted(r), sorted(a)) for key, (r, a) in by_key.items() if len(r) != len(a)}
+    if wrong:  # name the notes left over, and when: seconds from the last recorded note-on
+        last = max((t for t, _, _ in recorded), default=0.0)
+        told = []
+        for (ch, pitch), (r, a) in sorted(wrong.items()):
+            lone_r, lone_a = unpaired(r, a)
+            told.append(f"channel {ch + 1} pitch {pitch} ({len(r)} recorded, {len(a)} arrived): recorded only "
+                        f"{[round(t - last, 3) for t in lone_r]}, arrived only {[round(t - last, 3) for t in lone_a]}")
+        raise AssertionError(f"{len(recorded)} note-ons recorded, {len(arrived)} arrived; in s from the last "
+                             "recorded note-on: " + "; ".join(told))
     return [(t, arrival) for r, a in by_key.values() for t, arrival in zip(sorted(r), sorted(a))]
 
 

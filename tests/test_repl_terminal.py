@@ -129,16 +129,19 @@ def test_a_performer_session_in_a_real_terminal(terminal, probe, tmp_path, capsy
     t.type("import time, json; t0 = time.monotonic()")
     t.type(f"while time.monotonic() - t0 < {BUSY_S}: pass")
     t.keys("Enter")  # the blank line that closes the block
-    t.type("mute(lead)")  # every note handed over plays out before the recording is read
-    time.sleep(1.0)
+    # Typed while the loop runs, so the REPL runs these back to back when it ends: the wait
+    # after mute is the REPL's own. Every note handed over (one lookahead, 0.15 s) plays out
+    # before the recording is read; read at once, a last chord was heard but not in the
+    # dump (325 arrived for 321 recorded, the chord 83 ms after the last recorded note-on).
+    t.type("mute(lead); muted = time.monotonic(); time.sleep(1.0)")
     result = tmp_path / "heard.json"
-    t.type(f"json.dump({{'events': [[e[0], list(e[1])] for e in tap.events], 'busy': [t0, time.monotonic()]}}, "
-           f"open({str(result)!r}, 'w'))")
+    t.type(f"json.dump({{'events': [[e[0], list(e[1])] for e in tap.events], 'busy': [t0, muted], "
+           f"'read': time.monotonic()}}, open({str(result)!r}, 'w'))")
     wait_for(result.exists, 15, "the REPL to write what it played")
-    time.sleep(0.3)
+    settle(probe, quiet=0.3)
     data = json.loads(result.read_text())
     busy_from, busy_to = data["busy"][0], data["busy"][0] + BUSY_S
-    assert data["busy"][1] - busy_from >= BUSY_S
+    assert data["busy"][1] - busy_from >= BUSY_S and data["read"] - data["busy"][1] >= 1.0
 
     pairs = pair_onsets(recorded_onsets(data["events"]), arrived_onsets(probe))  # none missing, none extra
     windows = {"idle": (idle_from, idle_to), "busy": (busy_from, busy_to)}

@@ -16,6 +16,8 @@ feed's thread (livernn.controls.player) as it arrives.
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +27,12 @@ from typing import Any
 import mido
 
 from livernn.controls.bus import ControlBus
+from livernn.controls.midi_in_check import CLIENT as CHECK_CLIENT
+from livernn.controls.midi_in_check import EVERY as CHECK_EVERY
+from livernn.controls.midi_in_check import PING, InputCheck
 from livernn.errors import LivernnError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -85,7 +92,15 @@ class MidiIn:
     backend opens a second, short-lived client just to list names, and a JACK client
     closed beside a live one is what silenced shows (``livernn.midi_system.api_works``).
     On JACK it follows a restarted server as the outputs do: a watcher sees the server's
-    socket change, leaves the dead client alone and opens the port again."""
+    socket change, leaves the dead client alone and opens the port again.
+
+    On JACK the watcher also checks that the server runs our client (``midi_in_check``: a
+    client opened beside a polling patchbay can come up deaf). When it does not, the input
+    opens a new client, moves the old port's connections to the new port, keeps the old
+    client unclosed, and says so once (``healed`` counts it). ``LIVERNN_MIDI_HEAL=0``
+    reports without replacing; ``LIVERNN_MIDI_CHECK=0`` turns the check off.
+    ``LIVERNN_MIDI_IN_FAULT=deaf`` (tests) makes each input's first client drop all it
+    hears, as one the server never runs."""
 
     WATCH_EVERY = 0.5  # seconds between looks at the JACK server
 
@@ -102,21 +117,31 @@ class MidiIn:
         self.listen_channel = listen_channel
         self.feed = feed  # a livernn.controls.player.PlayerFeed, or None
         self.received = 0
-        self.reopened = 0
+        self.reopened = 0  # clients opened again for a restarted JACK server
+        self.healed = 0  # clients replaced because the server did not run them
+        self.last_error: str | None = None
+        self.pings = 0  # the run check's pings heard (midi_in_check)
         self.api = choose_api()
         self.api_name = API_NAMES.get(self.api, str(self.api))
-        names = list_ports(self.api, outputs=False)
+        names = [n for n in list_ports(self.api, outputs=False) if not n.startswith(CHECK_CLIENT)]
         match = next((n for n in names if port.lower() in n.lower()), None)
         self.name = match or port
         self._virtual = match is None
         self._lock = threading.Lock()
         self._jack = jack_server_id() if self.api == rtmidi.API_UNIX_JACK else None
+        self.jack_port: str | None = None  # our port's full JACK name
+        self._retired: list[str] = []  # ports of clients replaced while their server ran
+        self._deaf = self._jack is not None and os.environ.get("LIVERNN_MIDI_IN_FAULT", "") == "deaf"
         try:
             self._rt = self._open()
         except (rtmidi.SystemError, rtmidi.RtMidiError, RuntimeError, OSError, ValueError) as exc:
             raise LivernnError(
                 f"MIDI input {port!r}: cannot open ({exc}); inputs: {', '.join(names) or 'none'}"
             ) from None
+        self._check: InputCheck | None = None
+        self._heal = os.environ.get("LIVERNN_MIDI_HEAL", "1") != "0"
+        if self._jack is not None and os.environ.get("LIVERNN_MIDI_CHECK", "1") != "0":
+            self._check = self._new_check()
         self._stop = threading.Event()
         self._watcher = None
         if self._jack is not None:
@@ -124,24 +149,56 @@ class MidiIn:
             self._watcher.start()
 
     def _open(self):
+        """A new client with our port (virtual, or connected to the named source); on JACK
+        ``jack_port`` becomes its port's full name."""
         import rtmidi
 
-        from livernn.midi_system import quiet_stderr
+        from livernn.midi_system import list_ports, quiet_stderr
 
+        jack = self.api == rtmidi.API_UNIX_JACK
+        before = set(list_ports(self.api, outputs=True)) if jack else set()
         with quiet_stderr():
             rt = rtmidi.MidiIn(self.api, name="livernn-in")
         rt.ignore_types(sysex=False, timing=False, active_sense=True)
+        label = self.name if self._virtual else "in"
         if self._virtual:
             rt.open_virtual_port(self.name)
         else:
             ports = rt.get_ports()
             if self.name not in ports:
                 raise ValueError(f"{self.name!r} is gone")
-            rt.open_port(ports.index(self.name), name="in")
-        rt.set_callback(self._on_raw)
+            rt.open_port(ports.index(self.name), name=label)
+        if self._deaf:
+            self._deaf = False
+            rt.set_callback(_drop)  # tests: as if the server never ran this client
+        else:
+            rt.set_callback(self._on_raw)
+        if jack:
+            new = [p for p in list_ports(self.api, outputs=True)
+                   if p not in before and p.startswith("livernn-in") and p.split(":", 1)[-1] == label]
+            self.jack_port = new[0] if len(new) == 1 else None
         return rt
 
+    def _new_check(self) -> InputCheck | None:
+        import rtmidi
+
+        if self.jack_port is None:
+            return None
+        try:
+            return InputCheck(self.api, self.jack_port)
+        except (rtmidi.SystemError, rtmidi.RtMidiError, RuntimeError) as exc:
+            self._say(f"MIDI input {self.name}: run check unavailable: {exc}")
+            return None
+
+    def _say(self, message: str) -> None:
+        """One line to the performer (the log's last resort prints it on stderr)."""
+        self.last_error = message
+        log.warning("%s", message)
+
     def _on_raw(self, event, _data=None) -> None:
+        if event[0] == PING:
+            self.pings += 1  # our run check's ping: not the performer's
+            return
         try:
             msg = mido.Message.from_bytes(event[0])
         except ValueError:
@@ -153,14 +210,26 @@ class MidiIn:
 
         from livernn.midi_system import DEAD_CLIENTS, jack_server_id
 
-        while not self._stop.wait(self.WATCH_EVERY):
+        every = CHECK_EVERY if self._check is not None else self.WATCH_EVERY
+        next_move = 0.0
+        while not self._stop.wait(every):
             server = jack_server_id()
             with self._lock:
                 if server == self._jack:
+                    now = time.monotonic()
+                    if self._rt is not None and self._check is not None:
+                        self._run_check(now)
+                    if self._retired and now >= next_move:
+                        self._move_retired_links()
+                        next_move = now + self.WATCH_EVERY
                     continue
+                if self._check is not None:
+                    self._check.retire()
+                    self._check = None
                 if self._rt is not None:
                     DEAD_CLIENTS.append(self._rt)  # its server is gone: closing it would crash us
                     self._rt = None
+                self._retired.clear()
                 if server is None:
                     self._jack = None
                     continue
@@ -170,6 +239,66 @@ class MidiIn:
                     continue  # the server is still starting, or the named port is not back yet
                 self._jack = server
                 self.reopened += 1
+                if os.environ.get("LIVERNN_MIDI_CHECK", "1") != "0":
+                    self._check = self._new_check()
+
+    def _run_check(self, now: float) -> None:
+        check = self._check
+        if check is None or (not self._heal and self.last_error is not None):
+            return  # healing off and the performer told: no more check clients replaced
+        if check.step(self.pings, now) != "input":
+            return
+        if not self._heal:
+            self._say(f"MIDI input {self.name}: its JACK client is not running (LIVERNN_MIDI_HEAL=0: not replaced)")
+            return
+        if self._replace_client(leave=check.mine):
+            check.follow(self.jack_port or "")
+            self._say(f"MIDI input {self.name}: its JACK client was not running; opened a new one")
+
+    def _replace_client(self, leave: str) -> bool:
+        """Open a new client for our port and retire the old one (never closed: closing a client
+        the server does not run is not known to be safe). The old port's sources are
+        connected to the new one (a named source is connected by the new client itself),
+        then taken off the old; ``leave`` (the run check's port) is only taken off. JACK
+        names the new client ``livernn-in-01``. True when the new port is up."""
+        import rtmidi
+
+        from livernn.midi_system import DEAD_CLIENTS, jack_connect, jack_connections, jack_disconnect
+
+        old, old_port = self._rt, self.jack_port
+        links = jack_connections(old_port) if old_port else []
+        try:
+            rt = self._open()
+        except (rtmidi.SystemError, rtmidi.RtMidiError, RuntimeError, ValueError):
+            self.jack_port = old_port
+            return False
+        if self.jack_port is None:
+            DEAD_CLIENTS.append(rt)
+            self.jack_port = old_port
+            return False
+        self._rt = rt
+        DEAD_CLIENTS.append(old)
+        for source in links:
+            if source != leave:
+                jack_connect(source, self.jack_port)  # before the old is left: nothing played is lost
+            if old_port:
+                jack_disconnect(source, old_port)
+        if old_port:
+            self._retired.append(old_port)
+        self.healed += 1
+        return True
+
+    def _move_retired_links(self) -> None:
+        """A patchbay that connects by name connects a retired port again (it keeps the name
+        the input had): move each such connection to the port in use."""
+        from livernn.midi_system import jack_connect, jack_connections, jack_disconnect
+
+        own = self.jack_port
+        for old in self._retired:
+            for source in jack_connections(old):
+                if own and not source.startswith(CHECK_CLIENT):
+                    jack_connect(source, own)
+                jack_disconnect(source, old)
 
     def _on_message(self, msg: mido.Message) -> None:
         now = time.monotonic()
@@ -204,11 +333,21 @@ class MidiIn:
             self._watcher.join(2)
         with self._lock:
             rt, self._rt = self._rt, None
+            check, self._check = self._check, None
+        gone = self._jack is not None and jack_server_id() != self._jack
+        if check is not None and gone:
+            check.retire()
+        elif check is not None:
+            check.close()
         if rt is None:
             return
-        if self._jack is not None and jack_server_id() != self._jack:
+        if gone:
             DEAD_CLIENTS.append(rt)
             return
         rt.cancel_callback()
         rt.close_port()
         del rt
+
+
+def _drop(_event, _data=None) -> None:
+    """The callback of a client made deaf on purpose (``LIVERNN_MIDI_IN_FAULT=deaf``)."""

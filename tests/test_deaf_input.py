@@ -1,0 +1,174 @@
+"""A MIDI input whose JACK client comes up deaf is found and replaced (livernn.controls.midi_in_check).
+
+A client opened beside a polling patchbay can be registered and never run by the server
+(tests/test_deaf_client.py shows it for the sender): for an input, the performer's
+controller or keyboard silently does nothing. ``LIVERNN_MIDI_IN_FAULT=deaf`` makes an
+input's first client drop everything it hears, as such a client does; the run check's
+ping then never comes back, and the input opens a new client. A player process plays
+numbered notes into it throughout; what the input hears is compared with what was sent."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+from livernn.controls.bus import ControlBus
+from livernn.controls.midi_in import MidiIn
+from peers import wait_for
+from test_duet_jack import Player
+
+pytestmark = pytest.mark.integration
+
+EVERY = 0.05  # seconds between the player's notes
+NOTES = 36  # 1.8 s of notes
+HEAL_WITHIN = 1.5  # seconds from the open by which a deaf input has a new client
+SETTLE = 0.05  # seconds after the heal from which every note sent must arrive
+
+
+class Heard:
+    """A feed for ``MidiIn``: what arrives, with its arrival time."""
+
+    def __init__(self) -> None:
+        self.notes: list[tuple[float, int, int]] = []  # (time, pitch, velocity; 0 = off)
+        self.controls: list[tuple[int, int]] = []
+
+    def note(self, _channel: int, pitch: int, velocity: int, t: float) -> None:
+        self.notes.append((t, pitch, velocity))
+
+    def control(self, _channel: int, cc: int, value: int, _t: float) -> None:
+        self.controls.append((cc, value))
+
+
+def _score() -> list[tuple[float, int, int, int]]:
+    """NOTES short notes, each its own (pitch, velocity), so each can be told apart."""
+    score = []
+    for k in range(NOTES):
+        pitch, velocity = 30 + k % 60, 1 + k // 60 + 10 * (k % 3)
+        score.append((k * EVERY, 0x90, pitch, velocity))
+        score.append((k * EVERY + 0.02, 0x80, pitch, 0))
+    return score
+
+
+def _play(jack, player: Player, midi_in: MidiIn, virtual: bool) -> tuple[float, list[tuple[float, int, int]]]:
+    """Play the score into the input; returns when the player started and what it sent
+    (its send time, pitch, velocity of each note-on)."""
+    if virtual:
+        jack.connect(f"{player.client}:out", jack.wait_port(f":{midi_in.name}"))
+    started = time.monotonic()
+    player.play(_score())
+    assert player.done.wait(NOTES * EVERY + 5), "the player did not finish"
+    time.sleep(0.2)
+    ons = [(t, m[1], m[2]) for t, m in player.sent if m[0] == 0x90]
+    return started, ons
+
+
+def _paired(heard: Heard) -> tuple[dict[int, int], list[float]]:
+    """Each note-on heard against the note-off that follows it, per pitch: the pitches left
+    open, and the times of note-offs heard without their note-on (one whose note-on went
+    into a deaf client)."""
+    open_: dict[int, int] = {}
+    orphans = []
+    for t, pitch, velocity in heard.notes:
+        if velocity:
+            open_[pitch] = open_.get(pitch, 0) + 1
+        elif open_.get(pitch):
+            open_[pitch] -= 1
+        else:
+            orphans.append(t)
+    return {p: n for p, n in open_.items() if n}, orphans
+
+
+@pytest.mark.parametrize("virtual", [False, True], ids=["named", "virtual"])
+def test_a_deaf_input_is_replaced_and_the_notes_after_arrive(jack, monkeypatch, caplog, virtual):
+    """The input's first client deaf: within HEAL_WITHIN s it has a new one (said once, in
+    one line), the first notes were lost, and every note sent from the heal on arrives
+    once, its note-off with it; the run check's pings never reach the feed."""
+    monkeypatch.setenv("LIVERNN_MIDI_IN_FAULT", "deaf")
+    tag = f"{int(virtual)}{time.monotonic_ns() % 10000}"
+    player = Player(f"deafkeys{tag}")
+    heard = Heard()
+    caplog.set_level(logging.WARNING, logger="livernn.controls.midi_in")
+    midi_in = MidiIn(ControlBus(), f"lvdeafin{tag}" if virtual else player.client, feed=heard)
+    opened = time.monotonic()
+    deaf = midi_in._rt
+    try:
+        assert midi_in._virtual == virtual
+        old_port = midi_in.jack_port
+        _started, ons = _play(jack, player, midi_in, virtual)
+        healed_at = next((r.created for r in caplog.records if "opened a new one" in r.getMessage()), None)
+        assert midi_in.healed == 1 and healed_at is not None, (midi_in.healed, midi_in.last_error)
+        healed_at += time.monotonic() - time.time()  # log records carry wall-clock times
+        assert healed_at - opened < HEAL_WITHIN, healed_at - opened
+        lines = [r.getMessage() for r in caplog.records]
+        assert lines == [f"MIDI input {midi_in.name}: its JACK client was not running; opened a new one"], lines
+        got = [(pitch, velocity) for _, pitch, velocity in heard.notes if velocity]
+        lost = [at for at, pitch, velocity in ons if (pitch, velocity) not in got]
+        print(f"healed {healed_at - opened:.2f} s after the open; lost {len(lost)} notes, the last sent "
+              f"{max(lost, default=0) - opened:.2f} s after it")
+        assert lost and min(lost) - opened < 0.2, "the first notes went into the deaf client"
+        after = [(pitch, velocity) for at, pitch, velocity in ons if at >= healed_at + SETTLE]
+        assert len(after) >= NOTES // 3, (len(after), healed_at - opened)
+        assert all(got.count(key) == 1 for key in after), [k for k in after if got.count(k) != 1]
+        assert len(got) == len(set(got)), "a note heard twice"
+        left_open, orphans = _paired(heard)
+        assert left_open == {} and len(orphans) <= 1, (left_open, orphans)
+        assert all(t < healed_at + SETTLE for t in orphans), "a note-off heard without its note-on"
+        assert heard.controls == []
+        # The new port took the old one's place: the source plays into it alone.
+        from livernn.midi_system import jack_connections
+
+        assert midi_in.jack_port != old_port and old_port is not None
+        assert jack_connections(old_port) == [], jack_connections(old_port)
+        assert f"{player.client}:out" in jack_connections(midi_in.jack_port)
+        if virtual:  # a patchbay connecting by name connects the old port again: moved within 0.5 s
+            jack.connect(f"{player.client}:out", old_port)
+            wait_for(lambda: not jack_connections(old_port), 2, "the old port's new connection to be moved")
+            assert f"{player.client}:out" in jack_connections(midi_in.jack_port)
+        pings = midi_in.pings
+        wait_for(lambda: midi_in.pings > pings, 1, "the new client to hear the run check's pings")
+    finally:
+        midi_in.close()
+        # The retired client is kept (a real deaf one is never closed); this one the fault
+        # made deaf is a working client: its port leaves the session's server.
+        deaf.close_port()
+        player.close()
+
+
+def test_a_healthy_input_is_never_replaced(jack, caplog):
+    """No false heal: a hearing input keeps its client for the whole play, every note
+    arrives once, and its run check ran all along (its pings came back)."""
+    player = Player(f"calmkeys{time.monotonic_ns() % 10000}")
+    heard = Heard()
+    caplog.set_level(logging.WARNING, logger="livernn.controls.midi_in")
+    midi_in = MidiIn(ControlBus(), player.client, feed=heard)
+    try:
+        opened = time.monotonic()
+        _, ons = _play(jack, player, midi_in, False)
+        elapsed = time.monotonic() - opened
+        assert midi_in.healed == 0 and midi_in._check is not None and midi_in._check.replaced == 0
+        assert caplog.records == [], [r.getMessage() for r in caplog.records]
+        got = [(pitch, velocity) for _, pitch, velocity in heard.notes if velocity]
+        assert sorted(got) == sorted((p, v) for _, p, v in ons) and len(got) == NOTES
+        assert _paired(heard) == ({}, [])
+        assert midi_in.pings >= elapsed / 0.1 / 2, (midi_in.pings, elapsed)  # a ping every 0.1 s
+    finally:
+        midi_in.close()
+        player.close()
+
+
+def test_with_heal_off_a_deaf_input_is_reported_once_and_kept(jack, monkeypatch, caplog):
+    """``LIVERNN_MIDI_HEAL=0``: the deaf input is said once, not replaced."""
+    monkeypatch.setenv("LIVERNN_MIDI_IN_FAULT", "deaf")
+    monkeypatch.setenv("LIVERNN_MIDI_HEAL", "0")
+    caplog.set_level(logging.WARNING, logger="livernn.controls.midi_in")
+    midi_in = MidiIn(ControlBus(), f"lvkeptdeaf{time.monotonic_ns() % 10000}")
+    try:
+        wait_for(lambda: midi_in.last_error is not None, HEAL_WITHIN, "the deaf input to be reported")
+        time.sleep(1.0)
+        assert midi_in.healed == 0
+        assert [r.getMessage() for r in caplog.records] == [
+            f"MIDI input {midi_in.name}: its JACK client is not running (LIVERNN_MIDI_HEAL=0: not replaced)"]
+    finally:
+        midi_in.close()

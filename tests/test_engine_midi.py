@@ -216,6 +216,45 @@ def test_a_note_ended_after_the_sender_has_it_is_recorded_as_it_was_sent(midi_pr
     recorder.close()
 
 
+@pytest.mark.parametrize("how", ["panic", "stop", "panic-recorder-100ms-late"])
+def test_a_note_the_sender_has_when_the_show_panics_or_stops_is_recorded_as_it_was_sent(midi_probe, tmp_path,
+                                                                                        how):
+    """A panic or the end of the show (Ctrl-D, SIGTERM) with a note already at the MIDI sender
+    process (50 ms ahead) but not yet at its onset: the synth hears it, so the recording has
+    it too. Before, the recorder's half was dropped with the rest of the heap: a show stopped
+    mid-phrase lost its last note from the recording (the synth heard it for 1 ms). A recorder
+    with a latency offset gets the note at its own time and its note-off 1 ms after that,
+    never before its note-on."""
+    from livernn.engine.scheduler import Note
+    from livernn.outputs import file_recorder
+
+    session = Session(bpm=120.0)
+    out = session.add_output("probe", midi(midi_probe.client, create=False))
+    recorder = session.add_output("rec", file_recorder(tmp_path / "rec.mid"))
+    shift = 0.1 if how == "panic-recorder-100ms-late" else 0.0
+    if shift:
+        session.set_offset("rec", 1000 * shift)
+    session.start()
+    try:
+        now = time.monotonic()
+        early = Note("v", 1, 61, 90, now + 0.3, now + 0.5, (out, recorder))  # at the sender when it ends
+        later = Note("v", 1, 62, 90, now + 0.6, now + 0.8, (out, recorder))  # not handed over yet: dropped
+        session.scheduler.schedule_note(early)
+        session.scheduler.schedule_note(later)
+        time.sleep(max(0.0, early.t_on - 0.03 - time.monotonic()))  # handed over (50 ms ahead), not played
+        session.stop() if how == "stop" else session.panic()  # stop() returns once the sender is done
+        time.sleep(1.0)
+    finally:
+        session.stop()
+    recorded = [(d[0] & 0xF0, d[1]) for _, d in recorder.events]
+    sent = [(m[0] & 0xF0, m[1]) for m in midi_probe.messages() if m[0] & 0xF0 in (0x80, 0x90)]
+    assert sent == [(0x90, 61), (0x80, 61)]
+    assert recorded == sent
+    assert recorder.events[0][0] == early.t_on + shift
+    # Ended at its onset + 1 ms, so it was ended before its onset: what this test is about.
+    assert recorder.events[1][0] == pytest.approx(early.t_on + shift + 1e-3, abs=1e-6), "ended late: run again"
+
+
 def test_the_scheduler_does_not_spin_for_outputs_that_keep_time_themselves():
     """Messages for the MIDI sender process or a timestamped OSC bundle go out ahead of their
     time and the peer keeps the deadline; a real-time thread spinning 1.5 ms before each

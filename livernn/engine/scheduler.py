@@ -156,16 +156,28 @@ class Scheduler:
 
     def panic(self, outputs: Iterable[Output] = (), all_notes_off: bool = True) -> None:
         """Drop every pending note, end every open one now, then (``all_notes_off``) CC 123/120
-        on every output involved and on ``outputs``. Runs in the caller's thread, so it works
-        with the sender stopped too."""
+        on every output involved and on ``outputs``. A note an output already has (handed over
+        early) plays for 1 ms on all of its outputs, as in ``end_notes``. Runs in the caller's
+        thread, so it works with the sender stopped too."""
         now = time.monotonic()
         with self._cond:
             outputs = {item[4] for item in self._heap} | {key[0] for key in self._open} | set(outputs)
+            # A note whose note-on an output already has (handed over early: the MIDI sender
+            # process, a timestamped bundle) sounds whatever happens here, so its outputs
+            # that have not had it yet, the recorder among them, get it now and end it below
+            # with the rest: what is recorded is what was sent. Dropped instead, a show
+            # stopped or panicked with a note at the sender lost it from the recording.
+            handed = {id(note) for note in self._open.values()}
+            for item in sorted(self._heap):
+                if item[2] == ON and id(item[3]) in handed:
+                    self._dispatch(ON, item[3], item[4])
             for item in self._heap:
                 item[3].cancelled = True
             self._heap = []
             for (out, channel, pitch), note in list(self._open.items()):
-                self._call(out, out.note_off, channel, pitch, max(now, note.t_on + 1e-3))
+                # After its own note-on, which an output with an offset got at t_on + offset.
+                on_at = note.t_on + self.offsets.get(out, 0.0)
+                self._call(out, out.note_off, channel, pitch, max(now, on_at + 1e-3))
             self._open.clear()
         if all_notes_off:
             for out in outputs:

@@ -7,11 +7,14 @@ test command installs them, and CI must notice when it did not.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -45,6 +48,31 @@ def stop_process(proc: subprocess.Popen, timeout: float = 5.0) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+PR_SET_PDEATHSIG = 1
+# Looked up here, not in the forked child: a child of a threaded process should only call.
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+
+def _die_with(parent: int) -> None:
+    """In a peer's child, before its program starts: the kernel sends it SIGTERM when the
+    test process dies, however it dies (a killed pytest run left jackd, scsynth and
+    FluidSynth running as orphans). SIGTERM lets jackd remove its shared memory. Should the
+    test process already be gone, the child ends here. Linux only; elsewhere a no-op.
+
+    The kernel watches the *thread* that started the peer: start peers from the main
+    thread (fixtures and tests do), not from a thread that ends before the peer should."""
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def start_peer(args: list[str], **kwargs) -> subprocess.Popen:
+    """Start a peer program in a session of its own that dies with the test process."""
+    return subprocess.Popen(args, start_new_session=True, preexec_fn=functools.partial(_die_with, os.getpid()),
+                            **kwargs)
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
@@ -107,8 +135,6 @@ class _Asker:
     TIMEOUT = 10.0
 
     def __init__(self, server: str) -> None:
-        import sys
-
         self.proc = subprocess.Popen([sys.executable, "-c", _JACK_ASKER, server], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, start_new_session=True)
         self._buffer = b""
@@ -308,14 +334,13 @@ def start_jack(tmpdir: Path, name: str | None = None, period: int = JACK_PERIOD)
     # server name reaches 24 characters, which "livernn-test-<5-digit pid>-<5 digits>" did.
     name = name or f"lrt{os.getpid()}-{time.monotonic_ns() % 100000}"
     log = tmpdir / f"{name}.log"
-    proc = subprocess.Popen(
+    proc = start_peer(
         # -S (synchronous): the server waits for every client each period. In the default
         # asynchronous mode a client that misses a period on a loaded machine loses that
         # period's MIDI or replays its stale buffer (dropped and doubled note-ons/offs).
         ["jackd", "-S", "-n", name, "-d", "dummy", "-r", str(JACK_RATE), "-p", str(period)],
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
-        start_new_session=True,
     )
     server = JackServer(name, proc, log)
     os.environ["JACK_DEFAULT_SERVER"] = name
@@ -364,7 +389,7 @@ def start_scsynth(tmpdir: Path, jack: JackServer, port: int | None = None) -> Sc
     port = port or free_udp_port()
     log = tmpdir / f"scsynth-{port}.log"
     env = dict(os.environ, JACK_DEFAULT_SERVER=jack.name, SC_JACK_DEFAULT_OUTPUTS="")
-    proc = subprocess.Popen(
+    proc = start_peer(
         # -z: control block = JACK period. With the default 64-sample block on 32-frame JACK
         # periods scsynth never runs timestamped bundles (only immediate commands work).
         ["scsynth", "-u", str(port), "-B", "127.0.0.1", "-i", "0", "-o", "2", "-R", "0",
@@ -372,7 +397,6 @@ def start_scsynth(tmpdir: Path, jack: JackServer, port: int | None = None) -> Sc
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         env=env,
-        start_new_session=True,
     )
 
     def ready() -> bool:
@@ -403,13 +427,12 @@ def start_fluidsynth(tmpdir: Path, jack: JackServer) -> FluidSynth:
         pytest.fail(f"{SOUNDFONT} missing: install timgm6mb-soundfont (./run-tests.sh does)")
     ident = f"fsynth{time.monotonic_ns() % 100000}"
     raw = tmpdir / f"{ident}.raw"
-    proc = subprocess.Popen(
+    proc = start_peer(
         ["fluidsynth", "-q", "-i", "-s", "-a", "file", "-m", "jack",
          "-o", f"audio.file.name={raw}", "-o", "audio.file.type=raw",
          "-o", f"midi.jack.id={ident}", "-o", f"midi.jack.server={jack.name}",
          "-g", "1.0", str(SOUNDFONT)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-        start_new_session=True,
     )
     port = jack.wait_port(f"{ident}:", timeout=15)
     return FluidSynth(port, raw, proc)
@@ -508,8 +531,6 @@ class ProcessMidiProbe(MidiProbe):
     timing: bool = False
 
     def __post_init__(self) -> None:
-        import sys
-
         self._lock = threading.Lock()
         self.proc = subprocess.Popen(
             [sys.executable, "-c", _PROBE_SCRIPT, self.client, "1" if self.timing else "0"],

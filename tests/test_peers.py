@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from pathlib import Path
 
 import pytest
 import rtmidi
@@ -53,3 +54,53 @@ def test_fluidsynth_renders_midi_as_sound(jack, fluidsynth):
         out.close_port()
     raw = fluidsynth.stop()
     assert raw_rms(raw) > 0.001
+
+
+_HOLDER = r"""
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[2])
+from peers import start_fluidsynth, start_jack, start_scsynth
+tmp = Path(sys.argv[1])
+jack = start_jack(tmp, name=sys.argv[3], period=256)
+peers = [jack.proc.pid, start_scsynth(tmp, jack).proc.pid, start_fluidsynth(tmp, jack).proc.pid]
+print(" ".join(map(str, peers)), flush=True)
+sys.stdin.read()
+"""
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a process that has not ended (a zombie has)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_peers_die_with_a_killed_test_process(tmp_path):
+    """A pytest run killed outright (SIGKILL: no fixture teardown runs) takes its jackd,
+    scsynth and FluidSynth with it within 5 s: the kernel sends them SIGTERM when the
+    process that started them dies (``peers.start_peer``)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    tests = str(Path(__file__).parent)
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(tmp_path), tests, f"lvorph{os.getpid() % 100000}"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    pids: list[int] = []
+    try:
+        line = holder.stdout.readline()
+        pids = [int(p) for p in line.split()]
+        assert len(pids) == 3 and all(_running(p) for p in pids), (line, holder.poll())
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(5)
+        wait_for(lambda: not any(_running(p) for p in pids), 5, "the peers to end with their test process")
+    finally:
+        holder.kill()
+        holder.wait()
+        for pid in pids:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -137,22 +137,28 @@ def test_a_deaf_input_is_replaced_and_the_notes_after_arrive(jack, monkeypatch, 
 
 
 def test_a_healthy_input_is_never_replaced(jack, caplog):
-    """No false heal: a hearing input keeps its client for the whole play, every note
-    arrives once, and its run check ran all along (its pings came back)."""
+    """No false heal: a hearing input keeps its client and its ping client through a
+    silence, a play and a silence, and every note arrives once. The pings come back in
+    the silences and stop while the player plays (what it hears proves the client runs)."""
     player = Player(f"calmkeys{time.monotonic_ns() % 10000}")
     heard = Heard()
     caplog.set_level(logging.WARNING, logger="livernn.controls.midi_in")
     midi_in = MidiIn(ControlBus(), player.client, feed=heard)
     try:
-        opened = time.monotonic()
-        _, ons = _play(jack, player, midi_in, False)
-        elapsed = time.monotonic() - opened
+        time.sleep(0.6)
+        before = midi_in.pings
+        player.play(_score())
+        assert player.done.wait(NOTES * EVERY + 5), "the player did not finish"
+        during = midi_in.pings - before
+        time.sleep(0.6)
+        after = midi_in.pings - before - during
+        assert before >= 3 and after >= 3 and during <= 2, (before, during, after)  # a ping a 0.1 s look
         assert midi_in.healed == 0 and midi_in._check is not None and midi_in._check.replaced == 0
         assert caplog.records == [], [r.getMessage() for r in caplog.records]
+        ons = [(t, m[1], m[2]) for t, m in player.sent if m[0] == 0x90]
         got = [(pitch, velocity) for _, pitch, velocity in heard.notes if velocity]
         assert sorted(got) == sorted((p, v) for _, p, v in ons) and len(got) == NOTES
         assert _paired(heard) == ({}, [])
-        assert midi_in.pings >= elapsed / 0.1 / 2, (midi_in.pings, elapsed)  # a ping every 0.1 s
     finally:
         midi_in.close()
         player.close()

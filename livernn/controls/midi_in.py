@@ -121,6 +121,7 @@ class MidiIn:
         self.healed = 0  # clients replaced because the server did not run them
         self.last_error: str | None = None
         self.pings = 0  # the run check's pings heard (midi_in_check)
+        self._events = 0  # everything the client handed us, pings included: proof that it runs
         self.api = choose_api()
         self.api_name = API_NAMES.get(self.api, str(self.api))
         names = [n for n in list_ports(self.api, outputs=False) if not n.startswith(CHECK_CLIENT)]
@@ -196,6 +197,7 @@ class MidiIn:
         log.warning("%s", message)
 
     def _on_raw(self, event, _data=None) -> None:
+        self._events += 1
         if event[0] == PING:
             self.pings += 1  # our run check's ping: not the performer's
             return
@@ -246,7 +248,7 @@ class MidiIn:
         check = self._check
         if check is None or (not self._heal and self.last_error is not None):
             return  # healing off and the performer told: no more check clients replaced
-        if check.step(self.pings, now) != "input":
+        if check.step(self._events, now) != "input":
             return
         if not self._heal:
             self._say(f"MIDI input {self.name}: its JACK client is not running (LIVERNN_MIDI_HEAL=0: not replaced)")

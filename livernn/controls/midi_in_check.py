@@ -6,16 +6,22 @@ there and connected, and never run by the server, so the performer's controller 
 keyboard silently does nothing. The outputs' sender finds this by listening to its own
 port (``livernn.outputs.midi_sender.DeliveryCheck``); an input is checked the other way
 round. A second client of this process (``livernn-ping``) sends ``PING`` into the
-input's own port every ``EVERY`` seconds; the input's callback counts what comes back
-(``MidiIn._on_raw``) and drops it. ``PING`` is an undefined MIDI real-time byte: MIDI
-receivers ignore it, mido refuses to parse it, and it goes only to our own port, never
-into the performer's stream or to a synth.
+input's own port; the input's callback counts what comes back (``MidiIn._on_raw``) and
+drops it. ``PING`` is an undefined MIDI real-time byte: MIDI receivers ignore it, mido
+refuses to parse it, and it goes only to our own port, never into the performer's stream
+or to a synth.
+
+Anything the input hears proves that its client runs, so a ping is sent only after a
+look (every ``EVERY`` s) that found nothing heard since the one before: while the
+performer plays there are no pings, and one meets a played message in a JACK period only
+when playing starts right after a silence (python-rtmidi's JACK callback has been seen
+to garble bursts in a busy process, see tests/peers.py ``ProcessMidiProbe``).
 
 A ping not back within ``WITHIN`` seconds while the server runs (its frame time moved
 since the ping and since the previous look) is a verdict. Either client may be the deaf
 one, so the first verdict replaces the check's client, and only a second one, about a
-ping from that new client, replaces the input's (``MidiIn``). So a deaf check client
-never costs the performer a reopened input."""
+ping from that new client, replaces the input's (``MidiIn``): one deaf check client
+does not cost the performer a reopened input (two in a row would)."""
 
 from __future__ import annotations
 
@@ -31,7 +37,7 @@ class InputCheck:
     """Pings one input port through its own JACK client and says when the input is not run.
 
     ``step`` is called every ``EVERY`` seconds from the input's watcher thread with the
-    number of pings the input has heard so far; it returns None, ``"check"`` (the check's
+    number of messages the input has heard so far, pings included; it returns None, ``"check"`` (the check's
     client was replaced: nothing to do) or ``"input"`` (replace the input's client now)."""
 
     def __init__(self, api: int, port: str) -> None:
@@ -80,10 +86,11 @@ class InputCheck:
 
         frame = jack_last_frame()
         last, self._last_frame = self._last_frame, frame
-        if heard != self._heard:
+        if heard != self._heard:  # the input heard something since the last look: it runs
             self._heard, self._sent_at, self.verdicts = heard, None, 0
             if now >= self._next_heal + 10 * self._wait:
                 self._wait = HEAL_FIRST  # delivering for a while: the next stall starts afresh
+            return None  # no ping while the performer plays (see the module's docstring)
         if self._sent_at is None:
             self._send(now, frame)
             return None

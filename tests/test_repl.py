@@ -15,6 +15,7 @@ from prompt_toolkit.document import Document
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
+from livernn import api
 from livernn.errors import LivernnError
 from livernn.repl.app import Repl, history_path
 from livernn.repl.complete import LivernnCompleter
@@ -93,6 +94,17 @@ def test_a_misspelt_name_is_one_line_naming_the_nearest(capsys):
     assert capsys.readouterr().out == "name 'zqxvw' is not defined\n"
     run(ev, "del never_defined")  # a NameError too, with the name: still one line
     assert capsys.readouterr().out == "name 'never_defined' is not defined\n"
+
+
+def test_an_error_raised_by_the_line_just_typed_is_one_line(capsys):
+    ev = Evaluator({"record": api.record})
+    run(ev, "record()")  # a missing argument: the traceback would only repeat the line
+    assert capsys.readouterr().out == "TypeError: record() missing 1 required positional argument: 'path'\n"
+    run(ev, "[1][5]")
+    assert capsys.readouterr().out == "IndexError: list index out of range\n"
+    run(ev, "def f(x):\n    return [1][x]\n")
+    run(ev, "f(5)")  # raised in a function typed earlier: its frames still say where
+    assert '"<repl-3>", line 2, in f' in capsys.readouterr().out
 
 
 def test_a_syntax_error_names_the_input_line():

@@ -10,6 +10,7 @@ from typing import Any
 from livernn.api.core import _state, controls, session
 from livernn.api.voices import _voice
 from livernn.controls.actions import perform
+from livernn.errors import LivernnError, kind_of
 
 
 def tempo(bpm: float | None = None) -> float:
@@ -62,6 +63,8 @@ def _voice_names(voices: Iterable[Any]) -> list[str]:
 
 def record(path: str | os.PathLike[str]) -> Path:
     """Record every note from now on into a MIDI file (at the notes' logical times)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise LivernnError(f"record takes a file name like 'set.mid', got {kind_of(path)}")
     target = Path(path).expanduser()
     session().record(target)
     return target

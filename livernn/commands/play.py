@@ -29,8 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--channel", type=int, default=1, help="MIDI channel 1..16 (default 1)")
     p.add_argument("--listen", metavar="midi:NAME", help="play with a human: their MIDI input (part of a port's name)")
-    p.add_argument("--mode", choices=("answer", "follow", "accompany"), default="answer",
-                   help="with --listen: answer (call and response), follow (harmonise), accompany (chord zone)")
+    p.add_argument("--mode", choices=("answer", "follow", "accompany"), default=None,
+                   help="with --listen: answer (call and response, the default), follow (harmonise), "
+                        "accompany (chord zone)")
     p.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE",
                    help="a voice parameter (repeatable), e.g. --set density=1.5 --set pitch_max=84; with "
                         "--listen also a listen option, e.g. --set gap=2 --set passing=scale --set intervals=-4,-3")
@@ -85,6 +86,9 @@ def _listen_sets(args: argparse.Namespace) -> tuple[list[str], Any]:
     from livernn.errors import LivernnError, unknown
     from livernn.sync.options import _value
 
+    if args.mode is not None and not args.listen:  # it would be ignored: say so
+        raise LivernnError(f"--mode {args.mode} is how the voice listens: give --listen midi:NAME too")
+    args.mode = args.mode or "answer"
     names = [n for n in OPTION_NAMES if n not in ("mode", "channel")]
     sets, options = [], {}
     for item in args.set:

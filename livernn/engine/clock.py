@@ -49,6 +49,9 @@ def check_bpm(bpm: float) -> float:
         value = float(bpm)
     except (TypeError, ValueError):
         raise LivernnError(f"tempo must be a number of BPM, got {bpm!r}") from None
+    except OverflowError:  # an int past float's range (10**400)
+        raise LivernnError(f"tempo must be a finite BPM in {MIN_BPM:g}..{MAX_BPM:g}, "
+                           "got an integer too big for a float") from None
     if not math.isfinite(value) or not MIN_BPM <= value <= MAX_BPM:
         raise LivernnError(f"tempo must be a finite BPM in {MIN_BPM:g}..{MAX_BPM:g}, got {bpm!r}")
     return value

@@ -92,8 +92,6 @@ class Voice:
 
     def __init__(self, session: VoiceHost, name: str, model: ModelLike, outputs: list[Output],
                  channel: int = 1, params: VoiceParams | None = None, seed: int | None = None) -> None:
-        if not isinstance(channel, int) or not 1 <= channel <= 16:
-            raise LivernnError(f"MIDI channel must be 1..16, got {channel!r}")
         object.__setattr__(self, "_params", params or VoiceParams())
         object.__setattr__(self, "_write_lock", threading.Lock())  # writers only, never fill()
         object.__setattr__(self, "_built", False)
@@ -129,6 +127,17 @@ class Voice:
         self.removed = False  # Session.remove_voice: its policy hears nothing, plays nothing
         self._window_id = 0
         self._built = True  # from here on, a new attribute name is a typo (see __setattr__)
+
+    @property
+    def channel(self) -> int:
+        return self._channel
+
+    @channel.setter
+    def channel(self, channel: int) -> None:
+        # A property, so ``v.channel = 99`` at the prompt is checked as the constructor checks it.
+        if isinstance(channel, bool) or not isinstance(channel, int) or not 1 <= channel <= 16:
+            raise LivernnError(f"MIDI channel must be 1..16, got {channel!r}")
+        object.__setattr__(self, "_channel", channel)
 
     # -- parameters ------------------------------------------------------------------
     @property

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from livernn.errors import LivernnError
 from livernn.model.checkpoint import ModelError, read_model
 from livernn.model.config import N_PITCHES, ModelConfig
 from livernn.model.sampling import SamplerParams, allowed_pitches, pitch_classes
@@ -234,6 +235,8 @@ class NoteGenerator:
 
     def __init__(self, fw: FusedWeights, start: dict, seed: int | None = None):
         self._fw, self._start = fw, start
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise LivernnError(f"seed must be a whole number >= 0, got {seed!r}")
         self._rng = np.random.default_rng(seed)
         h, width = fw.hidden, fw.width
         nf = fw.n_feats

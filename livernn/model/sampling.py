@@ -57,6 +57,8 @@ class ParamSpec:
             number = float(value)
         except (TypeError, ValueError):
             raise LivernnError(f"{self.name} must be a number, got {value!r}") from None
+        except OverflowError:  # an int past float's range (10**400): as out of range as inf
+            raise LivernnError(f"{self.name} must be a finite number, got an integer too big for a float") from None
         if not math.isfinite(number):
             raise LivernnError(f"{self.name} must be a finite number, got {value!r}")
         if self.kind == "bool":

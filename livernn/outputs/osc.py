@@ -65,6 +65,11 @@ class OscSender(Output):
         if not 0.0 <= float(latency) <= 5.0:
             raise LivernnError(f"OSC latency must be in 0..5 s, got {latency!r}")
         self.latency = float(latency)
+        try:  # a name nothing resolves would fail every send, silently, with a lookup each time
+            socket.getaddrinfo(self.address[0], self.address[1], socket.AF_INET, socket.SOCK_DGRAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise LivernnError(f"OSC host {self.address[0]!r} not found ({getattr(exc, 'strerror', None) or exc}); "
+                               "give an IP address like 127.0.0.1 or a name this machine resolves") from None
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 
     def send_at(self, t: float | None, *messages: bytes) -> None:

@@ -252,7 +252,7 @@ async def open_show(path: str | Path, *, bpm: float | None = None, report: Calla
     from livernn.engine import Session
 
     first = load_patch(path)
-    session = Session(bpm=bpm or first.bpm, beats_per_bar=first.beats_per_bar)
+    session = Session(bpm=first.bpm if bpm is None else bpm, beats_per_bar=first.beats_per_bar)
     show = Show(session, path, report)
     show.overrides.update(overrides or {})
     try:

@@ -150,7 +150,7 @@ async def _main(patch: Path | None, bpm: float | None, history: Path | None) -> 
     if patch is None:
         from livernn.engine import Session
 
-        session, show = Session(bpm=bpm or 120.0).start(), None
+        session, show = Session(bpm=120.0 if bpm is None else bpm).start(), None
     else:
         from livernn.patch.show import open_show
 

@@ -5,7 +5,9 @@ engine's sender has its own thread, so a slow line delays the prompt, never a no
 exception prints the user's frames only and leaves the namespace and the show as they were;
 a ``LivernnError`` prints as one line, as everywhere else in livernn, and so does a name
 typed wrong (``tmepo(96)``: ``name 'tmepo' is not defined; did you mean 'tempo'?``): on
-stage a misspelling needs the fix, not a traceback.
+stage a misspelling needs the fix, not a traceback. So does an error raised by a one-line
+input itself (``record()``: ``TypeError: record() missing 1 required positional argument:
+'path'``), where the traceback would only repeat the line just typed.
 """
 
 from __future__ import annotations
@@ -122,8 +124,12 @@ def format_error(exc: BaseException, namespace: dict[str, Any] | None = None) ->
             return line
     if isinstance(exc, SyntaxError) and str(exc.filename).startswith(FILENAME_PREFIX):
         return "".join(traceback.format_exception_only(exc))
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if f.filename.startswith(FILENAME_PREFIX)]
+    stack = traceback.extract_tb(exc.__traceback__)
+    frames = [f for f in stack if f.filename.startswith(FILENAME_PREFIX)]
+    if len(frames) == 1 and stack[-1] is frames[0] and len(linecache.getlines(frames[0].filename)) == 1:
+        # Raised by the one line just typed itself (``record()``: a missing argument), not
+        # inside anything it called: a traceback would only repeat that line.
+        return "".join(traceback.format_exception_only(exc))
     head = "Traceback (your code):\n" + "".join(traceback.format_list(frames)) if frames else ""
     return head + "".join(traceback.format_exception_only(exc))
 

@@ -8,12 +8,13 @@ Unknown keys are an error, so a typo in a recipe can't silently train the wrong 
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from livernn.data.augment import Augment
-from livernn.errors import LivernnError
+from livernn.errors import LivernnError, kind_of
 from livernn.model.config import ModelConfig
 from livernn.model.net import LossWeights
 from livernn.notes import TIME_UNITS
@@ -96,13 +97,34 @@ def _fill(cls, table: dict, where: str):
     if not isinstance(table, dict):
         raise LivernnError(f"{where} must be a table")
     known = {f.name: f for f in fields(cls)}
-    for key in table:
+    defaults = cls()
+    for key, value in table.items():
         if key not in known:
             raise LivernnError(f"{where}: unknown key {key!r} (allowed: {', '.join(known)})")
+        _check_type(where, key, value, getattr(defaults, key))
     try:
         return cls(**table)
     except TypeError as exc:
         raise LivernnError(f"{where}: {exc}") from None
+
+
+def _check_type(where: str, key: str, value, default) -> None:
+    """A recipe value of the default's type (an int where a float goes), finite: a string
+    or NaN for ``lr`` would otherwise fail deep in training, or train on NaN."""
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok and not math.isfinite(value):
+            raise LivernnError(f"{where} {key} must be a finite number, got {value!r}")
+    elif isinstance(default, str):
+        ok = isinstance(value, str)
+    else:
+        return  # lists and the like: the dataclass checks them
+    if not ok:
+        raise LivernnError(f"{where} {key} must be {kind_of(default)}, got {kind_of(value)} ({value!r})")
 
 
 def load_recipe(path: str | Path | None, overrides: dict | None = None) -> Recipe:
@@ -114,6 +136,10 @@ def load_recipe(path: str | Path | None, overrides: dict | None = None) -> Recip
             doc = tomllib.loads(p.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise LivernnError(f"{p}: no such training recipe") from None
+        except UnicodeDecodeError:
+            raise LivernnError(f"{p}: not a text file (a recipe is TOML, e.g. training/bach.toml)") from None
+        except OSError as exc:
+            raise LivernnError(f"{p}: cannot read the recipe ({exc.strerror or exc})") from None
         except tomllib.TOMLDecodeError as exc:
             raise LivernnError(f"{p}: not valid TOML ({exc})") from None
         extra = set(doc) - {"model", "data", "train", "loss", "augment"}

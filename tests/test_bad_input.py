@@ -1,0 +1,113 @@
+"""A tired performer at 1 a.m.: typos, wrong types and impossible numbers, at the prompt and on
+the command line. Each gets one line that says what is wrong, and the show plays on.
+
+In-process (the CLI's own ``main``, the api the prompt is made of), against a real session
+playing into a UDP socket that stands in for an OSC synth. The older cases live beside the
+feature they guard (test_api.py, test_play.py, test_patch.py, test_hostile.py, test_repl.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+
+import pytest
+
+from livernn import api
+from livernn.cli import main
+from livernn.errors import LivernnError
+from livernn.train.config import load_recipe
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("livernn: error: "), err
+    return lines[0]
+
+
+@pytest.fixture
+def show():
+    """A session with an OSC peer (a bound UDP socket) to play into; ended as quit() would."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+        peer.bind(("127.0.0.1", 0))
+        yield api.session(), api.osc("127.0.0.1", peer.getsockname()[1])
+        api.close()
+
+
+def test_a_broken_training_recipe_is_one_line(tmp_path):
+    junk = tmp_path / "junk.toml"
+    junk.write_bytes(b"\x94\xff\x00binary" * 20)
+    cases = [
+        (junk, "not a text file"),
+        (tmp_path, "cannot read the recipe"),
+        ('[train]\nepochs = "ten"\n', "[train] epochs must be an integer, got a string ('ten')"),
+        ("[train]\nepochs = 2.5\n", "[train] epochs must be an integer, got a number (2.5)"),
+        ("[train]\nlr = nan\n", "[train] lr must be a finite number, got nan"),
+        ('[model]\nhidden = "big"\n', "[model] hidden must be an integer"),
+        ("[train]\nepoch_checkpoints = 1\n", "[train] epoch_checkpoints must be a boolean"),
+    ]
+    for case, words in cases:
+        path = case
+        if isinstance(case, str):
+            path = tmp_path / "recipe.toml"
+            path.write_text(case)
+        with pytest.raises(LivernnError) as info:
+            load_recipe(path)
+        assert words in str(info.value)
+    with pytest.raises(LivernnError, match="lr must be a finite number"):
+        load_recipe(None, {"train.lr": float("nan")})  # `livernn train --lr nan`
+    assert load_recipe(None, {"train.lr": 1, "train.epochs": 2}).train.lr == 1  # an int where a float goes
+
+
+def test_impossible_command_line_values_are_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for argv, words in [
+        (["generate", "-o", "x.mid", "--notes", "3", "--seed", "-5"], "seed must be a whole number >= 0, got -5"),
+        (["play", "--duration", "1", "--quiet", "--mode", "follow"],
+         "--mode follow is how the voice listens: give --listen midi:NAME too"),
+        (["play", "--duration", "1", "--quiet", "--out", "osc:nohost.invalid:9000"],
+         "OSC host 'nohost.invalid' not found"),
+        (["play", "--duration", "1", "--quiet", "--out", "superdirt:nohost.invalid"],
+         "OSC host 'nohost.invalid' not found"),
+    ]:
+        assert main(argv) == 2, argv
+        assert words in one_error_line(capsys)
+    assert not (tmp_path / "x.mid").exists()
+
+
+def test_a_tempo_of_zero_on_the_command_line_is_refused_not_replaced(repo):
+    from livernn.patch.show import open_show
+    from livernn.repl import _main
+
+    for start in (lambda: _main(None, 0.0, None), lambda: open_show(repo / "patches" / "demo.toml", bpm=0.0)):
+        with pytest.raises(LivernnError, match=r"tempo must be a finite BPM in 1\.\.999, got 0\.0"):
+            asyncio.run(start())  # `livernn repl --bpm 0` played at 120, `repl demo --bpm 0` at the patch's
+
+
+def test_wrong_values_at_the_prompt_are_one_line_and_the_show_plays_on(show, tmp_path):
+    session, synth = show
+    lead = api.voice("lead", out=synth, density=4)
+    api.record(tmp_path / "set.mid")
+    bad = [
+        (lambda: api.record(123), "record takes a file name like 'set.mid', got an integer"),
+        (lambda: setattr(lead, "channel", 99), "MIDI channel must be 1..16, got 99"),
+        (lambda: setattr(lead, "channel", "2"), "MIDI channel must be 1..16, got '2'"),
+        (lambda: setattr(lead, "density", 10**400), "density must be a finite number, got an integer too big"),
+        (lambda: api.tempo(10**400), "tempo must be a finite BPM in 1..999, got an integer too big"),
+        (lambda: api.voice("other", out=lead.outputs[0], seed=-1), "seed must be a whole number >= 0, got -1"),
+        (lambda: api.osc("nohost.invalid", 9000), "OSC host 'nohost.invalid' not found"),
+    ]
+    for call, words in bad:
+        with pytest.raises(LivernnError) as info:
+            call()
+        assert words in str(info.value) and "\n" not in str(info.value)
+    assert (lead.channel, lead.density, api.tempo()) == (1, 4, 120)
+    assert list(session.voices) == ["lead"]
+    lead.channel = 3  # a good value still goes in
+    before, deadline = lead.notes_played, time.monotonic() + 5
+    while lead.notes_played == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert lead.notes_played > before  # still playing, still recording
+    assert api.stop_record() == tmp_path / "set.mid" and (tmp_path / "set.mid").stat().st_size > 0

@@ -117,8 +117,11 @@ def test_out_of_range_refused_or_clamped():
         VoiceParams().with_(pitch_min=90, pitch_max=60)
     clamped = VoiceParams(pitch_max=60).with_(pitch_min=90, clamp=True)
     assert clamped.pitch_min == clamped.pitch_max == 60
-    with pytest.raises(LivernnError, match="scale must be one of"):
-        VoiceParams().with_(scale="lydian-ish")
+    with pytest.raises(LivernnError, match="scale must be one of") as info:
+        VoiceParams().with_(scale="bebop")
+    assert "did you mean" not in str(info.value)  # nothing close: the list alone
+    with pytest.raises(LivernnError, match=r"got 'dorain'; did you mean 'dorian'\?$"):
+        VoiceParams().with_(scale="dorain")  # a typo names the scale it most likely meant
     with pytest.raises(LivernnError, match="no parameter 'temprature'; did you mean 'temperature'"):
         VoiceParams().with_(temprature=1)
 

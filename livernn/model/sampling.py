@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from livernn.errors import LivernnError
+from livernn.errors import LivernnError, nearest
 
 # Named scales as pitch classes relative to the root.
 SCALES: dict[str, tuple[int, ...]] = {
@@ -50,7 +50,9 @@ class ParamSpec:
         if self.kind == "choice":
             if isinstance(value, str) and value in self.choices:
                 return value
-            raise LivernnError(f"{self.name} must be one of {', '.join(self.choices)}, got {value!r}")
+            guess = nearest(value, self.choices) if isinstance(value, str) else None  # 'dorain'
+            raise LivernnError(f"{self.name} must be one of {', '.join(self.choices)}, got {value!r}"
+                               + (f"; did you mean {guess!r}?" if guess else ""))
         if isinstance(value, str):
             raise LivernnError(f"{self.name} must be a number, got {value!r}")
         try:

@@ -21,15 +21,29 @@ def nearest(name: str, choices) -> str | None:
     return found[0] if found else None
 
 
+def shown(value) -> str:
+    """``repr(value)`` short enough for a one-line error: a 400-digit integer typed at the
+    prompt (``bars=10**400``) reads ``1000000000...00000000000``, a long string is cut in the
+    middle, and an integer past Python's digit limit (``repr`` itself raises) is named."""
+    import reprlib
+
+    short = reprlib.Repr()
+    short.maxlong, short.maxstring, short.maxother = 24, 80, 80
+    try:
+        return short.repr(value)
+    except ValueError:  # int max str digits: 10**5000
+        return "an integer too long to print"
+
+
 def unknown(what: str, name: str, choices) -> LivernnError:
     """``no parameter 'temprature'; did you mean 'temperature'?`` (or the valid names when
     none is close): one error shape for every name a performer can mistype."""
     choices = sorted(str(c) for c in choices)
-    guess = nearest(name, choices)
+    guess = nearest(name, choices) if isinstance(name, str) else None
     if guess is not None:
-        return LivernnError(f"no {what} {name!r}; did you mean {guess!r}?")
+        return LivernnError(f"no {what} {shown(name)}; did you mean {guess!r}?")
     listed = ", ".join(choices[:12]) + (", …" if len(choices) > 12 else "")
-    return LivernnError(f"no {what} {name!r}; valid: {listed or 'none'}")
+    return LivernnError(f"no {what} {shown(name)}; valid: {listed or 'none'}")
 
 
 def kind_of(value) -> str:

@@ -98,13 +98,21 @@ def test_wrong_values_at_the_prompt_are_one_line_and_the_show_plays_on(show, tmp
         (lambda: api.tempo(10**400), "tempo must be a finite BPM in 1..999, got an integer too big"),
         (lambda: api.voice("other", out=lead.outputs[0], seed=-1), "seed must be a whole number >= 0, got -1"),
         (lambda: api.osc("nohost.invalid", 9000), "OSC host 'nohost.invalid' not found"),
+        # a huge number: one short line (was an OverflowError, or 400 digits over five lines)
+        (lambda: api.patch("osc./1/f", "lead.temperature", out=(0, 10**400)),
+         "two finite numbers, got (0, 1000000000...00000000000)"),
+        (lambda: api.patch("osc./1/f", "lead.temperature", smooth="ema", alpha=10**5000),
+         "alpha must be a finite number, got an integer too long to print"),
+        (lambda: api.learn(lead, bars=10**400), "learn bars must be a number in 1..1024, got 1000000000...0"),
+        (lambda: api.swap(lead, "folk", at=10**5000), "no swap boundary an integer too long to print; valid: bar"),
+        (lambda: setattr(lead, "temperature", "x" * 5000), "temperature must be a number, got 'xxx"),
     ]
     for call, words in bad:
         with pytest.raises(LivernnError) as info:
             call()
-        assert words in str(info.value) and "\n" not in str(info.value)
+        assert words in str(info.value) and "\n" not in str(info.value) and len(str(info.value)) < 200
     assert (lead.channel, lead.density, api.tempo()) == (1, 4, 120)
-    assert list(session.voices) == ["lead"]
+    assert list(session.voices) == ["lead"] and lead.model.name == "bach" and not api.status()["mappings"]
     lead.channel = 3  # a good value still goes in
     before, deadline = lead.notes_played, time.monotonic() + 5
     while lead.notes_played == before and time.monotonic() < deadline:

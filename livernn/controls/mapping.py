@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from livernn.controls.filters import EmaFilter, OneEuroFilter
-from livernn.errors import LivernnError, kind_of, unknown
+from livernn.errors import LivernnError, kind_of, shown, unknown
 
 CURVES = ("lin", "exp", "log", "breakpoints")
 CLIPS = ("clip", "free", "wrap", "fold")
@@ -278,13 +278,20 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _finite(value: Any) -> bool:
+    try:
+        return _number(value) and math.isfinite(value)
+    except OverflowError:  # an int past float's range (10**400): as good as inf
+        return False
+
+
 def _wrong_type(key: str, value: Any) -> str | None:
     """What is wrong with the type of one option's value, said after its key (None: fine).
     Whether the value itself makes sense is Mapping's to say."""
     if key in ("range", "out"):
         if not (isinstance(value, list | tuple) and len(value) == 2
-                and all(_number(v) and math.isfinite(v) for v in value)):
-            return f"must be [low, high], two finite numbers, got {value!r}"
+                and all(_finite(v) for v in value)):
+            return f"must be [low, high], two finite numbers, got {shown(value)}"
     elif key in ("curve", "clip", "smooth"):
         if not isinstance(value, str):
             return f"must be a string, got {kind_of(value)}"
@@ -299,8 +306,8 @@ def _wrong_type(key: str, value: Any) -> str | None:
     elif key != "points":
         if not _number(value):
             return f"must be a number, got {kind_of(value)}"
-        if not math.isfinite(value):
-            return f"must be a finite number, got {value!r}"
+        if not _finite(value):
+            return f"must be a finite number, got {shown(value)}"
     return None
 
 

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from livernn.errors import LivernnError
+from livernn.errors import LivernnError, shown
 
 NTP_EPOCH_OFFSET = 2208988800  # seconds from 1900-01-01 (NTP) to 1970-01-01 (Unix)
 MIN_BPM, MAX_BPM = 1.0, 999.0
@@ -48,7 +48,7 @@ def check_bpm(bpm: float) -> float:
     try:
         value = float(bpm)
     except (TypeError, ValueError):
-        raise LivernnError(f"tempo must be a number of BPM, got {bpm!r}") from None
+        raise LivernnError(f"tempo must be a number of BPM, got {shown(bpm)}") from None
     except OverflowError:  # an int past float's range (10**400)
         raise LivernnError(f"tempo must be a finite BPM in {MIN_BPM:g}..{MAX_BPM:g}, "
                            "got an integer too big for a float") from None

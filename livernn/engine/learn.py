@@ -33,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from livernn.errors import LivernnError
+from livernn.errors import LivernnError, shown
 
 if TYPE_CHECKING:
     from livernn.engine.voice import Voice
@@ -80,9 +80,9 @@ class LearnJob:
                  device: str = "auto") -> None:
         for what, value, lo, hi in (("bars", bars, 1, 1024), ("seconds", seconds, 1, 3600)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-                raise LivernnError(f"learn {what} must be a number in {lo}..{hi}, got {value!r}")
+                raise LivernnError(f"learn {what} must be a number in {lo}..{hi}, got {shown(value)}")
         if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-            raise LivernnError(f"learn steps must be a whole number >= 1, got {steps!r}")
+            raise LivernnError(f"learn steps must be a whole number >= 1, got {shown(steps)}")
         model_dir = getattr(voice.model, "path", None)
         if model_dir is None:
             raise LivernnError(f"voice {voice.name!r} plays a model with no files to tune")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from livernn.errors import LivernnError, nearest
+from livernn.errors import LivernnError, nearest, shown
 
 # Named scales as pitch classes relative to the root.
 SCALES: dict[str, tuple[int, ...]] = {
@@ -51,14 +51,14 @@ class ParamSpec:
             if isinstance(value, str) and value in self.choices:
                 return value
             guess = nearest(value, self.choices) if isinstance(value, str) else None  # 'dorain'
-            raise LivernnError(f"{self.name} must be one of {', '.join(self.choices)}, got {value!r}"
+            raise LivernnError(f"{self.name} must be one of {', '.join(self.choices)}, got {shown(value)}"
                                + (f"; did you mean {guess!r}?" if guess else ""))
         if isinstance(value, str):
-            raise LivernnError(f"{self.name} must be a number, got {value!r}")
+            raise LivernnError(f"{self.name} must be a number, got {shown(value)}")
         try:
             number = float(value)
         except (TypeError, ValueError):
-            raise LivernnError(f"{self.name} must be a number, got {value!r}") from None
+            raise LivernnError(f"{self.name} must be a number, got {shown(value)}") from None
         except OverflowError:  # an int past float's range (10**400): as out of range as inf
             raise LivernnError(f"{self.name} must be a finite number, got an integer too big for a float") from None
         if not math.isfinite(number):

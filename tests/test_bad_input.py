@@ -106,6 +106,9 @@ def test_wrong_values_at_the_prompt_are_one_line_and_the_show_plays_on(show, tmp
         (lambda: api.learn(lead, bars=10**400), "learn bars must be a number in 1..1024, got 1000000000...0"),
         (lambda: api.swap(lead, "folk", at=10**5000), "no swap boundary an integer too long to print; valid: bar"),
         (lambda: setattr(lead, "temperature", "x" * 5000), "temperature must be a number, got 'xxx"),
+        # a source nothing publishes: the mapping would never move anything
+        (lambda: api.patch("midi:cc1", "lead.temperature"), "patch source: bus names are dotted, with no ':'"),
+        (lambda: api.patch("midi.cc1", "lead.temperature"), "a MIDI source is midi.cc.CHANNEL.CONTROL"),
     ]
     for call, words in bad:
         with pytest.raises(LivernnError) as info:

@@ -41,11 +41,13 @@ def patch(source: str, target: str, **mapping: Any) -> None:
     commands off) and says so; a ``midi.*`` source with no MIDI input open says how to open
     one (``listen_midi('name')``) rather than guess a port. See ``listen_osc``.
     """
-    from livernn.controls.mapping import build_mapping
+    from livernn.controls.mapping import build_mapping, source_problem
     from livernn.controls.runtime import Binding
     from livernn.engine import PARAM_SPECS
 
     voice_name, param = _target(target)
+    if (problem := source_problem(str(source))) is not None:  # 'midi:cc1' would never move anything
+        raise LivernnError(f"patch source: {problem}")
     shaped = build_mapping(PARAM_SPECS[param], mapping)  # the same options, checks and errors as a patch's
     _inputs_for(str(source))  # after every check: a refused mapping opens nothing
     controls().add_mapping(Binding(str(source), voice_name, param, shaped))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -272,6 +273,27 @@ ONLY_WITH = {"points": ("curve", ("breakpoints",)), "shape": ("curve", ("exp", "
              "alpha": ("smooth", ("ema",)), "mincutoff": ("smooth", ("one_euro",)),
              "beta": ("smooth", ("one_euro",)), "dcutoff": ("smooth", ("one_euro",))}
 _DEFAULTS = {"curve": "lin", "smooth": "none"}
+
+
+# What a MIDI input publishes (controls.midi_in): midi.cc.CHANNEL.CONTROL,
+# midi.bend.CHANNEL, midi.note.CHANNEL.NOTE; a glob (``midi.cc.*.74``) matches several.
+_SEG = r"[0-9*?\[\]]+"  # a number, or a glob standing for numbers
+_MIDI_SOURCE = re.compile(rf"midi\.(cc\.{_SEG}\.{_SEG}|bend\.{_SEG}|note\.{_SEG}\.{_SEG})")
+_MIDI_ANY = re.compile(r"midi\.[*?\[].*")
+
+
+def source_problem(source: str) -> str | None:
+    """What makes a mapping's or trigger's source a name nothing ever publishes (None: fine).
+    Only the shapes known to be wrong: ``midi:cc1`` (bus names are dotted) and a ``midi.``
+    name unlike the input's; any other dotted name may come from a plug-in or ``bus.publish``."""
+    head = source.split(".", 1)[0]
+    if ":" in head:
+        return ("bus names are dotted, with no ':' (midi.cc.1.74, osc./1/fader1, hand.right.pinch), "
+                f"got {shown(source)}")
+    if source.startswith("midi.") and not (_MIDI_SOURCE.fullmatch(source) or _MIDI_ANY.fullmatch(source)):
+        return ("a MIDI source is midi.cc.CHANNEL.CONTROL, midi.bend.CHANNEL or midi.note.CHANNEL.NOTE "
+                f"(channel 1..16, like midi.cc.1.74), got {shown(source)}")
+    return None
 
 
 def _number(value: Any) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 
 from livernn.controls.actions import ACTIONS, ARG_NAMES, Action
 from livernn.controls.automation import SHAPES
-from livernn.controls.mapping import OPTIONS, MappingError
+from livernn.controls.mapping import OPTIONS, MappingError, source_problem
 from livernn.controls.runtime import Scene
 from livernn.engine.params import PARAM_SPECS, VoiceParams
 from livernn.errors import LivernnError, kind_of, unknown
@@ -348,6 +348,16 @@ def _choice(check: Checker, where: tuple[str | int, ...], value: Any, what: str,
     return value
 
 
+def _source(check: Checker, where: tuple[str | int, ...], table: dict) -> str | None:
+    """A mapping's or trigger's ``source``: a string, not one nothing ever publishes (``midi:cc1``)."""
+    source = check.string((*where, "source"), table.get("source"))
+    problem = source_problem(source) if source is not None else None
+    if problem is not None:
+        check.bad((*where, "source"), problem)
+        return None
+    return source
+
+
 def _mappings(data: dict[str, Any], voices: dict[str, VoiceSpec], check: Checker) -> list[MappingSpec]:
     raw = data.get("mappings", [])
     if not isinstance(raw, list):
@@ -357,7 +367,7 @@ def _mappings(data: dict[str, Any], voices: dict[str, VoiceSpec], check: Checker
     for i, table in enumerate(raw):
         where: tuple[str | int, ...] = ("mappings", i)
         table = check.table(where, table, MAPPING_KEYS)
-        source = check.string((*where, "source"), table.get("source"))
+        source = _source(check, where, table)
         target = _target((*where, "target"), table.get("target"), voices, check)
         if source is None or target is None:
             continue
@@ -466,7 +476,7 @@ def _triggers(data: dict[str, Any], voices: dict[str, VoiceSpec], models: dict[s
     for i, table in enumerate(raw):
         where: tuple[str | int, ...] = ("triggers", i)
         table = check.table(where, table, TRIGGER_KEYS)
-        source = check.string((*where, "source"), table.get("source"))
+        source = _source(check, where, table)
         action = _choice(check, (*where, "action"), table.get("action"), "action", ACTIONS)
         if source is None or action is None:
             continue

@@ -156,8 +156,11 @@ def notes_to_midi(
     pm.instruments.append(inst)
     if path is not None:
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pm.write(str(path))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pm.write(str(path))
+        except OSError as exc:  # a folder, a read-only place: `generate -o` after the notes are made
+            raise LivernnError(f"{path}: cannot write the MIDI file ({exc.strerror or exc})") from None
     return pm
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from livernn.errors import LivernnError
+
 
 def piano_roll_png(notes: np.ndarray, path: str | Path, *, title: str = "",
                    width: float = 12.0, height: float = 4.0) -> Path:
@@ -31,7 +33,13 @@ def piano_roll_png(notes: np.ndarray, path: str | Path, *, title: str = "",
     ax.grid(alpha=0.25)
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=80)
+    except OSError as exc:
+        raise LivernnError(f"{path}: cannot write the picture ({exc.strerror or exc})") from None
+    except ValueError as exc:  # matplotlib: "Format 'pgn' is not supported (supported formats: ...)"
+        raise LivernnError(f"{path}: {exc}") from None
+    finally:
+        plt.close(fig)
     return path

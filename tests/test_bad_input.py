@@ -65,6 +65,8 @@ def test_impossible_command_line_values_are_one_line(tmp_path, capsys, monkeypat
     monkeypatch.chdir(tmp_path)
     for argv, words in [
         (["generate", "-o", "x.mid", "--notes", "3", "--seed", "-5"], "seed must be a whole number >= 0, got -5"),
+        (["generate", "-o", str(tmp_path), "--notes", "3"], "cannot write the MIDI file (Is a directory)"),
+        (["generate", "-o", "ok.mid", "--notes", "3", "--png", "roll.pgn"], "roll.pgn: Format 'pgn' is not supported"),
         (["play", "--duration", "1", "--quiet", "--mode", "follow"],
          "--mode follow is how the voice listens: give --listen midi:NAME too"),
         (["play", "--duration", "1", "--quiet", "--out", "osc:nohost.invalid:9000"],

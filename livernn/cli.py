@@ -40,7 +40,27 @@ def _command_names(parser: argparse.ArgumentParser) -> set[str]:
     return set()
 
 
+def one_line_warnings() -> None:
+    """livernn's own warnings (``DataWarning``: a MIDI file skipped) print as one line each,
+    ``livernn: warning: skipping a.mid: not a readable MIDI file (...)``, not Python's two
+    (the warning, then the source line that raised it); others keep Python's form."""
+    import warnings
+
+    python_form = warnings.formatwarning
+    if getattr(python_form, "livernn", False):
+        return
+
+    def form(message, category, filename, lineno, line=None) -> str:
+        if category.__module__.startswith("livernn."):
+            return f"livernn: warning: {message}\n"
+        return python_form(message, category, filename, lineno, line)
+
+    form.livernn = True  # type: ignore[attr-defined]
+    warnings.formatwarning = form
+
+
 def main(argv: list[str] | None = None) -> int:
+    one_line_warnings()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

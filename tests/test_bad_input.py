@@ -124,3 +124,17 @@ def test_wrong_values_at_the_prompt_are_one_line_and_the_show_plays_on(show, tmp
         time.sleep(0.05)
     assert lead.notes_played > before  # still playing, still recording
     assert api.stop_record() == tmp_path / "set.mid" and (tmp_path / "set.mid").stat().st_size > 0
+
+
+def test_a_skipped_midi_file_is_one_warning_line(monkeypatch):
+    import warnings
+
+    from livernn.cli import one_line_warnings
+    from livernn.data import DataWarning
+
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)  # put back afterwards
+    one_line_warnings()  # what `livernn train/eval/data` do first
+    text = warnings.formatwarning(DataWarning("skipping junk/a.mid: not a readable MIDI file"), DataWarning,
+                                  __file__, 1)
+    assert text == "livernn: warning: skipping junk/a.mid: not a readable MIDI file\n"  # not 2 lines per file
+    assert "UserWarning: other" in warnings.formatwarning(UserWarning("other"), UserWarning, __file__, 1)

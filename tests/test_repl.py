@@ -107,6 +107,17 @@ def test_an_error_raised_by_the_line_just_typed_is_one_line(capsys):
     assert '"<repl-3>", line 2, in f' in capsys.readouterr().out
 
 
+def test_a_command_typed_without_its_parentheses_says_how_to_run_it(capsys):
+    ev = Evaluator({"quit": api.quit, "panic": api.panic, "f": lambda: 1})
+    run(ev, "quit")  # did nothing but print <function quit at 0x7f...>
+    assert capsys.readouterr().out == "quit is a command: type quit() to run it (help(quit) says what it takes)\n"
+    assert ev.exit_code is None
+    run(ev, "panic")
+    assert capsys.readouterr().out.startswith("panic is a command: type panic() to run it")
+    run(ev, "f")  # the performer's own function: its repr, as Python shows it
+    assert capsys.readouterr().out.startswith("<function test_a_command_typed")
+
+
 def test_a_syntax_error_names_the_input_line():
     ev = Evaluator({})
     with pytest.raises(SyntaxError) as info:

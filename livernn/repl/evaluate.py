@@ -91,7 +91,7 @@ class Evaluator:
                     value = await self._exec(expr)
                     if value is not None:
                         self.namespace["_"] = value
-                        print(repr(value), file=self._out())
+                        print(_echo(value), file=self._out())
             except SystemExit as exc:
                 self.exit_code = exc.code if isinstance(exc.code, int) else 0
             except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C: in a loop, or in an await
@@ -112,6 +112,16 @@ class Evaluator:
     def report(self, exc: BaseException) -> None:
         """Print ``exc``: one line for a LivernnError, else the user's frames and the error."""
         print(format_error(exc, self.namespace), file=self._out(), end="")
+
+
+def _echo(value: Any) -> str:
+    """What a value typed at the prompt shows: its repr, except that one of livernn's own
+    commands typed without its parentheses (``quit``, ``status``, ``panic``), which would do
+    nothing at all, says how to run it (as Python's own ``quit`` does)."""
+    if inspect.isfunction(value) and str(getattr(value, "__module__", "")).startswith("livernn."):
+        name = value.__name__
+        return f"{name} is a command: type {name}() to run it (help({name}) says what it takes)"
+    return repr(value)
 
 
 def format_error(exc: BaseException, namespace: dict[str, Any] | None = None) -> str:

@@ -118,6 +118,17 @@ def test_a_command_typed_without_its_parentheses_says_how_to_run_it(capsys):
     assert capsys.readouterr().out.startswith("<function test_a_command_typed")
 
 
+def test_a_parameter_name_assigned_at_the_top_level_says_no_voice_changed(capsys):
+    ev = Evaluator({})
+    run(ev, "scale = 'dorain'")  # set nothing and said nothing: the show played on in major
+    assert capsys.readouterr().out == ("note: scale is now just a Python variable, no voice changed; "
+                                       "to change a voice, set v.scale (v = voice('lead'))\n")
+    run(ev, "scale = 'minor'")  # once per name: a variable used on purpose is not nagged about
+    run(ev, "x = 1")
+    run(ev, "def f():\n    density = 2\n")
+    assert capsys.readouterr().out == "" and ev.namespace["scale"] == "minor"
+
+
 def test_a_syntax_error_names_the_input_line():
     ev = Evaluator({})
     with pytest.raises(SyntaxError) as info:

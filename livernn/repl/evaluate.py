@@ -56,6 +56,7 @@ class Evaluator:
         self._out = out
         self.count = 0  # inputs evaluated (tests wait on it)
         self.exit_code: int | None = None  # set when the code asked to leave (quit())
+        self._noted: set[str] = set()  # parameter names already said to be plain Python names
 
     def _register(self, source: str) -> str:
         """Give the input a file name and put its text in linecache for tracebacks/inspect."""
@@ -87,6 +88,7 @@ class Evaluator:
                 body, expr = self.compile(source)
                 if body is not None:
                     await self._exec(body)
+                    self._note_parameter_names(source)
                 if expr is not None:
                     value = await self._exec(expr)
                     if value is not None:
@@ -102,6 +104,19 @@ class Evaluator:
                 self.report(exc)
         finally:
             self.count += 1
+
+    def _note_parameter_names(self, source: str) -> None:
+        """``scale = 'dorian'`` at the top level makes a Python variable and changes no voice:
+        said once per name, with the line that does (the voice's attribute)."""
+        from livernn.engine.params import PARAM_SPECS
+
+        names = {t.id for node in ast.parse(source).body if isinstance(node, ast.Assign | ast.AnnAssign)
+                 for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                 if isinstance(t, ast.Name)}
+        for name in sorted(names & set(PARAM_SPECS) - self._noted):
+            self._noted.add(name)
+            print(f"note: {name} is now just a Python variable, no voice changed; to change a voice, "
+                  f"set v.{name} (v = voice('lead'))", file=self._out())
 
     async def _exec(self, code: CodeType) -> Any:
         result = eval(code, self.namespace)  # noqa: S307 - this is the REPL

@@ -17,7 +17,6 @@ feed's thread (livernn.controls.player) as it arrives.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -27,9 +26,8 @@ from typing import Any
 import mido
 
 from livernn.controls.bus import ControlBus
-from livernn.controls.midi_in_check import CLIENT as CHECK_CLIENT
 from livernn.controls.midi_in_check import EVERY as CHECK_EVERY
-from livernn.controls.midi_in_check import PING, InputCheck
+from livernn.controls.midi_in_check import CheckedInput, new_port, sources
 from livernn.errors import LivernnError
 
 log = logging.getLogger(__name__)
@@ -85,7 +83,7 @@ class NoteListener:
             self._observe(*note)
 
 
-class MidiIn:
+class MidiIn(CheckedInput):
     """One MIDI input port (found by part of its name, else a new virtual port).
 
     Driven through python-rtmidi directly, one client for the port's life: mido's rtmidi
@@ -108,7 +106,7 @@ class MidiIn:
                  listen_channel: int = 0, feed: Any = None) -> None:
         import rtmidi
 
-        from livernn.midi_system import API_NAMES, choose_api, jack_server_id, list_ports
+        from livernn.midi_system import API_NAMES, choose_api
 
         if not port:
             raise LivernnError("MIDI input: give a port name (or part of one)")
@@ -118,31 +116,23 @@ class MidiIn:
         self.feed = feed  # a livernn.controls.player.PlayerFeed, or None
         self.received = 0
         self.reopened = 0  # clients opened again for a restarted JACK server
-        self.healed = 0  # clients replaced because the server did not run them
-        self.last_error: str | None = None
-        self.pings = 0  # the run check's pings heard (midi_in_check)
-        self._events = 0  # everything the client handed us, pings included: proof that it runs
         self.api = choose_api()
         self.api_name = API_NAMES.get(self.api, str(self.api))
-        names = [n for n in list_ports(self.api, outputs=False) if not n.startswith(CHECK_CLIENT)]
+        names = sources(self.api)
         match = next((n for n in names if port.lower() in n.lower()), None)
         self.name = match or port
+        self.label = f"MIDI input {self.name}"
         self._virtual = match is None
         self._lock = threading.Lock()
-        self._jack = jack_server_id() if self.api == rtmidi.API_UNIX_JACK else None
         self.jack_port: str | None = None  # our port's full JACK name
-        self._retired: list[str] = []  # ports of clients replaced while their server ran
-        self._deaf = self._jack is not None and os.environ.get("LIVERNN_MIDI_IN_FAULT", "") == "deaf"
+        self._init_check()  # healed, pings, last_error: see midi_in_check.CheckedInput
         try:
             self._rt = self._open()
         except (rtmidi.SystemError, rtmidi.RtMidiError, RuntimeError, OSError, ValueError) as exc:
             raise LivernnError(
                 f"MIDI input {port!r}: cannot open ({exc}); inputs: {', '.join(names) or 'none'}"
             ) from None
-        self._check: InputCheck | None = None
-        self._heal = os.environ.get("LIVERNN_MIDI_HEAL", "1") != "0"
-        if self._jack is not None and os.environ.get("LIVERNN_MIDI_CHECK", "1") != "0":
-            self._check = self._new_check()
+        self._start_check()
         self._stop = threading.Event()
         self._watcher = None
         if self._jack is not None:
@@ -169,27 +159,10 @@ class MidiIn:
             if self.name not in ports:
                 raise ValueError(f"{self.name!r} is gone")
             rt.open_port(ports.index(self.name), name=label)
-        if self._deaf:
-            self._deaf = False
-            rt.set_callback(_drop)  # tests: as if the server never ran this client
-        else:
-            rt.set_callback(self._on_raw)
+        self._listen(rt, self._on_raw)
         if jack:
-            new = [p for p in list_ports(self.api, outputs=True)
-                   if p not in before and p.startswith("livernn-in") and p.split(":", 1)[-1] == label]
-            self.jack_port = new[0] if len(new) == 1 else None
+            self.jack_port = new_port(self.api, True, before, "livernn-in", label)
         return rt
-
-    def _new_check(self) -> InputCheck | None:
-        import rtmidi
-
-        if self.jack_port is None:
-            return None
-        try:
-            return InputCheck(self.api, self.jack_port)
-        except (rtmidi.SystemError, rtmidi.RtMidiError, RuntimeError) as exc:
-            self._say(f"MIDI input {self.name}: run check unavailable: {exc}")
-            return None
 
     def _say(self, message: str) -> None:
         """One line to the performer (the log's last resort prints it on stderr)."""
@@ -197,10 +170,8 @@ class MidiIn:
         log.warning("%s", message)
 
     def _on_raw(self, event, _data=None) -> None:
-        self._events += 1
-        if event[0] == PING:
-            self.pings += 1  # our run check's ping: not the performer's
-            return
+        if self._heard(event[0]):
+            return  # our run check's ping: not the performer's
         try:
             msg = mido.Message.from_bytes(event[0])
         except ValueError:
@@ -213,17 +184,11 @@ class MidiIn:
         from livernn.midi_system import DEAD_CLIENTS, jack_server_id
 
         every = CHECK_EVERY if self._check is not None else self.WATCH_EVERY
-        next_move = 0.0
         while not self._stop.wait(every):
             server = jack_server_id()
             with self._lock:
                 if server == self._jack:
-                    now = time.monotonic()
-                    if self._rt is not None and self._check is not None:
-                        self._run_check(now)
-                    if self._retired and now >= next_move:
-                        self._move_retired_links()
-                        next_move = now + self.WATCH_EVERY
+                    self._look(time.monotonic())
                     continue
                 if self._check is not None:
                     self._check.retire()
@@ -241,66 +206,7 @@ class MidiIn:
                     continue  # the server is still starting, or the named port is not back yet
                 self._jack = server
                 self.reopened += 1
-                if os.environ.get("LIVERNN_MIDI_CHECK", "1") != "0":
-                    self._check = self._new_check()
-
-    def _run_check(self, now: float) -> None:
-        check = self._check
-        if check is None or (not self._heal and self.last_error is not None):
-            return  # healing off and the performer told: no more check clients replaced
-        if check.step(self._events, now) != "input":
-            return
-        if not self._heal:
-            self._say(f"MIDI input {self.name}: its JACK client is not running (LIVERNN_MIDI_HEAL=0: not replaced)")
-            return
-        if self._replace_client(leave=check.mine):
-            check.follow(self.jack_port or "")
-            self._say(f"MIDI input {self.name}: its JACK client was not running; opened a new one")
-
-    def _replace_client(self, leave: str) -> bool:
-        """Open a new client for our port and retire the old one (never closed: closing a client
-        the server does not run is not known to be safe). The old port's sources are
-        connected to the new one (a named source is connected by the new client itself),
-        then taken off the old; ``leave`` (the run check's port) is only taken off. JACK
-        names the new client ``livernn-in-01``. True when the new port is up."""
-        import rtmidi
-
-        from livernn.midi_system import DEAD_CLIENTS, jack_connect, jack_connections, jack_disconnect
-
-        old, old_port = self._rt, self.jack_port
-        links = jack_connections(old_port) if old_port else []
-        try:
-            rt = self._open()
-        except (rtmidi.SystemError, rtmidi.RtMidiError, RuntimeError, ValueError):
-            self.jack_port = old_port
-            return False
-        if self.jack_port is None:
-            DEAD_CLIENTS.append(rt)
-            self.jack_port = old_port
-            return False
-        self._rt = rt
-        DEAD_CLIENTS.append(old)
-        for source in links:
-            if source != leave:
-                jack_connect(source, self.jack_port)  # before the old is left: nothing played is lost
-            if old_port:
-                jack_disconnect(source, old_port)
-        if old_port:
-            self._retired.append(old_port)
-        self.healed += 1
-        return True
-
-    def _move_retired_links(self) -> None:
-        """A patchbay that connects by name connects a retired port again (it keeps the name
-        the input had): move each such connection to the port in use."""
-        from livernn.midi_system import jack_connect, jack_connections, jack_disconnect
-
-        own = self.jack_port
-        for old in self._retired:
-            for source in jack_connections(old):
-                if own and not source.startswith(CHECK_CLIENT):
-                    jack_connect(source, own)
-                jack_disconnect(source, old)
+                self._start_check()
 
     def _on_message(self, msg: mido.Message) -> None:
         now = time.monotonic()
@@ -328,28 +234,7 @@ class MidiIn:
                 listener.note_off(msg.note, now)
 
     def close(self) -> None:
-        from livernn.midi_system import DEAD_CLIENTS, jack_server_id
-
         self._stop.set()
         if self._watcher is not None:
             self._watcher.join(2)
-        with self._lock:
-            rt, self._rt = self._rt, None
-            check, self._check = self._check, None
-        gone = self._jack is not None and jack_server_id() != self._jack
-        if check is not None and gone:
-            check.retire()
-        elif check is not None:
-            check.close()
-        if rt is None:
-            return
-        if gone:
-            DEAD_CLIENTS.append(rt)
-            return
-        rt.cancel_callback()
-        rt.close_port()
-        del rt
-
-
-def _drop(_event, _data=None) -> None:
-    """The callback of a client made deaf on purpose (``LIVERNN_MIDI_IN_FAULT=deaf``)."""
+        self._close_clients()

@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import time
 
+import numpy as np
 import pytest
 
 from livernn.controls.bus import ControlBus
 from livernn.controls.midi_in import MidiIn
-from peers import wait_for
+from peers import stop_process, wait_for
 from test_duet_jack import Player
 
 pytestmark = pytest.mark.integration
@@ -178,3 +179,117 @@ def test_with_heal_off_a_deaf_input_is_reported_once_and_kept(jack, monkeypatch,
             f"MIDI input {midi_in.name}: its JACK client is not running (LIVERNN_MIDI_HEAL=0: not replaced)"]
     finally:
         midi_in.close()
+
+
+# -- the MIDI clock in (livernn.sync.midi_clock.MidiClockIn): the same check and heal ----------
+CLOCK_BPM = 160  # the source's tempo: a tick every 15.6 ms
+BAR = 96  # ticks in a bar of 4/4: the clock-in tests' lock bound (tests/test_sync_midi.py)
+
+
+def test_a_deaf_clock_input_is_replaced_and_locks_to_the_tempo(jack, monkeypatch):
+    """The clock input's first client deaf while a source ticks into its virtual port: within
+    HEAL_WITHIN s of the open it has a new client (one line), the source's connection moved
+    to it, and from one bar after the heal the session's tempo is the source's within 0.05 BPM."""
+    from livernn.engine import Session
+    from livernn.midi_system import jack_connections
+    from test_sync_midi import play_source, start_source
+
+    monkeypatch.setenv("LIVERNN_MIDI_IN_FAULT", "deaf")
+    tag = time.monotonic_ns() % 10000
+    proc = start_source(f"deafclk{tag}", f"{CLOCK_BPM}:12")
+    opened = time.monotonic()
+    session = Session(bpm=100, clock=f"midi:lvdeafclk{tag}")
+    try:
+        with session:
+            source = session.band.source
+            old_port = source.jack_port
+            said: list[tuple[float, str]] = []
+            session.on("error", lambda line: said.append((time.monotonic(), line)))
+            jack.connect(jack.wait_port(f"deafclk{tag}:out"), jack.wait_port(f":lvdeafclk{tag}"))
+            ticks, samples = play_source(proc, session, wait=False)
+            status = session.status()["clock"]
+            links = jack_connections(old_port), jack_connections(source.jack_port), source._check.mine
+    finally:
+        stop_process(proc)
+    assert source.healed == 1 and said, (source.healed, source.last_error)
+    lines = [line for _, line in said]
+    assert lines == [f"MIDI clock in lvdeafclk{tag}: its JACK client was not running; opened a new one"], lines
+    healed_at = said[0][0]
+    print(f"healed {healed_at - opened:.2f} s after the open; heard {source.ticks} of {len(ticks)} ticks")
+    assert healed_at - opened < HEAL_WITHIN, healed_at - opened
+    # The first ticks went into the deaf client (the new one follows from before the line is
+    # said: 50 ms for its connections), and every tick sent from the heal on was heard.
+    sent_after = [sum(t >= healed_at + dt for t, _ in ticks) for dt in (-0.05, SETTLE)]
+    assert sent_after[1] <= source.ticks <= sent_after[0] < len(ticks), (source.ticks, sent_after, len(ticks))
+    k = next(i for i, (t, _) in enumerate(ticks) if t >= healed_at)
+    after = [bpm for _, bpm in samples[k + BAR:]]
+    error = max(abs(b - CLOCK_BPM) for b in after)
+    print(f"tempo from a bar after the heal: {len(after)} ticks, off by {error:.4f} BPM at most")
+    assert len(after) >= BAR and error < 0.05, (len(after), error, healed_at - opened)
+    assert status["tempo"] is not None and abs(status["tempo"] - CLOCK_BPM) < 0.05, status
+    # The new port took the old one's place: the source (and the ping client) feed it alone.
+    assert source.jack_port != old_port and old_port is not None
+    assert links[0] == [] and sorted(links[1]) == sorted([f"deafclk{tag}:out", links[2]]), links
+
+
+def test_a_healthy_clock_input_is_never_replaced_and_0xfd_leaves_the_tempo(jack, caplog):
+    """No false heal: a clock input on a named source keeps its client and ping client through
+    a silence, the clock and a silence; the pings come back in the silences only. The source
+    sends 0xFD halfway between its ticks (what a ping looks like): every tick is heard, the
+    tempo is the source's within 0.05 BPM from bar 2 and its beats land on whole engine beats
+    (p99 under 2 ms), as in tests/test_sync_midi.py."""
+    from livernn.engine import Session
+    from test_sync_midi import phase_ms, play_source, start_source
+
+    name = f"calmclk{time.monotonic_ns() % 10000}"
+    proc = start_source(name, f"{CLOCK_BPM}:8", "fd")
+    session = Session(bpm=100, clock=f"midi:{name}")
+    try:
+        with session:
+            source = session.band.source
+            time.sleep(0.7)
+            before = source.pings
+            ticks, samples = play_source(proc, session)
+            time.sleep(0.05)  # the last 0xFD, sent after the last tick
+            during = source.pings - before
+            time.sleep(0.7)
+            after = source.pings - before - during
+            errors = list(session.errors)
+            check = source._check
+    finally:
+        stop_process(proc)
+    assert before >= 3 and after >= 3, (before, after)  # a ping a 0.1 s look in the silences
+    assert 0 <= during - len(ticks) <= 2, (during, len(ticks))  # the source's 0xFD, hardly a ping
+    assert source.healed == 0 and check is not None and check.replaced == 0
+    assert errors == [], errors
+    assert source.ticks == len(ticks)
+    tempo = [bpm for _, bpm in samples[BAR:]]
+    assert max(abs(b - CLOCK_BPM) for b in tempo) < 0.05, max(abs(b - CLOCK_BPM) for b in tempo)
+    phase = phase_ms(samples[BAR::24], CLOCK_BPM)
+    print(f"pings {before}/{during}/{after}; phase p99 {np.percentile(phase, 99):.3f} ms")
+    assert np.percentile(phase, 99) < 2.0, phase
+
+
+def test_the_clock_input_keeps_the_switches(jack, monkeypatch):
+    """``LIVERNN_MIDI_HEAL=0``: a deaf clock input is said once and kept;
+    ``LIVERNN_MIDI_CHECK=0``: no ping client at all."""
+    from livernn.engine import Session
+    from livernn.midi_system import list_ports
+
+    monkeypatch.setenv("LIVERNN_MIDI_IN_FAULT", "deaf")
+    monkeypatch.setenv("LIVERNN_MIDI_HEAL", "0")
+    name = f"lvkeptclk{time.monotonic_ns() % 10000}"
+    with Session(bpm=100, clock=f"midi:{name}") as session:
+        source = session.band.source
+        wait_for(lambda: source.last_error is not None, HEAL_WITHIN, "the deaf clock input to be reported")
+        time.sleep(1.0)
+        assert source.healed == 0
+        assert session.errors == [
+            f"MIDI clock in {name}: its JACK client is not running (LIVERNN_MIDI_HEAL=0: not replaced)"]
+    monkeypatch.setenv("LIVERNN_MIDI_CHECK", "0")
+    pings = set(list_ports(source.api, outputs=False))
+    with Session(bpm=100, clock=f"midi:{name}x") as session:
+        source = session.band.source
+        time.sleep(0.3)
+        assert source._check is None and source.pings == 0
+        assert set(list_ports(source.api, outputs=False)) == pings

@@ -22,6 +22,17 @@ Phase: Start = beat 0 at the first tick after it; Song Position Pointer (16ths) 
 beat of the next Continue; Stop holds the transport (the session's voices stop; the clock
 keeps the last tempo). A clock that goes missing (no tick for ``MISSING`` s while running)
 keeps the last tempo, and says so once.
+
+Run check (JACK): the clock's client is checked and healed as a MIDI input's is
+(``livernn.controls.midi_in_check``): after each 0.1 s in which it heard nothing, a ping
+client sends ``0xFD`` into its port, and a client found deaf is replaced, its sources moved
+to the new port, with one line through ``report``. There are no pings while the clock
+ticks; a ping (or any 0xFD) adds its delta to the time stamps and is otherwise ignored. The
+new client's messages start a new time base (rtmidi's first delta is 0), so the fit starts
+again from its ticks (a hard follow): the ticks that went into the deaf client are lost,
+as a clock joined while running, the beat follows from the first tick heard. The same
+switches as an input's: ``LIVERNN_MIDI_HEAL=0``, ``LIVERNN_MIDI_CHECK=0``,
+``LIVERNN_MIDI_IN_FAULT=deaf``.
 """
 
 from __future__ import annotations
@@ -33,6 +44,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from livernn.controls.midi_in_check import EVERY as CHECK_EVERY
+from livernn.controls.midi_in_check import CheckedInput, new_port, sources
 from livernn.errors import LivernnError
 
 PPQ = 24
@@ -110,38 +123,39 @@ class TempoFilter:
         return None if guess is None or self.period is None else (guess, self.period)
 
 
-class MidiClockIn:
+class MidiClockIn(CheckedInput):
     """A clock source following MIDI clock on a named input port."""
 
     def __init__(self, port: str, report: Callable[[str], None],
                  on_transport: Callable[[bool], None] | None = None) -> None:
         import rtmidi
 
-        from livernn.midi_system import API_NAMES, choose_api, list_ports, quiet_stderr
+        from livernn.midi_system import API_NAMES, choose_api
 
         if not port or any(c in port for c in "\n\0"):
             raise LivernnError(f"MIDI clock in: give a port name, got {port!r}")
         self.report = report
         self.on_transport = on_transport
         self.api = choose_api()
-        names = list_ports(self.api, outputs=False)  # ports we receive from: a source's output
+        names = sources(self.api)  # ports we receive from: a source's output
         match = next((n for n in names if port.lower() in n.lower()), None)
         self.port = match or port
+        self._virtual = match is None
         self.name = f"midi:{port}"
+        self.label = f"MIDI clock in {self.port}"
+        self._clock = None
+        self._lock = threading.Lock()
+        self.jack_port: str | None = None  # our port's full JACK name
+        self._listening = False  # started: a new client listens at once
+        self._serial = 0  # the number of the newest client's callback (its rtmidi data)
+        self._current = -1  # the number of the client in use: another's messages are dropped
+        self._init_check()  # healed, pings, last_error: see midi_in_check.CheckedInput
         try:
-            with quiet_stderr():
-                self._in = rtmidi.MidiIn(self.api, name="livernn-clock", queue_size_limit=4096)
-            self._in.ignore_types(sysex=True, timing=False, active_sense=True)
-            if match is None:
-                self._in.open_virtual_port(port)
-            else:
-                self._in.open_port(self._in.get_ports().index(match), name="clock")
+            self._rt = self._open()
         except (rtmidi.SystemError, rtmidi.RtMidiError, RuntimeError, ValueError) as exc:
             raise LivernnError(f"MIDI clock in {port!r}: cannot open on "
                                f"{API_NAMES.get(self.api, self.api)} ({exc})") from None
         self.filter = TempoFilter()
-        self._clock = None
-        self._lock = threading.Lock()
         self._stamp = 0.0  # sum of rtmidi's deltas
         self._offset: float | None = None  # monotonic - stamp (the smallest seen)
         self.running = False
@@ -153,17 +167,58 @@ class MidiClockIn:
         self.ticks = 0
         self.locked_at: float | None = None
         self._stop = threading.Event()
-        self._watch: threading.Thread | None = None
+        self._watcher: threading.Thread | None = None
+
+    def _open(self):
+        """A new client with our port (virtual, or connected to the source); on JACK
+        ``jack_port`` becomes its port's full name. Once started, it listens at once."""
+        import rtmidi
+
+        from livernn.midi_system import list_ports, quiet_stderr
+
+        jack = self.api == rtmidi.API_UNIX_JACK
+        before = set(list_ports(self.api, outputs=True)) if jack else set()
+        with quiet_stderr():
+            rt = rtmidi.MidiIn(self.api, name="livernn-clock", queue_size_limit=4096)
+        rt.ignore_types(sysex=True, timing=False, active_sense=True)
+        label = self.port if self._virtual else "clock"
+        if self._virtual:
+            rt.open_virtual_port(self.port)
+        else:
+            rt.open_port(rt.get_ports().index(self.port), name=label)
+        if jack:
+            self.jack_port = new_port(self.api, True, before, "livernn-clock", label)
+        if self._listening:  # a replacement, once started
+            self._serial += 1
+            self._listen(rt, self._on_message, self._serial)
+        return rt
+
+    def _use(self, rt) -> None:
+        """Follow ``rt`` (the newest client) from now on, from a new time base and fit."""
+        with self._lock:
+            self._rt = rt
+            self._current = self._serial
+            self._stamp, self._offset = 0.0, None
+            self.filter.reset()
+            self._hard = True
+
+    def _say(self, message: str) -> None:
+        self.last_error = message
+        self.report(message)
 
     # -- the port's thread -----------------------------------------------------------
-    def _on_message(self, event, _data=None) -> None:
+    def _on_message(self, event, serial=None) -> None:
         message, delta = event
         now = time.monotonic()
         with self._lock:
-            self._stamp += delta
+            if serial != self._current:
+                return  # a client replaced (or one not yet in use): its deltas are another time base
+            self._stamp += delta  # a ping's too: its delta is time that passed
             offset = now - self._stamp
             if self._offset is None or offset < self._offset:
                 self._offset = offset
+            if self._heard(message):
+                return  # the run check's ping (livernn.controls.midi_in_check)
             t = self._stamp + self._offset
             status = message[0] if message else 0
             if status == TICK:
@@ -212,8 +267,12 @@ class MidiClockIn:
         self._clock.follow(t_fit, k / PPQ, 60.0 / (PPQ * period), hard=self._hard)
         self._hard = False
 
-    def _watch_missing(self) -> None:
-        while not self._stop.wait(0.1):
+    def _watch(self) -> None:
+        from livernn.midi_system import jack_server_id
+
+        while not self._stop.wait(CHECK_EVERY):
+            if self._check is not None and jack_server_id() == self._jack:
+                self._look(time.monotonic())
             last = self._last_tick
             if self.running and last is not None and not self.missing and time.monotonic() - last > MISSING:
                 self.missing = True
@@ -227,10 +286,14 @@ class MidiClockIn:
 
     def start(self, clock) -> None:
         self._clock = clock
-        self._in.set_callback(self._on_message)
-        if self._watch is None:
-            self._watch = threading.Thread(target=self._watch_missing, name="livernn-clock-in", daemon=True)
-            self._watch.start()
+        self._listening = True
+        self._serial += 1
+        self._listen(self._rt, self._on_message, self._serial)
+        self._use(self._rt)
+        if self._watcher is None:
+            self._start_check()
+            self._watcher = threading.Thread(target=self._watch, name="livernn-clock-in", daemon=True)
+            self._watcher.start()
 
     def set_tempo(self, bpm: float) -> None:
         raise LivernnError(f"the tempo follows the MIDI clock on {self.port}; sync('internal') to set it here")
@@ -242,10 +305,9 @@ class MidiClockIn:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._watch is not None:
-            self._watch.join(1.0)
+        if self._watcher is not None:
+            self._watcher.join(1.0)
         try:
-            self._in.cancel_callback()
-            self._in.close_port()
-        except Exception:  # a dead JACK server: nothing left to close
+            self._close_clients()  # kept unclosed where the JACK server is gone
+        except Exception:  # nothing left to close
             pass

@@ -177,6 +177,10 @@ def find_patch(spec: str | os.PathLike[str]) -> Path:
             if (folder / f"{name}.toml").is_file():
                 return folder / f"{name}.toml"
         raise LivernnError(str(unknown("patch", name, patch_names())))
+    if path.is_dir():  # `livernn perform patches/`: say which files are there
+        found = sorted(p.name for p in path.glob("*.toml"))
+        listed = ", ".join(found[:8]) + (", …" if len(found) > 8 else "")
+        raise LivernnError(f"{path}: a folder, not a patch file" + (f"; it has {listed}" if found else ""))
     raise LivernnError(f"{path}: no such patch file")
 
 

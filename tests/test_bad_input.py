@@ -61,9 +61,13 @@ def test_a_broken_training_recipe_is_one_line(tmp_path):
     assert load_recipe(None, {"train.lr": 1, "train.epochs": 2}).train.lr == 1  # an int where a float goes
 
 
-def test_impossible_command_line_values_are_one_line(tmp_path, capsys, monkeypatch):
+def test_impossible_command_line_values_are_one_line(repo, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for argv, words in [
+        (["perform", str(repo / "patches")], "patches: a folder, not a patch file; it has band.toml, demo.toml"),
+        (["play", str(repo / "patches" / "demo.toml"), "--duration", "1", "--quiet"],
+         "not a livernn model (expected a directory with model.safetensors and config.json); "
+         "a patch plays with: livernn perform"),
         (["generate", "-o", "x.mid", "--notes", "3", "--seed", "-5"], "seed must be a whole number >= 0, got -5"),
         (["generate", "-o", str(tmp_path), "--notes", "3"], "cannot write the MIDI file (Is a directory)"),
         (["generate", "-o", "ok.mid", "--notes", "3", "--png", "roll.pgn"], "roll.pgn: Format 'pgn' is not supported"),

@@ -75,7 +75,8 @@ def model_files(path: str | Path) -> tuple[Path, Path]:
         return p, p.with_name(CONFIG_FILE)
     if not p.exists():
         raise ModelError(f"{p}: no such model (give a directory with {WEIGHTS_FILE} and {CONFIG_FILE})")
-    raise ModelError(f"{p}: not a livernn model (expected a directory with {WEIGHTS_FILE} and {CONFIG_FILE})")
+    hint = f"; a patch plays with: livernn perform {p}" if p.suffix == ".toml" else ""  # `livernn play demo.toml`
+    raise ModelError(f"{p}: not a livernn model (expected a directory with {WEIGHTS_FILE} and {CONFIG_FILE}){hint}")
 
 
 def read_config(path: Path) -> tuple[ModelConfig, dict]:

@@ -142,3 +142,29 @@ def test_a_skipped_midi_file_is_one_warning_line(monkeypatch):
                                   __file__, 1)
     assert text == "livernn: warning: skipping junk/a.mid: not a readable MIDI file\n"  # not 2 lines per file
     assert "UserWarning: other" in warnings.formatwarning(UserWarning("other"), UserWarning, __file__, 1)
+
+
+def test_running_the_show_again_keeps_the_earlier_take(tmp_path, capsys):
+    import mido
+
+    from livernn.outputs.recorder import FileRecorder
+
+    def take(pitch: int | None) -> None:
+        recorder = FileRecorder(tmp_path / "set.mid", 120.0)
+        if pitch is not None:
+            recorder.note_on(1, pitch, 100, recorder.start)
+            recorder.note_off(1, pitch, recorder.start + 0.5)
+        recorder.close()
+
+    def pitches(name: str) -> list[int]:
+        return [m.note for m in mido.MidiFile(tmp_path / name).tracks[0] if m.type == "note_on" and m.velocity]
+
+    take(60)  # last night's set
+    take(62)  # the same patch run again the morning after: it replaced the set at its first save
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].endswith("set.mid held an earlier recording; kept it as set-1.mid"), err
+    take(64)
+    assert (pitches("set-1.mid"), pitches("set-2.mid"), pitches("set.mid")) == ([60], [62], [64])
+    take(None)  # moves the third take aside too...
+    take(None)  # ...but a recording with no notes is simply replaced, not numbered
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["set-1.mid", "set-2.mid", "set-3.mid", "set.mid"]

@@ -6,12 +6,13 @@ reference the timing measurements compare against. The file is written with mido
 tempo (the session's when recording started), so beats line up until the tempo changes;
 times in seconds are exact either way. ``maintain`` rewrites it every few seconds, so a
 crash loses little; a disk error stops the recording with a one-line message and the
-show plays on.
+show plays on. A recording already at the path is moved to ``NAME-1.mid`` first.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -22,6 +23,31 @@ from livernn.outputs.base import MidiBytesOutput, OutputKind
 
 TICKS_PER_BEAT = 960
 SAVE_EVERY = 5.0
+
+
+def keep_earlier_take(path: Path) -> Path | None:
+    """A recording with notes already at ``path`` (last night's set, recorded by the same
+    patch) is moved to the first free ``NAME-1.mid``, ``NAME-2.mid``, ... and said in one line,
+    so running the show again never loses a take; returns where it went. A file with no notes
+    is simply replaced; one that is not MIDI at all is kept too."""
+    if not path.is_file():
+        return None
+    try:
+        if not any(m.type == "note_on" and m.velocity for track in mido.MidiFile(str(path)).tracks
+                   for m in track):
+            return None
+    except (OSError, EOFError, ValueError, KeyError, IndexError):
+        pass  # not a MIDI file we can read: not ours to replace either
+    n = 1
+    while (kept := path.with_name(f"{path.stem}-{n}{path.suffix}")).exists():
+        n += 1
+    try:
+        os.replace(path, kept)
+    except OSError as exc:
+        raise LivernnError(f"{path} holds an earlier recording that could not be moved aside "
+                           f"({exc.strerror or exc}); record to another name") from None
+    print(f"livernn: {path} held an earlier recording; kept it as {kept.name}", file=sys.stderr)
+    return kept
 
 
 class FileRecorder(MidiBytesOutput):
@@ -40,6 +66,7 @@ class FileRecorder(MidiBytesOutput):
         self._open: set[tuple[int, int]] = set()
         self._saved_count = -1
         self._last_save = time.monotonic()
+        self.kept = keep_earlier_take(self.path)
         self.save()  # fail now, not at the end of the show, if the path is unwritable
 
     def _send(self, data: list[int], t: float) -> None:

@@ -114,6 +114,8 @@ BROKEN = [
      ["mappings[0].source", "bus names are dotted, with no ':'", "got 'midi:cc1'"]),
     ("midi source with no channel", ('source = "clock.bar"', 'source = "midi.cc.74"'), 33,
      ["triggers[0].source", "midi.cc.CHANNEL.CONTROL", "got 'midi.cc.74'"]),
+    ("misspelt output type", ('type = "file"', 'type = "fiel"'), 10,
+     ["outputs.rec.type", "'fiel' is not allowed; did you mean 'file'? allowed: midi, osc"]),
     ("misspelt action", ('action = "scene"', 'action = "scnee"'), 35,
      ["triggers[0].action", "no action 'scnee'; did you mean 'scene'?"]),
     ("misspelt lfo shape", ('name = "sweep"\npoints = [[0, 0.5], [16, 1.5]]',

@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from livernn.errors import kind_of
+from livernn.errors import kind_of, nearest
 from livernn.patch.lines import KeyLines
 
 
@@ -61,7 +61,9 @@ class Checker:
             self.bad(path, f"must be a string, got {kind_of(value)}")
             return None
         if choices is not None and value not in choices:
-            self.bad(path, f"{value!r} is not allowed; allowed: {', '.join(choices) or 'none defined'}")
+            guess = nearest(value, choices)  # type = "fiel": did you mean 'file'?
+            self.bad(path, f"{value!r} is not allowed" + (f"; did you mean {guess!r}?" if guess else ";")
+                     + f" allowed: {', '.join(choices) or 'none defined'}")
             return None
         return value
 

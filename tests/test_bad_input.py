@@ -168,3 +168,11 @@ def test_running_the_show_again_keeps_the_earlier_take(tmp_path, capsys):
     take(None)  # moves the third take aside too...
     take(None)  # ...but a recording with no notes is simply replaced, not numbered
     assert sorted(p.name for p in tmp_path.iterdir()) == ["set-1.mid", "set-2.mid", "set-3.mid", "set.mid"]
+
+
+def test_use_with_a_model_name_is_one_line_and_the_show_plays_on(show):
+    session, synth = show
+    lead = api.voice("lead", out=synth)
+    with pytest.raises(LivernnError, match=r"use takes a Session .*got a string; a model plays on a voice"):
+        api.use("folk")  # took the string as the session: every call after it (quit() too) failed
+    assert api.session() is session and api.voice("lead") is lead and session.playing

@@ -10,7 +10,7 @@ from __future__ import annotations
 import atexit
 from typing import TYPE_CHECKING, Any
 
-from livernn.errors import unknown
+from livernn.errors import LivernnError, kind_of, unknown
 
 if TYPE_CHECKING:  # completion and mypy see the real types; importing stays lazy
     from livernn.controls.runtime import ControlRuntime
@@ -45,6 +45,9 @@ def use(new_session: Session, runtime: ControlRuntime | None = None, show: Show 
     ``show`` is the patch's Show, whose OSC and MIDI inputs ``patch()`` and ``status()``
     then count as open (its inputs stay the show's to open and close).
     """
+    if new_session is not None and not hasattr(new_session, "voices"):  # use('folk'): every call after failed
+        raise LivernnError(f"use takes a Session (a show built from a patch), got {kind_of(new_session)}; "
+                           "a model plays on a voice: voice('lead', 'folk') or swap(v, 'folk')")
     _state.update(session=new_session, runtime=runtime, show=show, solo=None)
     return new_session
 

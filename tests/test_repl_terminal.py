@@ -118,7 +118,8 @@ def test_a_performer_session_in_a_real_terminal(terminal, probe, tmp_path, capsy
     t.keys("Enter")
     t.type("lead.temperature = 9", "error: temperature must be in 0.05..5, got 9")
     t.type("lead.temperature", "1.3")
-    t.type("1/0", "ZeroDivisionError: division by zero")
+    t.type("1/0", "ZeroDivisionError: division by zero")  # the line itself raised: no traceback
+    t.type("(lambda: 1/0)()", "Traceback (your code)")  # raised inside: the user's frames only
     assert 'File "<repl-' in t.screen() and "site-packages" not in t.screen()
     t.type("status()", "params (not default)")
     assert "temperature=1.3" in t.screen()
@@ -197,6 +198,18 @@ def test_a_stop_signal_or_a_closed_terminal_ends_every_note_and_writes_the_recor
     ons = [m for m in midi.tracks[0] if m.type == "note_on" and m.velocity > 0]
     offs = [m for m in midi.tracks[0] if m.type == "note_off" or (m.type == "note_on" and m.velocity == 0)]
     assert len(ons) >= 6 and len(ons) == len(offs)
+    # The recording has what the synth heard, the last notes too: a note the MIDI sender
+    # already had (50 ms ahead) when the show stopped sounds, and was left out of the file
+    # (caught here once in some 60 runs: a chord's two notes of one pitch, 11 recorded for 12
+    # heard); test_engine_midi's ..._when_the_show_panics_or_stops_... makes it on purpose.
+    seconds, recorded = 0.0, []
+    for m in midi:
+        seconds += m.time
+        if m.type == "note_on" and m.velocity > 0:
+            recorded.append((seconds, m.channel, m.note))
+    arrived = arrived_onsets(probe)
+    zero = min(t for t, _, _ in arrived) - recorded[0][0]  # file time on the probe's clock, roughly
+    pair_onsets([(t + zero, ch, pitch) for t, ch, pitch in recorded], arrived)  # none missing, none extra
     if how == "closed-terminal-no-SIGHUP":
         wait_for(EXIT_FILE.exists, 15, "the pane's shell to write livernn's exit code")
         assert EXIT_FILE.read_text().strip() == "129"  # a closed terminal, as if by SIGHUP

@@ -66,6 +66,7 @@ class Note:
     outputs: tuple[Output, ...]
     epoch: int = 0  # which of the voice's models made it (a swap starts a new epoch)
     cancelled: bool = False  # ended before it started: its note-on is never sent
+    sent: bool = False  # an output has had its note-on (maybe handed over early); it will sound
 
 
 class Scheduler:
@@ -139,11 +140,12 @@ class Scheduler:
                 if note.t_on < t:
                     note.t_off = t
                     targets = note.outputs
-                elif any(self._open.get((o, note.channel, note.pitch)) is note for o in note.outputs):
+                elif note.sent:
                     # An output already has its note-on (handed over early): it will sound,
                     # so it sounds everywhere, for a millisecond. Cancelling it for the rest
                     # left the recording short of notes the synth played (293 arrived for
-                    # 288 recorded, issue 12).
+                    # 288 recorded, issue 12). ``sent``, not the open-note registry: a note
+                    # of the same pitch handed over after it has taken its place there.
                     note.t_off = note.t_on + 1e-3
                     targets = note.outputs
                 else:
@@ -166,10 +168,11 @@ class Scheduler:
             # process, a timestamped bundle) sounds whatever happens here, so its outputs
             # that have not had it yet, the recorder among them, get it now and end it below
             # with the rest: what is recorded is what was sent. Dropped instead, a show
-            # stopped or panicked with a note at the sender lost it from the recording.
-            handed = {id(note) for note in self._open.values()}
+            # stopped or panicked with a note at the sender lost it from the recording. (Not
+            # the open-note registry's notes: a chord's two notes of one pitch are both sent,
+            # and the second takes the first's place there: 11 recorded for 12 heard.)
             for item in sorted(self._heap):
-                if item[2] == ON and id(item[3]) in handed:
+                if item[2] == ON and item[3].sent:
                     self._dispatch(ON, item[3], item[4])
             for item in self._heap:
                 item[3].cancelled = True
@@ -231,6 +234,7 @@ class Scheduler:
         if kind == ON:
             if note.cancelled:
                 return
+            note.sent = True
             previous = self._open.get(key)
             if previous is not None:  # same pitch retriggered: end the older note first
                 self._call(out, out.note_off, note.channel, note.pitch, note.t_on + shift)

@@ -115,6 +115,11 @@ def test_wrong_values_at_the_prompt_are_one_line_and_the_show_plays_on(show, tmp
         # a source nothing publishes: the mapping would never move anything
         (lambda: api.patch("midi:cc1", "lead.temperature"), "patch source: bus names are dotted, with no ':'"),
         (lambda: api.patch("midi.cc1", "lead.temperature"), "a MIDI source is midi.cc.CHANNEL.CONTROL"),
+        (lambda: api.offset(synth, 10**400), "ms, got 1000000000...00000000000"),
+        (lambda: api.tempo(True), "tempo must be a number of BPM, got True"),  # was tempo 1
+        (lambda: api.osc(9000), "OSC host must be a name or address like '127.0.0.1', got an integer"),
+        # listen(v) alone stops listening: with a mode and no source it stopped, silently
+        (lambda: api.listen(lead, mode="follow"), "listen: give what to listen to"),
     ]
     for call, words in bad:
         with pytest.raises(LivernnError) as info:

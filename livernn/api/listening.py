@@ -34,7 +34,7 @@ def _player_feed() -> PlayerFeed:
     return feed
 
 
-def listen(v: Any, source: MidiIn | OscIn | None = None, mode: str = "answer", channel: int = 0,
+def listen(v: Any, source: MidiIn | OscIn | None = None, mode: str | None = None, channel: int = 0,
            **options: Any) -> Listening | None:
     """Make a voice play with a human: ``listen(v, midi_in("keys"), mode="follow")``.
 
@@ -48,6 +48,9 @@ def listen(v: Any, source: MidiIn | OscIn | None = None, mode: str = "answer", c
     Options: livernn.engine.listen.ListenOptions. Returns the policy (``.status()``)."""
     from livernn.engine.listen import attach, detach, listen_options
 
+    if source is None and (mode is not None or channel or options):  # would stop listening, silently
+        raise LivernnError("listen: give what to listen to, listen(v, midi_in('keys'), ...) or "
+                           "listen(v, listen_osc(), ...); listen(v) alone stops listening")
     voice_ = _voice(v)
     feed = _player_feed()
     for policy in feed.players:
@@ -58,7 +61,7 @@ def listen(v: Any, source: MidiIn | OscIn | None = None, mode: str = "answer", c
         return None
     if not isinstance(channel, int) or not 0 <= channel <= 16:
         raise LivernnError(f"listen channel must be 0 (any) or 1..16, got {channel!r}")
-    policy = attach(voice_, listen_options(mode, **options))
+    policy = attach(voice_, listen_options(mode or "answer", **options))
     if hasattr(source, "feed"):
         source.feed = feed
     elif callable(getattr(source, "on", None)):

@@ -15,11 +15,12 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Any
 
-from livernn.errors import LivernnError, unknown
+from livernn.errors import LivernnError, shown, unknown
 
 TEMPO_STEP = 0.05  # BPM: smaller changes of a followed tempo are not announced
 START_AHEAD = 0.08  # seconds: a clock out starts on the first whole beat after this
@@ -116,10 +117,12 @@ class Band:
         try:
             value = float(ms)
         except (TypeError, ValueError):
-            raise LivernnError(f"an output offset is a number of ms, got {ms!r}") from None
+            raise LivernnError(f"an output offset is a number of ms, got {shown(ms)}") from None
+        except OverflowError:  # 10**400: out of range like inf
+            value = math.inf
         low = max(OFFSET_MIN_MS, -500.0 * self.session.lookahead)
         if not low <= value <= OFFSET_MAX_MS:
-            raise LivernnError(f"offset of output {name} must be {low:g}..{OFFSET_MAX_MS:g} ms, got {ms!r}")
+            raise LivernnError(f"offset of output {name} must be {low:g}..{OFFSET_MAX_MS:g} ms, got {shown(ms)}")
         scheduler = self.session.scheduler
         offsets = dict(scheduler.offsets)
         if value:

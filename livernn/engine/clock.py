@@ -45,6 +45,8 @@ SLEW_MAX = 0.5  # at most +-50 % of the tempo while slewing
 
 
 def check_bpm(bpm: float) -> float:
+    if isinstance(bpm, bool):  # tempo(True) is no tempo (float(True) is 1.0)
+        raise LivernnError(f"tempo must be a number of BPM, got {bpm!r}")
     try:
         value = float(bpm)
     except (TypeError, ValueError):

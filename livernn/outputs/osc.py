@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from livernn.errors import LivernnError
+from livernn.errors import LivernnError, kind_of
 from livernn.outputs.base import Output, OutputKind
 
 IMMEDIATELY = 1
@@ -51,6 +51,8 @@ def parse_address(host: str, port: int | str) -> tuple[str, int]:
         raise LivernnError(f"OSC port must be a number 1..65535, got {port!r}")
     if not host:
         raise LivernnError("OSC host is empty")
+    if not isinstance(host, str):  # osc(9000) for osc('127.0.0.1', 9000)
+        raise LivernnError(f"OSC host must be a name or address like '127.0.0.1', got {kind_of(host)}")
     return host, number
 
 

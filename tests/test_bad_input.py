@@ -120,6 +120,10 @@ def test_wrong_values_at_the_prompt_are_one_line_and_the_show_plays_on(show, tmp
         (lambda: api.osc(9000), "OSC host must be a name or address like '127.0.0.1', got an integer"),
         # listen(v) alone stops listening: with a mode and no source it stopped, silently
         (lambda: api.listen(lead, mode="follow"), "listen: give what to listen to"),
+        # refused at once (the swap's Future failed later, on the loader thread), naming what works
+        (lambda: api.swap(lead, 42), "a model is a name like 'folk', a path or what load() returned, "
+                                     "got an integer (42)"),
+        (lambda: api.voice("lead", model=[1]), "a model is a name like 'folk'"),
     ]
     for call, words in bad:
         with pytest.raises(LivernnError) as info:

@@ -33,7 +33,7 @@ from livernn.engine.scheduler import (
     set_switch_interval,
 )
 from livernn.engine.voice import ModelLike, SwapPlan, Voice
-from livernn.errors import LivernnError
+from livernn.errors import LivernnError, kind_of, shown
 from livernn.outputs.base import Output
 
 if TYPE_CHECKING:
@@ -227,9 +227,16 @@ class Session:
             return load_model(default_model_path())
         if isinstance(model, (str, Path)):
             return load_model(model)
-        if not callable(getattr(model, "generator", None)):
-            raise LivernnError(f"a model must be a path or a loaded model, got {model!r}")
+        Session.check_model(model)
         return model
+
+    @staticmethod
+    def check_model(model: object) -> None:
+        """Refuse, in one line, what cannot be a model before anything loads or swaps."""
+        if model is None or isinstance(model, (str, Path)) or callable(getattr(model, "generator", None)):
+            return
+        raise LivernnError(f"a model is a name like 'folk', a path or what load() returned, "
+                           f"got {kind_of(model)} ({shown(model)})")
 
     def add_voice(self, name: str, model: str | Path | ModelLike | None = None,
                   outputs: Iterable[str | Output] | None = None, channel: int = 1, seed: int | None = None,
@@ -269,6 +276,9 @@ class Session:
             raise LivernnError(f"swap at must be one of {', '.join(SWAP_AT)}, got {at!r}")
         if policy not in SWAP_POLICIES:
             raise LivernnError(f"swap policy must be one of {', '.join(SWAP_POLICIES)}, got {policy!r}")
+        if model is None:
+            raise LivernnError("swap needs a model: a name like 'folk', a path or what load() returned")
+        self.check_model(model)  # at once, not after the swap has started
         future: Future = Future()
         if self._loader is None:
             self._loader = ThreadPoolExecutor(1, thread_name_prefix="livernn-load")

@@ -182,7 +182,7 @@ def test_with_heal_off_a_deaf_input_is_reported_once_and_kept(jack, monkeypatch,
 
 
 # -- the MIDI clock in (livernn.sync.midi_clock.MidiClockIn): the same check and heal ----------
-CLOCK_BPM = 160  # the source's tempo: a tick every 15.6 ms
+CLOCK_BPM = 133  # the source's tempo (tests/test_sync_midi.py's): a tick every 18.8 ms
 BAR = 96  # ticks in a bar of 4/4: the clock-in tests' lock bound (tests/test_sync_midi.py)
 
 
@@ -206,7 +206,7 @@ def test_a_deaf_clock_input_is_replaced_and_locks_to_the_tempo(jack, monkeypatch
             said: list[tuple[float, str]] = []
             session.on("error", lambda line: said.append((time.monotonic(), line)))
             jack.connect(jack.wait_port(f"deafclk{tag}:out"), jack.wait_port(f":lvdeafclk{tag}"))
-            ticks, samples = play_source(proc, session, wait=False)
+            ticks, samples, _ = play_source(proc, session, wait=False)
             status = session.status()["clock"]
             links = jack_connections(old_port), jack_connections(source.jack_port), source._check.mine
     finally:
@@ -218,8 +218,8 @@ def test_a_deaf_clock_input_is_replaced_and_locks_to_the_tempo(jack, monkeypatch
     print(f"healed {healed_at - opened:.2f} s after the open; heard {source.ticks} of {len(ticks)} ticks")
     assert healed_at - opened < HEAL_WITHIN, healed_at - opened
     # The first ticks went into the deaf client (the new one follows from before the line is
-    # said: 50 ms for its connections), and every tick sent from the heal on was heard.
-    sent_after = [sum(t >= healed_at + dt for t, _ in ticks) for dt in (-0.05, SETTLE)]
+    # said: 250 ms for its connections at load 6), and every tick sent from the heal on was heard.
+    sent_after = [sum(t >= healed_at + dt for t, _ in ticks) for dt in (-0.25, SETTLE)]
     assert sent_after[1] <= source.ticks <= sent_after[0] < len(ticks), (source.ticks, sent_after, len(ticks))
     k = next(i for i, (t, _) in enumerate(ticks) if t >= healed_at)
     after = [bpm for _, bpm in samples[k + BAR:]]
@@ -232,10 +232,11 @@ def test_a_deaf_clock_input_is_replaced_and_locks_to_the_tempo(jack, monkeypatch
     assert links[0] == [] and sorted(links[1]) == sorted([f"deafclk{tag}:out", links[2]]), links
 
 
-def test_a_healthy_clock_input_is_never_replaced_and_0xfd_leaves_the_tempo(jack, caplog):
+def test_a_healthy_clock_input_is_never_replaced_and_0xfd_leaves_the_tempo(jack):
     """No false heal: a clock input on a named source keeps its client and ping client through
     a silence, the clock and a silence; the pings come back in the silences only. The source
-    sends 0xFD halfway between its ticks (what a ping looks like): every tick is heard, the
+    sends 0xFD halfway between its ticks (what a ping looks like; none in a JACK period with a
+    tick, see SOURCE): every tick is heard, the
     tempo is the source's within 0.05 BPM from bar 2 and its beats land on whole engine beats
     (p99 under 2 ms), as in tests/test_sync_midi.py."""
     from livernn.engine import Session
@@ -249,7 +250,7 @@ def test_a_healthy_clock_input_is_never_replaced_and_0xfd_leaves_the_tempo(jack,
             source = session.band.source
             time.sleep(0.7)
             before = source.pings
-            ticks, samples = play_source(proc, session)
+            ticks, samples, fds = play_source(proc, session)
             time.sleep(0.05)  # the last 0xFD, sent after the last tick
             during = source.pings - before
             time.sleep(0.7)
@@ -259,14 +260,15 @@ def test_a_healthy_clock_input_is_never_replaced_and_0xfd_leaves_the_tempo(jack,
     finally:
         stop_process(proc)
     assert before >= 3 and after >= 3, (before, after)  # a ping a 0.1 s look in the silences
-    assert 0 <= during - len(ticks) <= 2, (during, len(ticks))  # the source's 0xFD, hardly a ping
+    assert fds >= len(ticks) * 0.9 and 0 <= during - fds <= 2, (during, fds)  # the source's 0xFD, hardly a ping
     assert source.healed == 0 and check is not None and check.replaced == 0
     assert errors == [], errors
     assert source.ticks == len(ticks)
     tempo = [bpm for _, bpm in samples[BAR:]]
     assert max(abs(b - CLOCK_BPM) for b in tempo) < 0.05, max(abs(b - CLOCK_BPM) for b in tempo)
     phase = phase_ms(samples[BAR::24], CLOCK_BPM)
-    print(f"pings {before}/{during}/{after}; phase p99 {np.percentile(phase, 99):.3f} ms")
+    print(f"pings {before}/{during}/{after}, 0xFD sent {fds} for {len(ticks)} ticks; "
+          f"phase p99 {np.percentile(phase, 99):.3f} ms")
     assert np.percentile(phase, 99) < 2.0, phase
 
 

@@ -206,7 +206,7 @@ def test_the_api_refuses_what_the_table_refuses():
     session, runtime = _setup()
     api.use(session, runtime)
     try:
-        with pytest.raises(LivernnError, match=r"^no scene 'storm'; scenes: loud$"):
+        with pytest.raises(LivernnError, match=r"^no scene 'storm'; scenes: 0 loud$"):
             api.scene("storm")
         with pytest.raises(LivernnError, match=r"^tempo must be a finite BPM in"):
             api.tempo(5000)

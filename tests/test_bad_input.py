@@ -185,3 +185,24 @@ def test_use_with_a_model_name_is_one_line_and_the_show_plays_on(show):
     with pytest.raises(LivernnError, match=r"use takes a Session .*got a string; a model plays on a voice"):
         api.use("folk")  # took the string as the session: every call after it (quit() too) failed
     assert api.session() is session and api.voice("lead") is lead and session.playing
+
+
+def test_a_scene_that_is_not_there_lists_the_scenes(show):
+    from livernn.controls.runtime import Scene
+
+    session, synth = show
+    lead = api.voice("lead", out=synth, density=4)
+    with pytest.raises(LivernnError) as info:
+        api.scene(42)  # said 'scene index 42 out of range 0..-1'
+    assert str(info.value) == "no scene 42: the patch has no scenes (a [scenes.NAME] table makes one)"
+    api.controls().scenes = {name: Scene(name, {"lead": {"density": 2}}) for name in ("intro", "coda")}
+    for bad, words in [(42, "no scene 42; scenes: 0 intro, 1 coda"),
+                       (1.5, "no scene 1.5; scenes: 0 intro, 1 coda"),
+                       (float("nan"), "no scene nan; scenes"),
+                       (10**400, "no scene 1000000000...00000000000; scenes"),
+                       ("intor", "no scene 'intor'; did you mean 'intro'? scenes: 0 intro, 1 coda")]:
+        with pytest.raises(LivernnError) as info:
+            api.scene(bad)
+        assert str(info.value).startswith(words), str(info.value)
+    assert lead.density == 4 and session.playing
+    assert api.scene(1.0) == "coda" and lead.density == 2

@@ -36,7 +36,7 @@ from livernn.controls.feedback import OscFeedback
 from livernn.controls.mapping import Mapping, build_mapping
 from livernn.controls.osc_in import RateLimitedLog
 from livernn.controls.trigger import Trigger
-from livernn.errors import LivernnError, unknown
+from livernn.errors import LivernnError, nearest, shown, unknown
 
 log = logging.getLogger(__name__)
 
@@ -263,15 +263,19 @@ class ControlRuntime:
 
     def apply_scene(self, scene: str | int | float) -> None:
         """Apply a scene by name or by its 0-based index in the patch."""
+        names = list(self.scenes)
+        if not names:
+            raise LivernnError(f"no scene {shown(scene)}: the patch has no scenes (a [scenes.NAME] table makes one)")
+        listed = ", ".join(f"{i} {name}" for i, name in enumerate(names))
         if isinstance(scene, int | float) and not isinstance(scene, bool):
-            names = list(self.scenes)
-            index = int(scene)
-            if index != scene or not 0 <= index < len(names):
-                raise LivernnError(f"scene index {scene!r} out of range 0..{len(names) - 1}")
-            scene = names[index]
+            if scene not in range(len(names)):  # 1.5, nan, inf, -1, 10**400: none is an index
+                raise LivernnError(f"no scene {shown(scene)}; scenes: {listed}")
+            scene = names[int(scene)]
         found = self.scenes.get(str(scene))
         if found is None:
-            raise LivernnError(f"no scene {scene!r}; scenes: {', '.join(self.scenes) or 'none'}")
+            guess = nearest(scene, names) if isinstance(scene, str) else None
+            hint = f"; did you mean {guess!r}? scenes" if guess else "; scenes"
+            raise LivernnError(f"no scene {shown(scene)}{hint}: {listed}")
         if found.tempo is not None:
             self.session.set_tempo(found.tempo)
         for voice_name, params in found.params.items():

@@ -206,3 +206,19 @@ def test_a_scene_that_is_not_there_lists_the_scenes(show):
         assert str(info.value).startswith(words), str(info.value)
     assert lead.density == 4 and session.playing
     assert api.scene(1.0) == "coda" and lead.density == 2
+
+
+def test_use_while_a_session_plays_is_refused_and_the_show_plays_on(show):
+    from livernn.engine import Session
+
+    session, synth = show
+    lead = api.voice("lead", out=synth)
+    other = Session()
+    with pytest.raises(LivernnError) as info:
+        api.use(other)  # dropped the playing one: its voices played on, out of reach (quit() too)
+    assert str(info.value) == ("a session is playing here (voices: lead); stop it first with session().stop(), "
+                               "which ends every note, then use the new one")
+    assert api.session() is session and api.voice("lead") is lead and session.playing
+    assert api.use(session) is session  # the same one again (a patch's runtime and show with it) is fine
+    session.stop()
+    assert api.use(other) is other and not session.scheduler.open_notes()

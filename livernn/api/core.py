@@ -44,10 +44,22 @@ def use(new_session: Session, runtime: ControlRuntime | None = None, show: Show 
     ``runtime`` is the patch's ControlRuntime, so ``patch()`` and ``scene()`` extend it;
     ``show`` is the patch's Show, whose OSC and MIDI inputs ``patch()`` and ``status()``
     then count as open (its inputs stay the show's to open and close).
+
+    While another session plays, ``use`` refuses (one line, the show plays on): dropping it
+    would leave its notes, outputs and recording running with nothing here to reach them,
+    and stopping it would end the music on a line typed to do something else. Stop it first
+    (``session().stop()`` ends every note and saves the recording), then ``use`` the new one.
+    ``use(None)`` forgets the session without stopping it: for its owner (a test, a patch's
+    Show), who stops it.
     """
     if new_session is not None and not hasattr(new_session, "voices"):  # use('folk'): every call after failed
         raise LivernnError(f"use takes a Session (a show built from a patch), got {kind_of(new_session)}; "
                            "a model plays on a voice: voice('lead', 'folk') or swap(v, 'folk')")
+    current = _state["session"]
+    if new_session is not None and current is not None and current is not new_session and current.playing:
+        voices = ", ".join(current.voices) or "none"
+        raise LivernnError(f"a session is playing here (voices: {voices}); stop it first with "
+                           "session().stop(), which ends every note, then use the new one")
     _state.update(session=new_session, runtime=runtime, show=show, solo=None)
     return new_session
 

@@ -222,3 +222,18 @@ def test_use_while_a_session_plays_is_refused_and_the_show_plays_on(show):
     assert api.use(session) is session  # the same one again (a patch's runtime and show with it) is fine
     session.stop()
     assert api.use(other) is other and not session.scheduler.open_notes()
+
+
+def test_a_bad_sync_flag_is_refused_before_anything_is_opened(repo, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    patch = tmp_path / "demo.toml"
+    patch.write_text((repo / "patches" / "demo.toml").read_text())  # records to demo.mid beside it
+    for flags, words in [(["--sync", "midi:"], "--sync takes link or midi:NAME (a MIDI port), got 'midi:'"),
+                         (["--sync", "midi: "], "got 'midi: '"), (["--sync", "lnik"], "got 'lnik'"),
+                         (["--clock-out", "midi:"], "--clock-out takes midi:NAME (a MIDI port), got 'midi:'")]:
+        for argv in (["perform", str(patch), "--record", "set.mid", "--duration", "1", "--quiet", "--no-reload"],
+                     ["play", "--record", "set.mid", "--duration", "1", "--quiet"]):
+            assert main(argv + flags) == 2, argv + flags
+            assert words in one_error_line(capsys)
+            # checked after the patch opened its outputs and the recording: both files were written
+            assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.toml"], argv + flags

@@ -43,11 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from livernn.engine import Session, StopHandler
     from livernn.errors import LivernnError
-    from livernn.sync.options import apply_sync_args, parse_sets
+    from livernn.sync.options import apply_sync_args, check_sync_args, parse_sets
 
     if not math.isfinite(args.duration) or args.duration < 0:
         raise LivernnError(f"--duration must be a number of seconds >= 0, got {args.duration}")
     sets, listening = _listen_sets(args)  # a bad listen option: one line, before anything opens
+    check_sync_args(args)  # --sync midi: too
     session = Session(bpm=args.bpm)
     recording = args.record or (None if args.out else "livernn-play.mid")
     with StopHandler(session.stop) as stopping:  # leaving it ends every note, writes the recording

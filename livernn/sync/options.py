@@ -46,14 +46,29 @@ def _value(text: str) -> Any:
     return text
 
 
+def check_sync_args(args: argparse.Namespace) -> None:
+    """--sync and --clock-out as written, checked before anything is opened or written (a
+    patch's outputs, the recording): ``--sync midi:`` is one line and leaves no file behind."""
+    from livernn.sync import check_spec
+
+    for spec in args.clock_out:
+        kind, _, port = spec.partition(":")
+        if kind != "midi" or not port.strip():
+            raise LivernnError(f"--clock-out takes midi:NAME (a MIDI port), got {spec!r}")
+    if args.sync is not None:
+        try:
+            check_spec(args.sync)
+        except LivernnError as exc:
+            raise LivernnError(f"--sync takes link or midi:NAME (a MIDI port), got {args.sync!r}") from exc
+
+
 def apply_sync_args(session, args: argparse.Namespace, say: Callable[[str], None]) -> None:
     """--clock-out (a port named by an output already reused, else a clock-only output) and
     --sync; prints ``tempo N`` whenever the tempo changes, whoever changed it."""
+    check_sync_args(args)
     session.on("tempo", lambda bpm: say(f"tempo {round(bpm, 2):g}"))
     for spec in args.clock_out:
-        kind, _, port = spec.partition(":")
-        if kind != "midi" or not port:
-            raise LivernnError(f"--clock-out takes midi:NAME (a MIDI port), got {spec!r}")
+        port = spec.partition(":")[2]
         name = next((n for n, o in session.outputs.items()
                      if n == port or (callable(getattr(o, "clock_start", None)) and getattr(o, "name", None) == port)),
                     None)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,36 @@ API_NAMES = {
 _PREFERENCE = [rtmidi.API_LINUX_ALSA, rtmidi.API_MACOSX_CORE, rtmidi.API_WINDOWS_MM, rtmidi.API_UNIX_JACK]
 CLIENT_NAME = "livernn"
 DEAD_CLIENTS: list = []  # clients of a JACK server that died: never closed (libjack would crash us)
+
+
+_OWN_HELPERS = re.compile(rf"{CLIENT_NAME}-(check|list|first|ping)(-\d+)?")  # JACK numbers a second one
+_ALSA_NUMBERS = re.compile(r" \d+:\d+$")  # ALSA lists 'synth:synth 130:0'
+
+
+def match_port(ports: list[str], name: str, what: str = "MIDI port") -> int | None:
+    """The index in ``ports`` of the one port ``name`` means, or None if none matches.
+
+    First the whole name (``synth:in``), then a whole client or port name, any case
+    (``synth`` is ``synth:in``, even beside ``synth2:in``), then part of a name (``fluid``).
+    Two or more at the first level that has any is a one-line LivernnError naming them,
+    never a silent pick. livernn's own helper clients (its delivery checks and listers)
+    are nothing a performer means by part of a name."""
+    if name in ports:
+        return ports.index(name)
+    want = name.strip().lower()
+
+    def names(port: str) -> set[str]:
+        client, _, short = _ALSA_NUMBERS.sub("", port).partition(":")
+        return {client.strip().lower(), short.strip().lower()}
+
+    found = [i for i, port in enumerate(ports) if want in names(port)]
+    if not found:
+        found = [i for i, port in enumerate(ports)
+                 if want in port.lower() and not _OWN_HELPERS.fullmatch(port.partition(":")[0])]
+    if len(found) > 1:
+        listed = ", ".join(repr(ports[i]) for i in found[:6]) + (", ..." if len(found) > 6 else "")
+        raise LivernnError(f"{what} {name!r} matches {len(found)} ports: {listed}; give the whole name")
+    return found[0] if found else None
 
 
 @contextlib.contextmanager

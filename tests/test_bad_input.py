@@ -237,3 +237,23 @@ def test_a_bad_sync_flag_is_refused_before_anything_is_opened(repo, tmp_path, ca
             assert words in one_error_line(capsys)
             # checked after the patch opened its outputs and the recording: both files were written
             assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.toml"], argv + flags
+
+
+def test_a_midi_port_name_means_the_port_of_that_name_or_says_which_it_could_be():
+    from livernn.midi_system import match_port
+
+    jack = ["synth2:in", "synth:in", "livernn-check:check", "probe123:in", "probe1234:in", "FLUID Synth:midi"]
+    alsa = ["Midi Through:Midi Through Port-0 14:0", "synth2:synth2 130:0", "synth:synth 129:0"]
+    assert match_port(jack, "synth") == 1  # substring picked synth2:in, the first listed
+    assert match_port(jack, "SYNTH2") == 0 and match_port(jack, "synth:in") == 1
+    assert match_port(jack, "probe123") == 3 and match_port(jack, "probe1234") == 4  # a test probe's prefix
+    assert match_port(jack, "fluid") == 5  # part of one name still finds it
+    assert match_port(alsa, "synth") == 2 and match_port(alsa, "through") == 0
+    assert match_port(jack, "livernn") is None  # its own delivery check is no synth: a new port is made
+    assert match_port(jack, "nothing") is None
+    for ports, name, words in [(jack, "syn", "'synth2:in', 'synth:in', 'FLUID Synth:midi'"),
+                               (jack, "probe12", "'probe123:in', 'probe1234:in'"),
+                               (["a:synth 1", "a:synth 2"], "a", "'a:synth 1', 'a:synth 2'")]:
+        with pytest.raises(LivernnError) as info:
+            match_port(ports, name)
+        assert str(info.value) == f"MIDI port {name!r} matches {words.count(':')} ports: {words}; give the whole name"

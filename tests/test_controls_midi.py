@@ -12,6 +12,7 @@ from livernn.controls.bus import ControlBus
 from livernn.controls.midi_in import MidiIn, NoteListener
 from livernn.controls.runtime import ControlRuntime
 from livernn.engine import Session
+from livernn.errors import LivernnError
 
 
 def wait_until(predicate, timeout: float = 3.0) -> bool:
@@ -39,6 +40,27 @@ def controller(jack, request):
 def connect(jack, source: str, dest_part: str) -> None:
     dest = jack.wait_port(dest_part)
     jack.connect(source, dest)
+
+
+def test_an_input_named_as_part_of_another_gets_its_own(jack):
+    """'lvkeys' beside 'lvkeys2': the exact source, not the first listed; part of both is one
+    line naming them (it picked one, silently)."""
+    keys = []
+    for name in ("lvkeys2", "lvkeys"):
+        keys.append(rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=name))
+        keys[-1].open_virtual_port("out")
+    try:
+        jack.wait_port("lvkeys:out")
+        midi = MidiIn(ControlBus(), "lvkeys")
+        try:
+            assert midi.name == "lvkeys:out"
+        finally:
+            midi.close()
+        with pytest.raises(LivernnError, match=r"^MIDI input 'lvkey' matches 2 ports: 'lvkeys.?:out', 'lvkeys.?:out'"):
+            MidiIn(ControlBus(), "lvkey")
+    finally:
+        for out in keys:
+            out.close_port()
 
 
 def test_cc_bend_and_notes_reach_the_bus(jack, controller):

@@ -233,3 +233,29 @@ def test_status_shows_the_sender_process_own_lateness(jack):
     finally:
         session.stop()
         probe.close()
+
+
+def test_a_port_name_that_is_part_of_another_gets_its_own_port(jack):
+    """'lvexact' beside 'lvexact2' (a probe name the prefix of another's): the exact one, not
+    whichever JACK lists first; part of both is one line naming them, and opens nothing."""
+    probes = [ProcessMidiProbe("lvexact2"), ProcessMidiProbe("lvexact")]
+    opened = []
+    try:
+        wait_for(lambda: {"lvexact:in", "lvexact2:in"} <= set(jack.ports()), 5, "both probes' ports")
+        for name, port in [("lvexact", "lvexact:in"), ("lvexact2", "lvexact2:in"), ("LVEXACT", "lvexact:in")]:
+            opened.append(midi(name, create=False))  # through the sender process
+            assert opened[-1].describe() == f"MIDI -> {port} via JACK (sender process)"
+            opened.append(MidiOutput(name, create=False))
+            assert opened[-1].target == port
+        opened[0].note_on(1, 60, 100, time.monotonic())
+        wait_for(lambda: probes[1].messages() == [[0x90, 60, 100]], 5, "the note at lvexact")
+        for make in (midi, MidiOutput):
+            with pytest.raises(LivernnError, match=r"^MIDI port 'lvexac' matches 2 ports: 'lvexact.?:in', "
+                                                   r"'lvexact.?:in'; give the whole name$"):
+                make("lvexac")  # a virtual port 'lvexac' would not do either: the performer meant one
+        assert not probes[0].messages()
+    finally:
+        for out in opened:
+            out.close()
+        for probe in probes:
+            probe.close()

@@ -24,7 +24,9 @@ def _add(key: str, same: Any, factory: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def midi(name: str = "livernn", create: bool = True) -> Output:
-    """A MIDI output: an existing port whose name contains ``name``, or a new virtual port.
+    """A MIDI output: an existing port named ``name`` (its whole name, its client's or its
+    port's; else one whose name contains it), or a new virtual port. ``midi("synth")`` is
+    ``synth:in`` beside ``synth2:in``; a part of two names is a one-line error naming them.
 
     Sent from the engine's MIDI sender process, so nothing typed here can delay a note.
     ``livernn devices`` lists the ports. Asking again for the same name (here or in the

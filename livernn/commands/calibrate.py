@@ -27,12 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _open(rtmidi, api: int, cls, query: str, client: str):
-    from livernn.midi_system import quiet_stderr
+    from livernn.midi_system import match_port, quiet_stderr
 
     with quiet_stderr():
         port = cls(api, name=client)
     names = port.get_ports()
-    match = next((i for i, n in enumerate(names) if query.lower() in n.lower()), None)
+    match = match_port(names, query)
     if match is None:
         port.open_virtual_port(query)  # patch it yourself (jack_connect, aconnect, a patchbay)
     else:

@@ -106,7 +106,7 @@ class MidiIn(CheckedInput):
                  listen_channel: int = 0, feed: Any = None) -> None:
         import rtmidi
 
-        from livernn.midi_system import API_NAMES, choose_api
+        from livernn.midi_system import API_NAMES, choose_api, match_port
 
         if not port:
             raise LivernnError("MIDI input: give a port name (or part of one)")
@@ -119,7 +119,8 @@ class MidiIn(CheckedInput):
         self.api = choose_api()
         self.api_name = API_NAMES.get(self.api, str(self.api))
         names = sources(self.api)
-        match = next((n for n in names if port.lower() in n.lower()), None)
+        index = match_port(names, port, "MIDI input")  # synth is synth:out, beside synth2:out
+        match = None if index is None else names[index]
         self.name = match or port
         self.label = f"MIDI input {self.name}"
         self._virtual = match is None

@@ -33,6 +33,7 @@ from livernn.midi_system import (
     jack_disconnect,
     jack_server_id,
     list_ports,
+    match_port,
     quiet_stderr,
 )
 from livernn.outputs.base import MidiBytesOutput, Output, OutputKind
@@ -64,7 +65,11 @@ class MidiOutput(MidiBytesOutput):
         with quiet_stderr():
             self._out = rtmidi.MidiOut(self.api, name=client_name)
         ports = self._out.get_ports()
-        match = _find(ports, name)
+        try:
+            match = match_port(ports, name)
+        except LivernnError:  # two ports fit the name: say which, pick none
+            del self._out
+            raise
         self.target: str | None = None
         self.connected = True
         before = self._sources()
@@ -131,7 +136,7 @@ class MidiOutput(MidiBytesOutput):
         if self.target is None or self._out is None:
             return
         ports = list_ports(self.api)
-        present = _find(ports, self.target, exact=True)
+        present = _find(ports, self.target)
         if present is None:
             self.connected = False
             return
@@ -142,7 +147,7 @@ class MidiOutput(MidiBytesOutput):
                 return
             self._out.close_port()
             current = self._out.get_ports()
-            index = _find(current, self.target, exact=True)
+            index = _find(current, self.target)
             if index is not None:
                 before = self._sources()
                 self._out.open_port(index, name=_port_label(self.name))
@@ -178,7 +183,7 @@ class MidiOutput(MidiBytesOutput):
             return True
         if now - self._pending_at < JACK_SETTLE:
             return True
-        if self.target is not None and _find(list_ports(self.api), self.target, exact=True) is None:
+        if self.target is not None and _find(list_ports(self.api), self.target) is None:
             return True  # the synth's port is not back yet: join when it is
         before = self._sources()
         try:
@@ -202,7 +207,7 @@ class MidiOutput(MidiBytesOutput):
             if self.target is None:
                 out.open_virtual_port(self.name)
             else:
-                index = _find(out.get_ports(), self.target, exact=True)
+                index = _find(out.get_ports(), self.target)
                 if index is None:
                     raise RuntimeError(f"{self.target} is not visible to the new client")
                 out.open_port(index, name=_port_label(self.name))
@@ -282,11 +287,8 @@ def _port_label(name: str) -> str:
     return "out-" + "".join(ch if ch.isalnum() else "_" for ch in name)[:24]
 
 
-def _find(ports: list[str], name: str, exact: bool = False) -> int | None:
-    for i, port in enumerate(ports):
-        if (port == name) if exact else (name.lower() in port.lower()):
-            return i
-    return None
+def _find(ports: list[str], name: str) -> int | None:
+    return ports.index(name) if name in ports else None
 
 
 def _build(name: str, options: dict, bpm: float) -> Output:

@@ -224,13 +224,17 @@ def test_use_while_a_session_plays_is_refused_and_the_show_plays_on(show):
     assert api.use(other) is other and not session.scheduler.open_notes()
 
 
-def test_a_bad_sync_flag_is_refused_before_anything_is_opened(repo, tmp_path, capsys, monkeypatch):
+def test_a_bad_flag_is_refused_before_anything_is_opened(repo, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     patch = tmp_path / "demo.toml"
     patch.write_text((repo / "patches" / "demo.toml").read_text())  # records to demo.mid beside it
     for flags, words in [(["--sync", "midi:"], "--sync takes link or midi:NAME (a MIDI port), got 'midi:'"),
                          (["--sync", "midi: "], "got 'midi: '"), (["--sync", "lnik"], "got 'lnik'"),
-                         (["--clock-out", "midi:"], "--clock-out takes midi:NAME (a MIDI port), got 'midi:'")]:
+                         (["--clock-out", "midi:"], "--clock-out takes midi:NAME (a MIDI port), got 'midi:'"),
+                         (["--out", "midi:"], "--out 'midi:': give a port name"),
+                         (["--out", "mdi:synth"], "unknown output 'mdi:synth'; use midi:NAME"),
+                         (["--out", "osc:127.0.0.1:99999"], "OSC port must be a number 1..65535, got '99999'"),
+                         (["--out", "superdirt:localhost:0"], "OSC port must be a number 1..65535, got '0'")]:
         for argv in (["perform", str(patch), "--record", "set.mid", "--duration", "1", "--quiet", "--no-reload"],
                      ["play", "--record", "set.mid", "--duration", "1", "--quiet"]):
             assert main(argv + flags) == 2, argv + flags

@@ -65,9 +65,12 @@ def run(args: argparse.Namespace) -> int:
         _say("livernn: error: --render needs --record FILE.mid (the recording is what is rendered)")
         return 2
     from livernn.library import find_patch
+    from livernn.outputs import check_spec
     from livernn.sync.options import check_sync_args
 
     check_sync_args(args)  # every flag before the show opens its outputs and the recording
+    for spec in args.out:
+        check_spec(spec)
     args.patch = find_patch(args.patch)  # a file, else a shipped or user patch by name
     code = asyncio.run(_perform(args))  # a bad patch at start: one error line, exit 2
     if code == 0 and args.render:

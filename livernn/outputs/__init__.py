@@ -113,6 +113,17 @@ def from_spec(spec: str) -> Output:
     return kind.from_spec(rest)
 
 
+def check_spec(spec: str) -> None:
+    """A command-line form checked as written (its kind, its port or address), opening nothing:
+    ``perform --out`` before the patch opens its outputs and its recording."""
+    name, _, rest = spec.partition(":")
+    kind = KINDS.get(name.strip().lower())
+    if kind is None or kind.from_spec is None:
+        raise LivernnError(f"unknown output {spec!r}; use {spec_help()}")
+    if kind.check_spec is not None:
+        kind.check_spec(rest)
+
+
 def build(kind: str, name: str, options: dict[str, Any], bpm: float = 120.0) -> Output:
     """An output of a registered ``kind`` from a patch table's options (``name``: the output's)."""
     if kind not in KINDS:
@@ -120,5 +131,5 @@ def build(kind: str, name: str, options: dict[str, Any], bpm: float = 120.0) -> 
     return KINDS[kind].build(name, dict(options), bpm)
 
 
-__all__ = ["DEFAULT_PORTS", "KINDS", "SPEC_HELP", "Output", "OutputKind", "build", "file_recorder", "from_spec",
-           "midi", "osc", "register", "scsynth", "spec_help", "superdirt"]
+__all__ = ["DEFAULT_PORTS", "KINDS", "SPEC_HELP", "Output", "OutputKind", "build", "check_spec", "file_recorder",
+           "from_spec", "midi", "osc", "register", "scsynth", "spec_help", "superdirt"]

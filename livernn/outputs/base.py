@@ -125,5 +125,6 @@ class OutputKind:
     build: Callable[[str, dict[str, Any], float], Output]  # (output name, options, bpm) -> output
     spec: str = ""  # the ``--out`` form after the prefix, for the help; "" = not on the command line
     from_spec: Callable[[str], Output] | None = None  # the text after ``name:`` -> output
+    check_spec: Callable[[str], object] | None = None  # the same text checked, nothing opened
     # options naming a file beside the patch -> its default suffix ("<output name><suffix>")
     file_options: Mapping[str, str] = field(default_factory=dict)

@@ -297,12 +297,16 @@ def _build(name: str, options: dict, bpm: float) -> Output:
     return midi(options.get("port", name), create=options.get("create", True))
 
 
+def _check_spec(rest: str) -> str:
+    if not rest.strip():
+        raise LivernnError(f"--out 'midi:{rest}': give a port name, e.g. midi:livernn")
+    return rest
+
+
 def _from_spec(rest: str) -> Output:
-    if not rest:
-        raise LivernnError("--out 'midi:': give a port name, e.g. midi:livernn")
     from livernn.outputs import midi
 
-    return midi(rest)
+    return midi(_check_spec(rest))
 
 
-KIND = OutputKind("midi", {"port": str, "create": bool}, _build, ":NAME", _from_spec)
+KIND = OutputKind("midi", {"port": str, "create": bool}, _build, ":NAME", _from_spec, _check_spec)

@@ -162,4 +162,5 @@ KIND = OutputKind(
     {"host": str, "port": int, "address": str, "args": list, "off_address": str, "off_args": list,
      "latency": (int, float)},
     _build, ":HOST:PORT", lambda rest: OscOutput(*host_port("osc", rest, None)),
+    lambda rest: host_port("osc", rest, None),
 )

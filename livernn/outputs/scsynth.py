@@ -140,4 +140,5 @@ KIND = OutputKind(
      "send_synthdef": bool},
     lambda name, options, bpm: ScsynthOutput(**options),
     "[:HOST:PORT]", lambda rest: ScsynthOutput(*host_port("scsynth", rest, 57110)),
+    lambda rest: host_port("scsynth", rest, 57110),
 )

@@ -51,4 +51,5 @@ KIND = OutputKind(
     {"host": str, "port": int, "sound": str, "orbit": int, "latency": (int, float)},
     lambda name, options, bpm: SuperDirtOutput(**options),
     "[:HOST:PORT]", lambda rest: SuperDirtOutput(*host_port("superdirt", rest, 57120)),
+    lambda rest: host_port("superdirt", rest, 57120),
 )

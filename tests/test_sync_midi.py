@@ -39,7 +39,8 @@ for bpm, beats in plan:
                 out.send_message([0xFD])
                 fds += 1
 out.send_message([0xFC])
-print("done %d" % fds, flush=True)
+print("done", flush=True)
+print(fds, flush=True)          # read by play_source only
 sys.stdin.readline()
 """
 
@@ -68,8 +69,8 @@ def play_source(proc: subprocess.Popen, session: Session, wait: bool = True
     samples = []
     fds = -1
     for line in proc.stdout:
-        if line.startswith("done"):
-            fds = int(line.split()[1])
+        if line.strip() == "done":
+            fds = int(proc.stdout.readline())
             break
         t, bpm = line.split()
         ticks.append((float(t), float(bpm)))

@@ -143,3 +143,30 @@ def test_tempo_filter_holds_a_late_tick_out_and_follows_a_change():
     assert min(errors[PPQ * 17:]) > 139.5
     unheld = run(10 ** 9)
     assert max(abs(b - 133) for b in unheld[96:PPQ * 16]) >= 0.05
+
+
+def test_a_clock_source_name_means_one_port(jack):
+    """``midi:NAME`` follows the source whose client is NAME even beside NAME2 (a part of a
+    name picked whichever was listed first), and a part that fits two is one line."""
+    from livernn.errors import LivernnError
+    from livernn.sync.midi_clock import MidiClockIn
+
+    procs = [start_source("lvclk", "120:1"), start_source("lvclk2", "120:1")]
+    try:
+        jack.wait_port("lvclk:out")
+        jack.wait_port("lvclk2:out")
+        clock_in = MidiClockIn("lvclk", print)
+        try:
+            assert clock_in.port.startswith("lvclk:") and not clock_in._virtual
+        finally:
+            clock_in.stop()
+        try:
+            MidiClockIn("lvcl", print)
+        except LivernnError as exc:
+            message = str(exc)
+        else:
+            raise AssertionError("an ambiguous clock source name was accepted")
+        assert "\n" not in message and "lvclk:out" in message and "lvclk2:out" in message
+    finally:
+        for proc in procs:
+            stop_process(proc)

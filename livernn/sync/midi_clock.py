@@ -130,7 +130,7 @@ class MidiClockIn(CheckedInput):
                  on_transport: Callable[[bool], None] | None = None) -> None:
         import rtmidi
 
-        from livernn.midi_system import API_NAMES, choose_api
+        from livernn.midi_system import API_NAMES, choose_api, match_port
 
         if not port or any(c in port for c in "\n\0"):
             raise LivernnError(f"MIDI clock in: give a port name, got {port!r}")
@@ -138,7 +138,8 @@ class MidiClockIn(CheckedInput):
         self.on_transport = on_transport
         self.api = choose_api()
         names = sources(self.api)  # ports we receive from: a source's output
-        match = next((n for n in names if port.lower() in n.lower()), None)
+        found = match_port(names, port, "MIDI clock in")  # one line when the name fits two sources
+        match = names[found] if found is not None else None
         self.port = match or port
         self._virtual = match is None
         self.name = f"midi:{port}"

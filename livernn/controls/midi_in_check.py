@@ -30,6 +30,7 @@ the performer's (``livernn.controls.midi_in.MidiIn``) and the band's clock
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from typing import Any
 
 PING = [0xFD]  # undefined system real-time: receivers ignore it
@@ -164,7 +165,7 @@ def sources(api: int) -> list[str]:
     return [n for n in list_ports(api, outputs=False) if not n.startswith(CLIENT)]
 
 
-class CheckedInput:
+class CheckedInput(ABC):
     """A JACK MIDI input that is checked and healed: its part of the work.
 
     The input has ``api``, ``_rt`` (its rtmidi client), ``jack_port`` (that client's port,
@@ -188,11 +189,13 @@ class CheckedInput:
     jack_port: str | None
     label: str
 
+    @abstractmethod
     def _open(self) -> Any:
-        raise NotImplementedError
+        """A new client with its port, listening; sets ``jack_port``."""
 
+    @abstractmethod
     def _say(self, message: str) -> None:
-        raise NotImplementedError
+        """One line to the performer."""
 
     def _init_check(self) -> None:
         import rtmidi

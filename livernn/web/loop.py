@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -114,7 +115,7 @@ class Client:
         self.bucket = Bucket(rate, rate)
 
 
-class SurfaceServer:
+class SurfaceServer(ABC):
     """The page's and OSCQuery's common part; see the module docstring."""
 
     WHAT = "server"  # the name in its log lines and errors ("web", "oscquery")
@@ -181,15 +182,17 @@ class SurfaceServer:
             self._runner = None
 
     # -- what a subclass says -----------------------------------------------------------------
+    @abstractmethod
     def _routes(self, app: Any) -> None:
-        raise NotImplementedError
+        """Add the subclass's routes to ``app``."""
 
+    @abstractmethod
     async def _guard(self, request: Any, handler: Callable) -> Any:
-        raise NotImplementedError
+        """Let ``request`` through to ``handler`` or refuse it."""
 
+    @abstractmethod
     def _update(self) -> None:
         """One look for moves (on the server's thread, ``POLL`` times a second)."""
-        raise NotImplementedError
 
     async def _started(self) -> None:
         """After the HTTP site is up (OSCQuery opens its OSC port here); raising closes it."""

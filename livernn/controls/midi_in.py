@@ -27,7 +27,7 @@ import mido
 
 from livernn.controls.bus import ControlBus
 from livernn.controls.midi_in_check import EVERY as CHECK_EVERY
-from livernn.controls.midi_in_check import CheckedInput, new_port, sources
+from livernn.controls.midi_in_check import CheckedInput, sources
 from livernn.errors import LivernnError
 
 log = logging.getLogger(__name__)
@@ -141,28 +141,10 @@ class MidiIn(CheckedInput):
             self._watcher.start()
 
     def _open(self):
-        """A new client with our port (virtual, or connected to the named source); on JACK
-        ``jack_port`` becomes its port's full name."""
-        import rtmidi
-
-        from livernn.midi_system import list_ports, quiet_stderr
-
-        jack = self.api == rtmidi.API_UNIX_JACK
-        before = set(list_ports(self.api, outputs=True)) if jack else set()
-        with quiet_stderr():
-            rt = rtmidi.MidiIn(self.api, name="livernn-in")
-        rt.ignore_types(sysex=False, timing=False, active_sense=True)
-        label = self.name if self._virtual else "in"
-        if self._virtual:
-            rt.open_virtual_port(self.name)
-        else:
-            ports = rt.get_ports()
-            if self.name not in ports:
-                raise ValueError(f"{self.name!r} is gone")
-            rt.open_port(ports.index(self.name), name=label)
+        """A new client with our port (virtual, or connected to the named source), listening;
+        on JACK ``jack_port`` becomes its port's full name."""
+        rt = self._new_client("livernn-in", self.name, "in", sysex=True)
         self._listen(rt, self._on_raw)
-        if jack:
-            self.jack_port = new_port(self.api, True, before, "livernn-in", label)
         return rt
 
     def _say(self, message: str) -> None:

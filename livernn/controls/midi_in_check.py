@@ -184,6 +184,7 @@ class CheckedInput(ABC):
     first client drop everything it hears, as one the server never runs."""
 
     api: int
+    _virtual: bool  # our own port, not connected to a source
     _lock: Any  # a threading.Lock
     _rt: Any  # rtmidi.MidiIn, or None once closed or its server gone
     jack_port: str | None
@@ -223,6 +224,33 @@ class CheckedInput(ABC):
             self._check = InputCheck(self.api, self.jack_port)
         except (rtmidi.SystemError, rtmidi.RtMidiError, RuntimeError) as exc:
             self._say(f"{self.label}: run check unavailable: {exc}")
+
+    def _new_client(self, client: str, target: str, short: str, sysex: bool, **options: Any) -> Any:
+        """A new rtmidi input client named ``client`` with our port: a virtual one called
+        ``target`` (``_virtual``), else one called ``short`` connected to the source
+        ``target`` (ValueError when it is gone). Keeps what ``sysex`` says, timing messages,
+        never active sensing; on JACK ``jack_port`` becomes the port's full name. Not yet
+        listening (``_listen``)."""
+        import rtmidi
+
+        from livernn.midi_system import list_ports, quiet_stderr
+
+        jack = self.api == rtmidi.API_UNIX_JACK
+        before = set(list_ports(self.api, outputs=True)) if jack else set()
+        with quiet_stderr():
+            rt = rtmidi.MidiIn(self.api, name=client, **options)
+        rt.ignore_types(sysex=not sysex, timing=False, active_sense=True)
+        label = target if self._virtual else short
+        if self._virtual:
+            rt.open_virtual_port(target)
+        else:
+            ports = rt.get_ports()
+            if target not in ports:
+                raise ValueError(f"{target!r} is gone")
+            rt.open_port(ports.index(target), name=label)
+        if jack:
+            self.jack_port = new_port(self.api, True, before, client, label)
+        return rt
 
     def _listen(self, rt: Any, callback: Any, data: Any = None) -> None:
         """``rt`` hands what it hears to ``callback`` (rtmidi's ``data`` with it); the first

@@ -45,7 +45,7 @@ from collections.abc import Callable
 import numpy as np
 
 from livernn.controls.midi_in_check import EVERY as CHECK_EVERY
-from livernn.controls.midi_in_check import CheckedInput, new_port, sources
+from livernn.controls.midi_in_check import CheckedInput, sources
 from livernn.errors import LivernnError
 
 PPQ = 24
@@ -173,22 +173,7 @@ class MidiClockIn(CheckedInput):
     def _open(self):
         """A new client with our port (virtual, or connected to the source); on JACK
         ``jack_port`` becomes its port's full name. Once started, it listens at once."""
-        import rtmidi
-
-        from livernn.midi_system import list_ports, quiet_stderr
-
-        jack = self.api == rtmidi.API_UNIX_JACK
-        before = set(list_ports(self.api, outputs=True)) if jack else set()
-        with quiet_stderr():
-            rt = rtmidi.MidiIn(self.api, name="livernn-clock", queue_size_limit=4096)
-        rt.ignore_types(sysex=True, timing=False, active_sense=True)
-        label = self.port if self._virtual else "clock"
-        if self._virtual:
-            rt.open_virtual_port(self.port)
-        else:
-            rt.open_port(rt.get_ports().index(self.port), name=label)
-        if jack:
-            self.jack_port = new_port(self.api, True, before, "livernn-clock", label)
+        rt = self._new_client("livernn-clock", self.port, "clock", sysex=False, queue_size_limit=4096)
         if self._listening:  # a replacement, once started
             self._serial += 1
             self._listen(rt, self._on_message, self._serial)

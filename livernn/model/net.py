@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -110,6 +111,22 @@ class NoteLSTM(nn.Module):
             nn.init.zeros_(self.step_to_pitch.weight)
         self.register_buffer("edges", torch.tensor(cfg.time_edges(), dtype=torch.float32),
                              persistent=False)
+
+    @torch.no_grad()
+    def set_output_priors(self, log_priors: dict[str, np.ndarray]) -> None:
+        """Start each named categorical head at its classes' log-frequencies (its bias; the
+        weights stay small at init), so an untrained model predicts the context-free count
+        instead of a uniform guess over 128 pitches and ~97 time bins, and training spends
+        its first updates on the context rather than on learning which pitches are common
+        (training/README.md, "Output priors")."""
+        heads = {"pitch": self.pitch_head, "step": self.step_head, "duration": self.dur_head,
+                 "velocity": self.vel_head}
+        for name, values in log_priors.items():
+            bias = heads[name].bias
+            prior = torch.as_tensor(np.asarray(values), dtype=bias.dtype)
+            if prior.shape != bias.shape:
+                raise ValueError(f"{name} prior has {tuple(prior.shape)} classes, the head {tuple(bias.shape)}")
+            bias.copy_(prior - prior.mean())
 
     # Training-only reparametrisation of the first layer's weights on the timing features:
     # the network reads ``feats * feature_gain`` and ``export_state`` folds the gain back into

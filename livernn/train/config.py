@@ -47,7 +47,7 @@ def model_time_unit(meta: dict) -> str:
 @dataclass
 class TrainConfig:
     epochs: int = 30
-    batch_size: int = 64
+    batch_size: int = 32
     seq_len: int = 64
     stride: int = 0  # between window starts; 0 = seq_len // 2
     lr: float = 3e-3
@@ -60,7 +60,10 @@ class TrainConfig:
     seed: int = 1234
     device: str = "auto"  # auto | cpu | cuda | mps
     amp: str = "auto"  # auto (bf16/fp16 on CUDA) | off
-    threads: int = 0  # torch CPU threads; 0 = torch's default
+    threads: int = 0  # torch CPU threads (per process); 0 = torch's default, or cores / processes
+    # Training processes on a CPU (DDP, each an equal share of the batch; train.spawn): 0 = one
+    # per usable core when threads is 0 (at least 8 windows each), 1 = this process only.
+    processes: int = 0
     workers: int = 0  # MIDI parsing processes; 0 = one per core
     max_files: int = 0  # 0 = all
     time_limit_min: float = 0.0  # stop after the epoch that crosses this (0 = none)
@@ -78,6 +81,11 @@ class TrainConfig:
     # folk tunes (training/README.md): 10 takes the step NLL from the context-free count to
     # 0.75 x it at equal epochs, but slows pitch learning, so it is opt-in for now.
     feature_gain: float = 1.0
+    # Start each categorical head at the training split's class log-frequencies (its bias),
+    # not at a uniform guess: a short run or a small corpus then spends its updates on the
+    # context (training/README.md, "Output priors"). The seed-style baselines and the shipped
+    # recipes trained before it set false, as they were trained.
+    prior_init: bool = True
 
 
 @dataclass
@@ -161,6 +169,8 @@ def load_recipe(path: str | Path | None, overrides: dict | None = None) -> Recip
     t = recipe.train
     if t.epochs < 1 or t.batch_size < 1 or t.seq_len < 2 or t.lr <= 0:
         raise LivernnError("[train] needs epochs >= 1, batch_size >= 1, seq_len >= 2, lr > 0")
+    if t.processes < 0 or t.threads < 0:
+        raise LivernnError(f"[train] processes and threads must be >= 0, got {t.processes} and {t.threads}")
     if t.device not in ("auto", "cpu", "cuda", "mps"):
         raise LivernnError(f"device must be auto, cpu, cuda or mps, got {t.device!r}")
     return recipe

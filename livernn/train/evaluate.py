@@ -159,6 +159,18 @@ def time_unigram(cfg: ModelConfig, pieces: list[np.ndarray], head: str = "step")
     return counts / counts.sum()
 
 
+def class_log_priors(cfg: ModelConfig, pieces: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Each categorical head's context-free log-probabilities on ``pieces`` (add-one counts,
+    as ``references`` scores them): what a model predicts before it has learned any context."""
+    out = {"pitch": np.log(pitch_unigram(pieces))}
+    heads = ("step", "duration", "velocity") if cfg.categorical else ("velocity",)
+    for head in heads:
+        n = {"step": cfg.n_step, "duration": cfg.n_dur, "velocity": cfg.vel_bins}[head]
+        counts = np.ones(n) + np.bincount(time_classes(cfg, pieces, head), minlength=n)[:n]
+        out[head] = np.log(counts / counts.sum())
+    return out
+
+
 def time_unigram_nll(cfg: ModelConfig, probs: np.ndarray, pieces: list[np.ndarray], head: str = "step") -> float:
     """Per-note NLL of ``pieces``' step/duration classes under the context-free ``probs``."""
     return float(-np.log(probs[time_classes(cfg, pieces, head)]).mean())

@@ -32,7 +32,7 @@ from livernn.model.config import ModelConfig
 from livernn.model.net import HEADS, NoteLSTM, model_step, time_bins_t, total_loss
 from livernn.notes import chord_rate
 from livernn.train.config import Recipe
-from livernn.train.evaluate import evaluate, references
+from livernn.train.evaluate import class_log_priors, evaluate, references
 from livernn.train.finetune import init_recipe
 from livernn.train.plots import plot_losses
 from livernn.train.state import load_trainer_state, save_trainer_state
@@ -126,12 +126,17 @@ def _distributed() -> tuple[int, int, int]:
 
 def train(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *,
           resume: bool = False, progress: bool = True, init: str | Path | None = None,
-          init_keys: Iterable[str] = ()) -> dict:
+          init_keys: Iterable[str] = (), split_batch: bool = False, threads_after: int = 0) -> dict:
     """Train per ``recipe``; returns the final metrics (also in ``out_dir/config.json``).
 
     ``init``: start from this model's weights (a name or a path) instead of random ones;
     its architecture is kept, and a ``[model]`` key in ``init_keys`` (the ones the recipe
     set) that differs from it is a one-line error (``train.finetune.init_recipe``).
+
+    Under DDP, ``split_batch`` (``livernn train``'s own processes, ``train.spawn``) gives each
+    process an equal share of the recipe's batch, so the global batch is the recipe's; under
+    ``torchrun`` each process takes the whole ``batch_size``. ``threads_after``: the torch
+    threads rank 0 scores the best model with once the others have left (0: unchanged).
     """
     init_weights, init_info = None, None
     if init is not None:
@@ -144,6 +149,9 @@ def train(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *,
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     main = rank == 0
+    if split_batch and t.batch_size % world:
+        raise LivernnError(f"batch_size {t.batch_size} does not split evenly across {world} processes")
+    batch_size = t.batch_size // world if split_batch else t.batch_size
     if t.threads:
         torch.set_num_threads(t.threads)
     torch.manual_seed(t.seed + rank)
@@ -176,6 +184,8 @@ def train(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *,
     # -- model and optimiser
     model = NoteLSTM(cfg)
     model.feature_gain = float(t.feature_gain)
+    if t.prior_init and init_weights is None:  # a resumed run's weights replace these below
+        model.set_output_priors(class_log_priors(cfg, pieces["train"]))
     if init_weights is not None:
         model.import_state({k: torch.from_numpy(v) for k, v in init_weights.items()})
     model = model.to(device)
@@ -185,7 +195,7 @@ def train(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *,
     sampler: torch.utils.data.DistributedSampler[int] = torch.utils.data.DistributedSampler(
         range(len(windows)), num_replicas=world, rank=rank,  # type: ignore[arg-type]
         shuffle=True, seed=t.seed, drop_last=world > 1)
-    steps_per_epoch = math.ceil(len(sampler) / t.batch_size)
+    steps_per_epoch = math.ceil(len(sampler) / batch_size)
     total_steps = steps_per_epoch * t.epochs
     start_epoch, step, best, bad, elapsed = 0, 0, float("inf"), 0, 0.0
     if resume:
@@ -204,7 +214,8 @@ def train(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *,
 
     meta_base = {"name": out.name, "data": stats, "recipe": recipe.to_dict(), "seed": t.seed,
                  "start_note": stats["start_note"], **({"init": init_info} if init_info else {}),
-                 "hardware": {"device": str(device), "world_size": world, "torch": torch.__version__,
+                 "hardware": {"device": str(device), "world_size": world, "batch_per_process": batch_size,
+                              "torch": torch.__version__,
                               "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
                               "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None}}
     if main:
@@ -219,7 +230,7 @@ def train(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *,
         sampler.set_epoch(epoch)
         order = torch.tensor(list(sampler), dtype=torch.int64)
         sums, n_notes, t0 = {h: 0.0 for h in HEADS}, 0, time.perf_counter()
-        starts = range(0, len(order), t.batch_size)
+        starts = range(0, len(order), batch_size)
         bar = None
         if progress and main:
             from tqdm import tqdm
@@ -227,7 +238,7 @@ def train(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *,
             bar = tqdm(starts, desc=f"epoch {epoch + 1}/{t.epochs}", unit="batch", leave=False)
         try:
             for i in starts if bar is None else bar:
-                batch = augment(windows.batch(order[i:i + t.batch_size]), gen)
+                batch = augment(windows.batch(order[i:i + batch_size]), gen)
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
                 for group in opt.param_groups:
                     group["lr"] = lr_at(step, total_steps, recipe)
@@ -249,7 +260,7 @@ def train(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *,
                     bar.set_postfix({h[:3]: f"{sums[h] / n_notes:.3f}" for h in HEADS})
         except torch.cuda.OutOfMemoryError:
             raise LivernnError(
-                f"CUDA out of memory with batch {t.batch_size} x seq {t.seq_len} "
+                f"CUDA out of memory with batch {batch_size} x seq {t.seq_len} "
                 f"(hidden {cfg.hidden}, layers {cfg.layers}); try --batch-size {max(1, t.batch_size // 2)} "
                 f"or --seq-len {max(2, t.seq_len // 2)}") from None
         train_s = time.perf_counter() - t0
@@ -280,16 +291,22 @@ def train(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *,
                   f"(pitch {val['pitch']:.3f} step {val['step']:.3f} dur {val['duration']:.3f} "
                   f"vel {val['velocity']:.3f}) {record['notes_per_s']:.0f} notes/s"
                   f"{' *' if improved else ''}", flush=True)
-        if world > 1:
-            dist.barrier()
-        if bad >= t.patience or (t.time_limit_min and elapsed > 60 * t.time_limit_min):
+        stop = bad >= t.patience or bool(t.time_limit_min and elapsed > 60 * t.time_limit_min)
+        if world > 1:  # rank 0's clock and verdict: a rank that stopped alone would hang the others
+            flag = torch.tensor([int(stop)], device=device)
+            dist.broadcast(flag, 0)
+            stop = bool(flag.item())
+        if stop:
             break
 
     result = {}
-    if main:
-        result = finalize(out, pieces, recipe, device)
     if world > 1:
         dist.barrier()
+    if main:
+        if threads_after:
+            torch.set_num_threads(threads_after)
+        result = finalize(out, pieces, recipe, device)
+    if world > 1:
         dist.destroy_process_group()
     return result
 

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from livernn.data import Augment, WindowSet, find_midi_files, load_notes
+from livernn.data import Augment, WindowSet, epoch_batches, find_midi_files, load_notes
 from livernn.model.net import NoteLSTM, model_step, total_loss
 from livernn.notes import make_notes
 from livernn.train import load_recipe
@@ -65,7 +65,7 @@ def recipe_for(name: str) -> Recipe:
 
 
 def trainer(recipe: Recipe, pieces, device: torch.device, ddp: bool = False,
-            seed: int = 0) -> Callable[[], int]:
+            world: int = 1, rank: int = 0) -> Callable[[], int]:
     """One training step of the loop (data, augmentation, forward, backward, clip, AdamW;
     under DDP when ``ddp``, as a process of ``livernn train``'s); returns the notes it predicted."""
     t = recipe.train
@@ -76,11 +76,17 @@ def trainer(recipe: Recipe, pieces, device: torch.device, ddp: bool = False,
     opt = make_optimizer(model, recipe, device)
     amp = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
     augment = Augment(**vars(recipe.augment))
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(rank)
+    queue: list[torch.Tensor] = []
+    epoch = [0]
 
     def one_step() -> int:
-        idx = torch.randint(0, len(windows), (t.batch_size,), generator=gen)
-        batch = {k: v.to(device) for k, v in augment(windows.batch(idx), gen).items()}
+        if not queue:  # an epoch's batches for this process, drawn as the training loop draws them
+            queue.extend(reversed(epoch_batches(windows.lengths, t.batch_size, epoch[0], world=world, rank=rank,
+                                                pool=t.length_pool)))
+            epoch[0] += 1
+        idx = queue.pop()
+        batch = {k: v.to(device) for k, v in augment(windows.batch(idx, trim=True), gen).items()}
         with torch.autocast(device.type, dtype=amp) if amp else torch.autocast("cpu", enabled=False):
             loss = total_loss(model_step(net, batch), recipe.loss)
         opt.zero_grad(set_to_none=True)
@@ -105,7 +111,7 @@ def _worker(rank: int, world: int, port: int, threads: int, data: str | None, co
     dist.init_process_group("gloo", rank=rank, world_size=world)
     recipe = recipe_for("default")
     share = replace(recipe, train=replace(recipe.train, batch_size=recipe.train.batch_size // world))
-    step = trainer(share, pieces_for(data), torch.device("cpu"), ddp=True, seed=rank)
+    step = trainer(share, pieces_for(data), torch.device("cpu"), ddp=True, world=world, rank=rank)
     while (seconds := conn.recv()) is not None:
         n, t0, c0 = 0, time.perf_counter(), time.process_time()
         while True:

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
+from livernn.data import find_midi_files, load_notes
 from livernn.model.config import ModelConfig
 from livernn.model.net import LossWeights, NoteLSTM
 from livernn.train import load_recipe
 from livernn.train.evaluate import class_log_priors, evaluate, references
 from test_data import tiny_corpus
-from livernn.data import find_midi_files, load_notes
 
 CFG = ModelConfig(hidden=32, layers=1, embed=8, time_bins=16, vel_bins=8)
 

@@ -137,3 +137,75 @@ def test_training_adamw_is_fused_and_steps_like_the_plain_one():
             opt.step()
     for (k, pa), pb in zip(a.named_parameters(), b.parameters()):
         assert torch.allclose(pa, pb, rtol=1e-5, atol=1e-6), k
+
+
+def short_windows(seed: int = 0) -> WindowSet:
+    gen = torch.Generator().manual_seed(seed)
+    pieces = []
+    for n in (40, 9, 13, 17, 25, 6, 33, 11):  # all shorter than a 32-note window
+        p = torch.randint(40, 90, (n,), generator=gen).numpy()
+        s = torch.tensor([0.0, 0.25, 0.5])[torch.randint(0, 3, (n,), generator=gen)].numpy()
+        pieces.append(make_notes(p, s, (torch.rand(n, generator=gen) + 0.05).numpy(), [80] * n))
+    return WindowSet(pieces, 32)
+
+
+@pytest.mark.parametrize("cfg", list(CONFIGS.values()), ids=list(CONFIGS))
+def test_a_trimmed_batch_gives_each_window_its_loss_and_gradients(cfg):
+    """A batch cut after its longest window (training's batches) computes what the full-width
+    batch did: the cut columns are padding after every window's end, masked."""
+    torch.manual_seed(0)
+    model = NoteLSTM(cfg).eval()
+    windows = short_windows()
+    idx = torch.tensor([2, 3, 4, 6, 8])  # pieces of 9, 13, 17, 6 and 11 notes; a window holds 33
+    full, cut = windows.batch(idx), windows.batch(idx, trim=True)
+    assert full["pitch"].shape[1] == 33 and cut["pitch"].shape[1] == 17
+    weights = Recipe().loss
+    a, b = model_step(model, full), model_step(model, cut)
+    g_a, g_b = grads(model, total_loss(a, weights)), grads(model, total_loss(b, weights))
+    for h in HEADS:
+        assert torch.allclose(a[h], b[h], rtol=1e-5, atol=1e-6), h
+    for k in g_a:
+        assert torch.allclose(g_a[k], g_b[k], rtol=1e-4, atol=1e-6), k
+
+
+def test_length_batches_hold_every_window_once_and_group_similar_lengths():
+    from livernn.data import length_batches
+
+    gen = torch.Generator().manual_seed(0)
+    lengths = torch.randint(5, 66, (1000,), generator=gen)
+    order = torch.randperm(1000, generator=gen)
+
+    def useful(batches):  # notes over positions computed, each batch cut after its longest
+        return sum(int(lengths[b].sum()) for b in batches) / sum(int(lengths[b].max()) * len(b) for b in batches)
+
+    plain = length_batches(order, lengths, 32, torch.Generator().manual_seed(1), pool=1)
+    grouped = length_batches(order, lengths, 32, torch.Generator().manual_seed(1), pool=16)
+    for batches in (plain, grouped):
+        assert sorted(torch.cat(batches).tolist()) == list(range(1000))
+        assert [len(b) for b in batches[:-1]] == [32] * 31 and len(batches[-1]) == 1000 - 31 * 32
+    assert torch.equal(torch.cat(plain), order)  # pool 1: the order's own batches
+    assert useful(plain) < 0.7 < 0.9 < useful(grouped)
+    again = length_batches(order, lengths, 32, torch.Generator().manual_seed(1), pool=16)
+    assert all(torch.equal(a, b) for a, b in zip(grouped, again, strict=True))  # seeded
+    firsts = [int(b[0]) for b in grouped[:10]]  # shuffled batches, not the pools' sorted order
+    assert sorted(lengths[firsts].tolist()) != lengths[firsts].tolist()
+    assert length_batches(order[:0], lengths, 32, gen) == []
+
+
+def test_processes_of_one_run_hold_windows_of_about_the_same_lengths():
+    """DDP waits for the slowest process every step: each process's share of a step has
+    about the lengths of the others', every window is used once, and one process's epoch
+    is the same batches whatever the other does (each draws them from the seed alone)."""
+    from livernn.data import epoch_batches
+
+    lengths = torch.randint(5, 66, (1001,), generator=torch.Generator().manual_seed(0))
+    ranks = [epoch_batches(lengths, 16, seed=3, world=2, rank=r) for r in (0, 1)]
+    assert len(ranks[0]) == len(ranks[1])
+    assert sorted(torch.cat([*ranks[0], *ranks[1]]).tolist()) == list(range(1001))
+    gaps = [abs(int(lengths[a].max()) - int(lengths[b].max())) for a, b in zip(*ranks, strict=True)]
+    assert max(gaps) <= 3, gaps  # sorted global batches dealt out in turn
+    assert all(torch.equal(a, b) for a, b in zip(ranks[0], epoch_batches(lengths, 16, seed=3, world=2, rank=0),
+                                                 strict=True))
+    one = epoch_batches(lengths, 32, seed=3)  # one process: the same global batches, whole
+    assert [sorted(b.tolist()) for b in one] == [sorted(torch.cat([a, b]).tolist())
+                                                 for a, b in zip(*ranks, strict=True)]

@@ -50,6 +50,9 @@ class TrainConfig:
     batch_size: int = 32
     seq_len: int = 64
     stride: int = 0  # between window starts; 0 = seq_len // 2
+    # Batches of similar-length windows, each cut after its longest (data.windows.length_batches):
+    # a batch is drawn from this many batches' worth of shuffled windows; 1 = plain random batches.
+    length_pool: int = 16
     lr: float = 3e-3
     weight_decay: float = 0.01
     beta2: float = 0.99  # Adam's second-moment decay; 0.999 lets early large gradients linger

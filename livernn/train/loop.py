@@ -1,8 +1,9 @@
 """The training loop, top to bottom: data, model, AdamW + warm-up/cosine, epochs, checkpoints.
 
-One process trains on CPU, CUDA or MPS; under ``torchrun`` (WORLD_SIZE > 1) each process
-takes a DistributedSampler shard and DDP averages gradients (gloo on CPU, nccl on CUDA);
-only rank 0 logs and writes files. The output directory ends up holding the best model
+One process trains on CPU, CUDA or MPS; under DDP (WORLD_SIZE > 1: ``livernn train``'s own
+processes on a multi-core CPU, ``train.spawn``, or ``torchrun``) each process takes its share
+of every batch (``data.windows.epoch_batches``) and DDP averages gradients (gloo on CPU,
+nccl on CUDA); only rank 0 logs and writes files. The output directory ends up holding the best model
 (``model.safetensors`` + ``config.json``, loadable by ``livernn.model.load_model``) plus
 ``last/`` (resumable), ``epochs/`` (one model per epoch), ``metrics.jsonl`` and ``loss.png``.
 """
@@ -23,7 +24,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from livernn.data import WindowSet
+from livernn.data import WindowSet, epoch_batches
 from livernn.data.augment import QUANTIZED, corpus_grid_share
 from livernn.data.split import split_files
 from livernn.errors import LivernnError
@@ -190,12 +191,11 @@ def train(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *,
         model.import_state({k: torch.from_numpy(v) for k, v in init_weights.items()})
     model = model.to(device)
     opt = make_optimizer(model, recipe, device)
-    # The sampler only takes len() of its dataset: window indices stand in for the windows (torch
-    # types the argument as Dataset, though any sized sequence serves).
-    sampler: torch.utils.data.DistributedSampler[int] = torch.utils.data.DistributedSampler(
-        range(len(windows)), num_replicas=world, rank=rank,  # type: ignore[arg-type]
-        shuffle=True, seed=t.seed, drop_last=world > 1)
-    steps_per_epoch = math.ceil(len(sampler) / batch_size)
+    def batches_of(epoch: int) -> list[torch.Tensor]:  # the same in every process: see epoch_batches
+        return epoch_batches(windows.lengths, batch_size, t.seed + epoch, world=world, rank=rank,
+                             pool=t.length_pool)
+
+    steps_per_epoch = len(batches_of(0))
     total_steps = steps_per_epoch * t.epochs
     start_epoch, step, best, bad, elapsed = 0, 0, float("inf"), 0, 0.0
     if resume:
@@ -227,18 +227,16 @@ def train(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *,
 
     for epoch in range(start_epoch, t.epochs):
         model.train()
-        sampler.set_epoch(epoch)
-        order = torch.tensor(list(sampler), dtype=torch.int64)
         sums, n_notes, t0 = {h: 0.0 for h in HEADS}, 0, time.perf_counter()
-        starts = range(0, len(order), batch_size)
+        batches = batches_of(epoch)
         bar = None
         if progress and main:
             from tqdm import tqdm
 
-            bar = tqdm(starts, desc=f"epoch {epoch + 1}/{t.epochs}", unit="batch", leave=False)
+            bar = tqdm(batches, desc=f"epoch {epoch + 1}/{t.epochs}", unit="batch", leave=False)
         try:
-            for i in starts if bar is None else bar:
-                batch = augment(windows.batch(order[i:i + batch_size]), gen)
+            for idx in batches if bar is None else bar:
+                batch = augment(windows.batch(idx, trim=True), gen)
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
                 for group in opt.param_groups:
                     group["lr"] = lr_at(step, total_steps, recipe)

@@ -118,15 +118,13 @@ def test_the_split_is_the_models_own_training_split():
 def test_a_shipped_model_samples_its_steps_on_the_grid_at_temperature_1(name):
     """Without bin values a sampled step is log-uniform inside its 6%-wide bin: these pieces had
     0.54 (bach) and 0.49 (folk) of their steps on the sixteenth grid, 0.13 and 0.12 of their
-    onsets; with them, 0.88 and 1.00 of the steps, and folk 1.00 of the onsets. bach, since
-    retrained on its chorales in beats (one grid, training/README.md), stores its values by
-    training and keeps its onsets on the grid too."""
+    onsets; with them, 0.88 and 1.00 of the steps, and folk 1.00 of the onsets. Both, since
+    retrained in beats (one grid, training/README.md), store their values by training and keep
+    their onsets on the grid too."""
     model = load_model(name)
     assert model.config.step_values and model.config.dur_values
-    if name == "folk":  # given after training by `livernn bin-values`
-        assert model.meta["bin_values"]["split"] == "train"
-    else:
-        assert model.meta["recipe"]["data"]["time"] == "beats" and model.meta["data"]["grid_share"] >= 0.99
+    assert model.meta["recipe"]["data"]["time"] == "beats" and model.meta["data"]["grid_share"] >= 0.99
+    assert "bin_values" not in model.meta  # the training split's own values, not added afterwards
     pieces = [generate_notes(model, 50, SamplerParams(temperature=1.0), seed=seed) for seed in range(8)]
     stats = musicstats.corpus_stats(pieces, model.ref_bpm)
     assert stats["steps"] >= 100

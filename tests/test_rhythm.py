@@ -104,10 +104,12 @@ def test_model_files_without_time_embed_read_times_as_numbers():
     assert ModelConfig().time_embed > 0  # new models embed the time bins
     assert ModelConfig.from_dict({"hidden": 32}).time_embed == 0  # a file from before the key
     assert ModelConfig(heads="regression").time_embed == 0  # no bins to embed
-    for name in ("bach", "folk"):  # the shipped models: unchanged input; bin values (folk: given after training)
-        m = load_model(name)  # (livernn bin-values: tests/test_bin_values.py)
-        assert m.config.time_embed == 0 and len(m.config.step_values) == m.config.n_step
-        assert m._fused.step_table is None and m._fused.n_feats == 4
+    bach = load_model("bach")  # the shipped chorale model: times as numbers; bin values by training
+    assert bach.config.time_embed == 0 and len(bach.config.step_values) == bach.config.n_step
+    assert bach._fused.step_table is None and bach._fused.n_feats == 4
+    folk = load_model("folk")  # retrained with the default recipe: embedded time bins, live too
+    assert folk.config.time_embed == 16 and len(folk.config.step_values) == folk.config.n_step
+    assert folk._fused.step_table is not None
 
 
 def test_bin_values_are_the_training_medians_per_bin():

@@ -83,9 +83,9 @@ def test_shipped_recipes_parse():
         assert recipe.model.hidden >= 128
         assert recipe.train.group_versions is False  # the shipped models' training files (the cards' baselines)
     assert load_recipe("training/baseline.toml").model.heads == "regression"
-    # bach and its baselines read each chorale in beats through its tempo map (issue 14); folk as it was trained
+    # each file read in beats through its tempo map (issue 14), folk since its retrain with the default recipe
     assert [load_recipe(f"training/{n}.toml").data.time for n in ("bach", "baseline", "original", "folk")] == [
-        "beats", "beats", "beats", "seconds"]
+        "beats", "beats", "beats", "beats"]
 
 
 def test_two_process_ddp_with_gloo(corpus, tmp_path):

@@ -90,13 +90,10 @@ CARDS = {
         corpus="essenFolksong",
         about=("Plays single-line tunes where bach plays four-part chords, so swapping between the two is "
                "audible: `patches/demo.toml` swaps its lead voice from bach to folk on bar 8."),
-        data_note=("This checkout's music21 (10.5.1) exports 1086 of the tunes (it fails on the rest), so the "
-                   "figures here are on that export's test split, versions grouped: files are named "
-                   "`<abc file>_<tune index>.mid` and split by a hash of that name, so they are in the test "
-                   "split of the model's own export, and the model never saw them."),
-        baselines=(Baseline("folk-small", "folk recipe", "training/folk.toml", 12, False),
-                   Baseline("folk-baseline", "baseline: original first model", "training/baseline.toml", 12, False),
-                   Baseline("folk-original", "original last tuning", "training/original.toml", 12, False)),
+        data_note=("Scored here on the test split of the same export with versions of one tune grouped "
+                   "(grouping only moves files train-ward, so these are test files the model never saw)."),
+        baselines=(Baseline("folk-baseline", "baseline: original first model", "training/baseline.toml", 12),
+                   Baseline("folk-original", "original last tuning", "training/original.toml", 12)),
         wall_min=9,
     ),
 }
@@ -286,6 +283,14 @@ def generated_rows(gen: dict[str, Any], others: dict[str, dict[str, Any]]) -> li
     return lines
 
 
+def processes(hw: dict) -> str:
+    """How a run used the CPU: its DDP processes (``livernn train``'s own on a multi-core CPU,
+    or torchrun's) and torch threads each."""
+    world, threads = hw.get("world_size", 1), hw["threads"]
+    each = f"{threads} torch thread{'s' if threads != 1 else ''}"
+    return f"{world} training processes (DDP) of {each} each" if world > 1 else each
+
+
 def make_card(card: Card, data: Path, runs: Path, notes: int, cache_dir: str | None = None) -> str:
     out = ROOT / "models" / card.name
     model = load_model(out)
@@ -401,7 +406,7 @@ def make_card(card: Card, data: Path, runs: Path, notes: int, cache_dir: str | N
         "## Training",
         "",
         f"{m['epochs_run']} epochs (best at epoch {m['epoch']}), {m['train_s'] / 60:.1f} min of training "
-        f"steps{wall} on {hw['cpu']} CPU, {hw['threads']} torch threads, shared with other jobs; "
+        f"steps{wall} on {hw['cpu']} CPU, {processes(hw)}, shared with other jobs; "
         f"throughput {m['notes_per_s']:.0f} predicted notes/s on average, {best_rate:.0f} in the least "
         "contended epoch. Loss curves: [loss.png](loss.png); per epoch: "
         f"[metrics.jsonl](metrics.jsonl). Seed {meta['seed']}, torch {hw['torch']}.",

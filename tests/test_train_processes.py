@@ -136,3 +136,11 @@ def test_ctrl_c_stops_every_process(corpus, tmp_path):
     time.sleep(0.5)
     left = subprocess.run(["ps", "-o", "pid=,stat=", "-g", str(proc.pid)], capture_output=True, text=True).stdout
     assert [line for line in left.splitlines() if "Z" not in line.split()[1]] == [], left
+
+
+def test_a_two_process_run_resumes(corpus, tmp_path):
+    out = tmp_path / "resumed"
+    assert main(args(corpus, out, tmp_path / "c", "--epochs", "1", "--processes", "2")) == 0
+    assert main(args(corpus, out, tmp_path / "c", "--epochs", "2", "--processes", "2", "--resume")) == 0
+    assert [r["epoch"] for r in rows(out)] == [1, 2]
+    assert rows(out)[1]["step"] == 2 * rows(out)[0]["step"]  # the schedule went on where it stopped

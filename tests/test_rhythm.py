@@ -98,18 +98,22 @@ def test_tempo_stretch_is_off_on_quantised_data_and_on_for_performed_data(tmp_pa
             assert len(set(np.round(steps, 5))) > 50
 
 
-def test_model_files_without_time_embed_read_times_as_numbers():
+def test_model_files_without_time_embed_read_times_as_numbers(tmp_path):
     from livernn.model import load_model
+    from livernn.model.checkpoint import write_model
 
     assert ModelConfig().time_embed > 0  # new models embed the time bins
-    assert ModelConfig.from_dict({"hidden": 32}).time_embed == 0  # a file from before the key
+    old = ModelConfig.from_dict({"hidden": 32, "layers": 1, "embed": 8, "time_bins": 16, "vel_bins": 8})
+    assert old.time_embed == 0  # a file from before the key
     assert ModelConfig(heads="regression").time_embed == 0  # no bins to embed
-    bach = load_model("bach")  # the shipped chorale model: times as numbers; bin values by training
-    assert bach.config.time_embed == 0 and len(bach.config.step_values) == bach.config.n_step
-    assert bach._fused.step_table is None and bach._fused.n_feats == 4
-    folk = load_model("folk")  # retrained with the default recipe: embedded time bins, live too
-    assert folk.config.time_embed == 16 and len(folk.config.step_values) == folk.config.n_step
-    assert folk._fused.step_table is not None
+    torch.manual_seed(0)
+    m = load_model(write_model(tmp_path / "old", old, NoteLSTM(old).state_dict(), {"name": "old"}))
+    assert m.config.time_embed == 0 and m._fused.step_table is None and m._fused.n_feats == 4
+    assert len(generate_notes(m, 20, seed=1)) == 20
+    for name in ("bach", "folk"):  # both retrained with the default recipe: embedded time bins, live too
+        shipped = load_model(name)
+        assert shipped.config.time_embed == 16 and len(shipped.config.step_values) == shipped.config.n_step
+        assert shipped._fused.step_table is not None
 
 
 def test_bin_values_are_the_training_medians_per_bin():

@@ -399,7 +399,9 @@ def test_accompany_passing_tones_play_only_where_configured(duet, passing):
     flags = [f for f in flags if f is not None]
     print(f"accompany passing={passing}: {len(flags)} notes under the chord, {sum(flags)} passing tones, "
           f"all {len(mine)} paired at the probe")
-    assert len(flags) >= 40
+    # enough notes for the rules to mean something; how many the voice plays in 8 s is the
+    # models' rhythm (34-49 in 18 runs with bach and folk as retrained for issue 14; 40 was set before)
+    assert len(flags) >= 24
     if passing != "off":
         assert sum(flags) >= 1 and policy.status()["passing"] >= sum(flags)
 

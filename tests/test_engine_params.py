@@ -195,3 +195,30 @@ def test_recent_notes_are_model_space_history():
     v.observe(60, 0.25, 0.5, 90)
     with pytest.raises(LivernnError, match="finite"):
         v.observe(60, math.nan, 0.5, 90)
+
+
+def test_a_density_change_that_moves_the_next_note_into_the_past_is_not_late():
+    """A note drawn at density 0.125 (its step 16 times as long in beats as at 2) waits in hand;
+    raising the density moves its onset back before now. The engine kept time: the note plays
+    on the first grid point from then, and nothing is counted late or dropped."""
+    import time
+
+    s = Session(bpm=120.0, lookahead=0.05)
+    v = s.add_voice("lead", seed=3, quantize=0.5, density=0.125)
+    notes: list[float] = []
+    s.on("note", lambda _voice, _pitch, _velocity, t_on, _t_off: notes.append(t_on))
+    s.start()
+    changes = []
+    try:
+        for _ in range(4):
+            time.sleep(1.2)
+            changes.append(time.monotonic())
+            v.density = 8.0
+            time.sleep(0.4)
+            v.density = 0.125
+    finally:
+        s.stop()
+    assert v.late == 0, v.late
+    assert notes and all(abs(s.clock.beat(t) / 0.5 - round(s.clock.beat(t) / 0.5)) < 1e-6 for t in notes)
+    after = [min((t for t in notes if t >= c - 0.002), default=None) for c in changes]
+    assert all(t is not None and t - c < 0.5 for t, c in zip(after, changes, strict=True)), (after, changes)

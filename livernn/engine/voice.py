@@ -305,6 +305,14 @@ class Voice:
             if window is not None and onset >= window[2]:
                 return  # the answer is over: the note in hand waits for the next one
             t_on = clock.time_of(onset)
+            if t_on < now - 0.002 and self._hand.params is not params:
+                # A parameter change since the note was drawn (density up, a coarser grid, a
+                # scene) moved its onset into the past: the engine kept time, the performer
+                # moved the music. It plays on the first grid point from now, not late (nor
+                # dropped), and the voice goes on from there.
+                onset = _grid_from(clock.beat(now), params.quantize, params.swing)
+                t_on = clock.time_of(onset)
+                self._at_cursor, self._cursor = True, onset
             if t_on > until:
                 return
             late = t_on < now - 0.002
@@ -455,6 +463,16 @@ class Voice:
 
     def __repr__(self) -> str:
         return f"<Voice {self.name} model={getattr(self.model, 'name', self.model)} ch={self.channel}>"
+
+
+def _grid_from(beat: float, grid: float, swing: float) -> float:
+    """The first point of the (swung) grid at or after ``beat``."""
+    if grid <= 0:
+        return beat
+    k = math.floor(beat / grid) - 1
+    while (point := k * grid + (swing * grid if k % 2 else 0.0)) < beat - 1e-9:
+        k += 1
+    return point
 
 
 def _quantize(beat: float, grid: float, swing: float) -> float:

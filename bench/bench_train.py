@@ -1,29 +1,36 @@
-"""Training throughput: livernn's recipes against an original-style model, in one process.
+"""Training throughput: livernn's recipes against an original-style model, in one run.
 
 Run: .venv/bin/python bench/bench_train.py [--data DIR] [--seconds S] [--rounds R] [--threads N]
+    [--processes N]
 All models train on the same windows (the train split of DIR if given, else random notes)
-with their own recipe's batch and sequence length, the training loop's optimizer (fused
-AdamW) and its clipping; a note is one predicted position (inputs x targets), as the
+with their own recipe's batch and sequence length, drawn as the training loop draws them
+(batches of similar lengths, each cut after its longest window), the loop's optimizer
+(fused AdamW) and its clipping; a note is one predicted position (inputs x targets), as the
 loop's ``notes_per_s`` counts. The rows:
 
-- ``default``: what ``livernn train --data DIR`` trains with no config (ModelConfig and
-  TrainConfig defaults: 2 x 256, pitch embedding 64, time-bin embeddings 16, categorical
-  heads, batch 64, seq 64); issue 14's throughput target is about this one;
-- ``bach``: training/bach.toml (the shipped model: batch 32, times as numbers);
+- ``default``, 1 process: what ``livernn train --data DIR`` trains with no config
+  (ModelConfig and TrainConfig defaults: 2 x 256, pitch embedding 64, time-bin embeddings
+  16, categorical heads, batch 32, seq 64) in this process with ``--threads`` threads;
+- the default recipe as ``livernn train`` runs it on this machine: ``train.spawn.plan``'s
+  processes (one per core, one thread each, DDP, each its share of every batch; started
+  once and kept between rounds), where the plan gives more than one; issue 14's
+  throughput target is about this row (else about the one above);
+- ``bach``: training/bach.toml in this process (the default recipe pinned since bach's
+  retrain, so about the default's figure);
 - ``original``: training/original.toml (1 x 128, pitch as one number, seq 50, regression
   heads), the in-process baseline every ratio is against: on a noisy machine the ratio
   moves less than the absolute figure. Its last-note-only rate is what the Keras script
   learned from (it predicted only each window's last note).
 
-The models take turns, ``--seconds`` each per round, for ``--rounds`` rounds, so contention
+The rows take turns, ``--seconds`` each per round, for ``--rounds`` rounds, so contention
 from other jobs falls on all of them alike; each figure is printed as min..max over the
 rounds with the median, the ratios from the medians, and the load average before and after
-(``os.getloadavg``). notes/CPU-s (median; per CPU-second this process got, its threads
-together) moves less with the load than the wall-clock rate; times the number of cores it
-is about what they would give with nobody else on them. The target line compares the
-default recipe's median (and best round) with issue 14's 13,581 notes/s (3 x the Keras
-peer's 4,527 on the same 2 cores). On a CUDA machine the same figures are printed for the
-GPU (with the recipe's autocast).
+(``os.getloadavg``). notes/CPU-s (median; per CPU-second the row's process or processes got,
+threads together) moves less with the load than the wall-clock rate; times the number of
+cores it is about what they would give with nobody else on them. The target line compares
+the median (and best round) with issue 14's 13,581 notes/s (3 x the Keras peer's 4,527 on
+the same 2 cores). On a CUDA machine the one-process rows are printed for the GPU too
+(with the recipe's autocast).
 """
 
 from __future__ import annotations

@@ -58,8 +58,7 @@ class Baseline:
     name: str  # training/baselines/NAME, runs/NAME
     label: str  # the card's row
     recipe: str
-    epochs: int
-    same_files: bool = True  # trained on the shipped model's training files (else: on this checkout's export)
+    epochs: int  # on the shipped model's training files, as many as it had
 
 
 @dataclass(frozen=True)
@@ -146,49 +145,6 @@ def row(label: str, e: dict, epochs: int) -> str:
     step = f"{e['step']:.3f}" if e.get("heads") == "categorical" else "— (MSE head)"
     return (f"| {label} | {epochs} | {e['pitch_marginal']:.3f} | {step} | "
             f"{e['step_mae_ms']:.0f} | {e['duration_mae_ms']:.0f} |")
-
-
-def updates(name: str) -> int:
-    """Optimiser steps of a stored baseline run (its metrics.jsonl's last epoch)."""
-    return int(epochs_of(BASELINES / name)[-1]["step"])
-
-
-def apart_rows(card: Card, ours: dict, base: dict, apart: list[Baseline]) -> list[str]:
-    """Runs trained here on other files than the shipped model's: their own table, compared among themselves."""
-    if not apart:
-        return []
-    first = json.loads((BASELINES / apart[0].name / "config.json").read_text())["meta"]["data"]
-    shipped_updates = int(epochs_of(ROOT / "models" / card.name)[-1]["step"])
-    count = ours["unigram_pitch"]
-    return [
-        "",
-        f"Trained here on this checkout's export, {first['files']['train']} training tunes "
-        f"({first['notes']['train']} notes; {card.name} had {card_train_files(card)}), the same files and "
-        "epochs for each, scored on the same test split:",
-        "",
-        "| run (same files) | epochs | updates | pitch NLL | step NLL | step MAE ms | duration MAE ms |",
-        "|---|---|---|---|---|---|---|",
-        *(row(b.label, base[b.name], b.epochs).replace(f"| {b.epochs} |", f"| {b.epochs} | {updates(b.name)} |", 1)
-          for b in apart),
-        "",
-        _apart_summary(card, base, apart, count, shipped_updates),
-    ]
-
-
-def _apart_summary(card: Card, base: dict, apart: list[Baseline], count: float, shipped_updates: int) -> str:
-    best = max(1 - base[b.name]["pitch_marginal"] / count for b in apart)
-    figures = "; ".join(f"{b.label} {lower(base[b.name]['pitch_marginal'], count)}" for b in apart)
-    text = f"Pitch NLL against the context-free count ({count:.3f}): {figures}."
-    if best < 0.05:
-        text += (f" At {apart[0].epochs} epochs on this many tunes ({updates(apart[0].name)} updates for the "
-                 f"{card.name} recipe, against {shipped_updates} for {card.name} itself) none has learned much of "
-                 "the context, so these rows do not rank the architectures; "
-                 f"{card.name}'s own row, trained on other files and far longer, is not compared with them.")
-    return text
-
-
-def card_train_files(card: Card) -> int:
-    return int(json.loads((ROOT / "models" / card.name / "config.json").read_text())["meta"]["data"]["files"]["train"])
 
 
 def lower(a: float, b: float) -> str:
@@ -326,10 +282,8 @@ def make_card(card: Card, data: Path, runs: Path, notes: int, cache_dir: str | N
     wall = f" (about {wall_min:.0f} min wall clock with per-epoch validation)" if wall_min else ""
     best_rate = max(r["notes_per_s"] for r in ours_ep)
     gen = ours["generated"]
-    same = [b for b in card.baselines if b.same_files]
-    apart = [b for b in card.baselines if not b.same_files]
     comparisons = "".join(f", {lower(ours['pitch_marginal'], base[b.name]['pitch_marginal'])} than "
-                          f"{b.label} ({base[b.name]['pitch_marginal']:.3f})" for b in same)
+                          f"{b.label} ({base[b.name]['pitch_marginal']:.3f})" for b in card.baselines)
     lines = [
         f"# {card.title}",
         "",
@@ -368,7 +322,7 @@ def make_card(card: Card, data: Path, runs: Path, notes: int, cache_dir: str | N
         "| model | epochs | pitch NLL | step NLL | step MAE ms | duration MAE ms |",
         "|---|---|---|---|---|---|",
         row(card.name, ours, epochs),
-        *(row(b.label, base[b.name], b.epochs) for b in same),
+        *(row(b.label, base[b.name], b.epochs) for b in card.baselines),
         f"| context-free count (train split here) | | {ours['unigram_pitch']:.3f} | {ours['unigram_step']:.3f} | | |",
         "",
         f"Pitch NLL: {card.name} {ours['pitch_marginal']:.3f}{comparisons}, "
@@ -377,7 +331,6 @@ def make_card(card: Card, data: Path, runs: Path, notes: int, cache_dir: str | N
         f"{ours['step']:.3f} against its count {ours['unigram_step']:.3f} "
         f"({ours['step'] / ours['unigram_step']:.2f} x). Given the true next step, {card.name}'s pitch NLL is "
         f"{ours['pitch']:.3f}: that figure is not comparable with the others and is not used here.",
-        *apart_rows(card, ours, base, apart),
         "",
         "## Generated music",
         "",
@@ -394,7 +347,7 @@ def make_card(card: Card, data: Path, runs: Path, notes: int, cache_dir: str | N
             set(STATS) - set(base[b.name]["generated"]["temperatures"]["1.0"]) for b in card.baselines
             if "generated" in base[b.name]) else "") + ".",
         "",
-        *generated_rows(gen, {b.label + ("" if b.same_files else " (this export)"): base[b.name]["generated"]
+        *generated_rows(gen, {b.label: base[b.name]["generated"]
                               for b in card.baselines if "generated" in base[b.name]}),
         "",
         rhythm_note(card, cfg, meta, gen, train_stats, plain),

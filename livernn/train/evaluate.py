@@ -153,8 +153,9 @@ def time_classes(cfg: ModelConfig, pieces: list[np.ndarray], head: str) -> np.nd
 
 
 def time_unigram(cfg: ModelConfig, pieces: list[np.ndarray], head: str = "step") -> np.ndarray:
-    """Context-free class probabilities of a categorical step/duration head: add-one counts."""
-    n = cfg.n_step if head == "step" else cfg.n_dur
+    """Context-free class probabilities of a categorical step/duration head (or the velocity
+    head): add-one counts."""
+    n = {"step": cfg.n_step, "duration": cfg.n_dur, "velocity": cfg.vel_bins}[head]
     counts = np.ones(n) + np.bincount(time_classes(cfg, pieces, head), minlength=n)[:n]
     return counts / counts.sum()
 
@@ -162,13 +163,8 @@ def time_unigram(cfg: ModelConfig, pieces: list[np.ndarray], head: str = "step")
 def class_log_priors(cfg: ModelConfig, pieces: list[np.ndarray]) -> dict[str, np.ndarray]:
     """Each categorical head's context-free log-probabilities on ``pieces`` (add-one counts,
     as ``references`` scores them): what a model predicts before it has learned any context."""
-    out = {"pitch": np.log(pitch_unigram(pieces))}
     heads = ("step", "duration", "velocity") if cfg.categorical else ("velocity",)
-    for head in heads:
-        n = {"step": cfg.n_step, "duration": cfg.n_dur, "velocity": cfg.vel_bins}[head]
-        counts = np.ones(n) + np.bincount(time_classes(cfg, pieces, head), minlength=n)[:n]
-        out[head] = np.log(counts / counts.sum())
-    return out
+    return {"pitch": np.log(pitch_unigram(pieces)), **{h: np.log(time_unigram(cfg, pieces, h)) for h in heads}}
 
 
 def time_unigram_nll(cfg: ModelConfig, probs: np.ndarray, pieces: list[np.ndarray], head: str = "step") -> float:

@@ -79,6 +79,8 @@ class MidiOutput(MidiBytesOutput):
         elif create:
             try:
                 self._out.open_virtual_port(name)
+            # python-rtmidi raises NotImplementedError on Windows MultiMedia ("Virtual ports are
+            # not supported by the Windows MultiMedia API"), RtMidiError where the API fails to
             except (rtmidi.RtMidiError, NotImplementedError):
                 raise LivernnError(
                     f"MIDI port {name!r} not found and {self.api_name} cannot create virtual ports; "

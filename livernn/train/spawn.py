@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,22 @@ def _child(rank: int, world: int, port: int, threads: int, args: dict[str, Any],
     results.put((rank, "ok", metrics))
 
 
+def _outcomes(results: Any, wait: float = 5.0) -> dict[int, tuple[str, Any]]:
+    """What the processes put on ``results``, read on a thread given ``wait`` seconds: a
+    process stopped while it wrote leaves a message that would block a reader forever."""
+    outcome: dict[int, tuple[str, Any]] = {}
+
+    def read() -> None:
+        while not results.empty():
+            rank, kind, value = results.get()
+            outcome[rank] = (kind, value)
+
+    reader = threading.Thread(target=read, name="livernn-train-results", daemon=True)
+    reader.start()
+    reader.join(wait)
+    return dict(outcome)
+
+
 def train_processes(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *, processes: int,
                     threads: int, resume: bool = False, progress: bool = True,
                     init: str | Path | None = None, init_keys: Any = ()) -> dict:
@@ -129,22 +146,22 @@ def train_processes(recipe: Recipe, data_dir: str | Path, out_dir: str | Path, *
           "--processes 1 for one process)", flush=True)
     context = mp.start_processes(_child, args=(processes, _free_port(), threads, args, results),
                                  nprocs=processes, join=False, start_method="spawn")
+    interrupted = False
     try:
         while not context.join():
             pass
-    except mp.ProcessExitedException:
+    except (mp.ProcessExitedException, mp.ProcessRaisedException):
         pass
-    except mp.ProcessRaisedException:
-        pass
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
         for p in context.processes:
             if p.is_alive():
                 p.terminate()
             p.join()
-    outcome: dict[int, tuple[str, Any]] = {}
-    while not results.empty():
-        rank, kind, value = results.get()
-        outcome[rank] = (kind, value)
+    if interrupted:  # Ctrl-C: nothing to report, and a process stopped mid-message must not hold us
+        raise KeyboardInterrupt
+    outcome = _outcomes(results)
     errors = [v for k, v in outcome.values() if k == "error"]
     if errors:
         raise LivernnError(errors[0])

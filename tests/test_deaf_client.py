@@ -38,6 +38,20 @@ while True:
 """
 
 
+@pytest.fixture(scope="module")
+def jack(tmp_path_factory):
+    """A JACK server of this module's own, stopped after it: the clients a replacement retires
+    are never closed (a deaf client may not close safely), and on the session's server
+    (32-frame periods) they ran every period for the rest of the suite (7 of them took
+    about a third of a CPU, in real-time threads, through the soak test)."""
+    from test_soak import jack_env
+
+    with jack_env():
+        server = start_jack(tmp_path_factory.mktemp("deafjack"))
+        yield server
+        stop_process(server.proc)
+
+
 def _poller(server: str, every: float) -> subprocess.Popen:
     """A process asking the server for its ports through a new ``jack_lsp`` client each time."""
     return subprocess.Popen([sys.executable, "-c", _POLLER, server, str(every)], start_new_session=True)

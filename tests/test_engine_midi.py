@@ -259,20 +259,27 @@ def test_a_note_the_sender_has_when_the_show_panics_or_stops_is_recorded_as_it_w
     assert recorder.events[-1][0] == pytest.approx(early.t_on + shift + 1e-3, abs=1e-6), "ended late: run again"
 
 
-def test_the_scheduler_does_not_spin_for_outputs_that_keep_time_themselves():
+@pytest.mark.parametrize("output", ["osc-ahead", "recorder"])
+def test_the_scheduler_does_not_spin_for_outputs_that_keep_time_themselves(output, tmp_path):
     """Messages for the MIDI sender process or a timestamped OSC bundle go out ahead of their
     time and the peer keeps the deadline; a real-time thread spinning 1.5 ms before each
-    hand-over took a CPU from the sender on a 2-core machine for nothing."""
+    hand-over took a CPU from the sender on a 2-core machine for nothing. The recorder writes
+    logical times, so it needs no deadline at all: spinning for it (every note of a recorded
+    show) also held the GIL from generation and the REPL for 1.5 ms a note."""
     import socket
     from pathlib import Path
 
     from livernn.engine.clock import Clock
     from livernn.engine.scheduler import Note, Scheduler
-    from livernn.outputs import osc
+    from livernn.outputs import file_recorder, osc
 
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rx.bind(("127.0.0.1", 0))
-    out = osc("127.0.0.1", rx.getsockname()[1], latency=0.05)
+    if output == "recorder":
+        out = file_recorder(tmp_path / "rec.mid")
+        assert out.latency == 0.0  # so only ``punctual`` keeps the sender from spinning
+    else:
+        out = osc("127.0.0.1", rx.getsockname()[1], latency=0.05)
     out.attach(Clock())
     scheduler = Scheduler()  # at SCHED_FIFO where allowed, as in a Session: it wakes on time
     scheduler.start()
@@ -291,3 +298,45 @@ def test_the_scheduler_does_not_spin_for_outputs_that_keep_time_themselves():
         out.close()
         rx.close()
     assert cpu < 0.25, f"the scheduler thread used {cpu:.2f} s of CPU in 2 s (spinning)"
+
+
+def test_a_punctual_output_at_the_recorders_time_is_still_sent_first():
+    """The recorder's events queue a microsecond after their deadline, so a punctual output's
+    event at the same time comes first and is sent after the spin, on time; the recorder gets
+    the same logical times."""
+    from livernn.engine.clock import Clock
+    from livernn.engine.scheduler import Note, Scheduler
+    from livernn.outputs.base import Output
+
+    calls: list[tuple[str, str, float, float]] = []
+
+    class Log(Output):
+        def __init__(self, name: str, punctual: bool) -> None:
+            super().__init__()
+            self.name, self.punctual = name, punctual
+
+        def note_on(self, channel, pitch, velocity, t, duration=None):
+            calls.append((self.name, "on", t, time.monotonic()))
+
+        def note_off(self, channel, pitch, t):
+            calls.append((self.name, "off", t, time.monotonic()))
+
+    rec, synth = Log("rec", False), Log("synth", True)
+    for out in (rec, synth):
+        out.attach(Clock())
+    scheduler = Scheduler()
+    scheduler.start()
+    try:
+        start = time.monotonic() + 0.1
+        for i in range(20):
+            t = start + i * 0.02
+            scheduler.schedule_note(Note("v", 1, 60, 90, t, t + 0.01, (rec, synth)))  # the recorder first
+        time.sleep(0.6)
+    finally:
+        scheduler.stop()
+    assert len(calls) == 80
+    for i in range(0, 80, 2):
+        first, second = calls[i], calls[i + 1]
+        assert (first[0], second[0]) == ("synth", "rec") and first[1:3] == second[1:3], calls[i:i + 2]
+    late = [at - t for name, _, t, at in calls if name == "synth"]
+    assert min(late) >= 0.0, min(late)

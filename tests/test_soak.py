@@ -85,6 +85,15 @@ class SoakFigures:
 
     sent_note_ons: int = 0
     unmatched: dict | None = None  # (channel, pitch): (sent, received) where they differ
+    # What else ran, so a failed bound tells load from a fault: the 1-minute load average
+    # at the start and end, the machine's CPU time over the show by kind (/proc/stat: %
+    # of all CPUs), and this process's threads (leaked JACK clients each keep two).
+    load_start: float = math.nan
+    load_end: float = math.nan
+    cpu_user_pct: float = math.nan
+    cpu_sys_pct: float = math.nan
+    cpu_steal_pct: float = math.nan
+    threads: int = 0
 
     def lines(self) -> list[str]:
         figures = asdict(self)
@@ -98,6 +107,7 @@ class CountingTap(Output):
     constant memory: counts per (channel, pitch) and the first and last logical onset."""
 
     kind = "count"
+    punctual = False  # it counts, as the recorder records: when it gets a note does not matter
 
     def __init__(self) -> None:
         super().__init__()
@@ -219,6 +229,7 @@ def perform(probe: ProcessMidiProbe, models: list[Path], wall_s: float, warmup_s
     late_at: list[float] = []
     swap_at: list[float] = []
     failed: list[BaseException] = []
+    load_start, cpu_start = os.getloadavg()[0], cpu_times()
     session.start()
     if storm_hz > 0:
         storm.start()
@@ -252,6 +263,8 @@ def perform(probe: ProcessMidiProbe, models: list[Path], wall_s: float, warmup_s
                 scenes += 1
                 next_scene += scene_every
         wall = time.monotonic() - started
+        cpu = [b - a for a, b in zip(cpu_start, cpu_times())]
+        load_end, threads = os.getloadavg()[0], process.num_threads()
         late_notes = sum(v.late for v in session.voices.values())
         notes = sum(v.notes_played for v in session.voices.values())
         objects_end = live_objects() - 2 * len(probe.received)  # while it plays: before stop() clears
@@ -295,7 +308,20 @@ def perform(probe: ProcessMidiProbe, models: list[Path], wall_s: float, warmup_s
         swap_at=swap_at,
         sent_note_ons=sum(tap.counts.values()),
         unmatched=unmatched,
+        load_start=load_start,
+        load_end=load_end,
+        cpu_user_pct=100 * (cpu[0] + cpu[1]) / sum(cpu),
+        cpu_sys_pct=100 * (cpu[2] + cpu[5] + cpu[6]) / sum(cpu),
+        cpu_steal_pct=100 * cpu[7] / sum(cpu),
+        threads=threads,
     )
+
+
+def cpu_times() -> list[int]:
+    """The machine's CPU time so far by kind (/proc/stat: user nice system idle iowait irq
+    softirq steal), in clock ticks."""
+    with open("/proc/stat") as stat:
+        return [int(x) for x in stat.readline().split()[1:9]]
 
 
 def live_objects() -> int:

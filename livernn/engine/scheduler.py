@@ -15,7 +15,8 @@ other jobs kept at load 3-15). |arrival - logical time| in ms, p50 / p99, 200 no
   sleeps (``Condition.wait``, GIL released) until ``spin`` before the next deadline, then
   spins on ``time.monotonic()`` and hands the event to its output. It spins only where
   the deadline is the event's own: an output with a ``latency`` (the MIDI sender process,
-  timestamped OSC) is handed its events early and keeps time itself.
+  timestamped OSC) is handed its events early and keeps time itself, and the recorder
+  (not ``punctual``) writes logical times, so when it gets an event does not matter.
 - The GIL is the enemy: a thread that wants it waits up to ``sys.getswitchinterval()``
   (5 ms by default) for a busy thread to let go, so the session lowers the interval to
   ``SWITCH_INTERVAL`` while it plays. The OS is the other: on a loaded machine a normal
@@ -50,6 +51,9 @@ from livernn.realtime import REALTIME_PRIORITY, make_realtime
 
 SPIN = 0.0015  # seconds before a deadline at which the sender stops sleeping and spins
 SWITCH_INTERVAL = 2e-4  # sys.setswitchinterval while playing (default 5e-3)
+# A not-punctual output's events are queued this much after their deadline, so that one at
+# the same time as a punctual output's never comes first and makes the sender wake unspun.
+AFTER = 1e-6
 ON, OFF = 0, 1
 
 
@@ -118,7 +122,7 @@ class Scheduler:
         offsets = self.offsets
         with self._cond:
             for out in note.outputs:
-                shift = offsets.get(out, 0.0) - out.latency
+                shift = offsets.get(out, 0.0) - out.latency + (0.0 if out.punctual else AFTER)
                 self._push(note.t_on + shift, ON, note, out)
                 self._push(note.t_off + shift, OFF, note, out)
 
@@ -153,7 +157,8 @@ class Scheduler:
                     note.t_off = note.t_on + 1e-3
                     targets = []
                 for out in targets:
-                    self._push(note.t_off + self.offsets.get(out, 0.0) - out.latency, OFF, note, out)
+                    self._push(note.t_off + self.offsets.get(out, 0.0) - out.latency
+                               + (0.0 if out.punctual else AFTER), OFF, note, out)
         return count
 
     def panic(self, outputs: Iterable[Output] = (), all_notes_off: bool = True) -> None:
@@ -210,9 +215,11 @@ class Scheduler:
                 due = heap[0][0]
                 # Spin only for a deadline that is the event's own: an output that takes its
                 # messages ahead (the MIDI sender process, timestamped OSC) keeps time itself,
-                # and a spinning real-time thread here only takes a CPU from the one that does
-                # (a 2-core machine has no third).
-                spin = self.spin if heap[0][4].latency < self.spin else 0.0
+                # one that is not punctual (the recorder) needs no time at all, and a spinning
+                # real-time thread here, holding the GIL, only takes a CPU from the one that
+                # keeps time and the GIL from every other thread (a 2-core machine has no third).
+                out = heap[0][4]
+                spin = self.spin if out.latency < self.spin and out.punctual else 0.0
                 wait = due - clock() - spin
                 if wait > 0:
                     cond.wait(wait)

@@ -3,6 +3,7 @@
 ``t`` is always the *logical* monotonic time of the event. ``latency`` says how far ahead
 of ``t`` the scheduler hands an event over: 0 for MIDI (sent at the deadline), the OSC
 latency for outputs that send timestamped bundles and let the peer play them on time.
+``punctual`` False says the hand-over time does not matter at all (the recorder).
 Channels are 1..16 here; the wire form (0..15) is each output's business.
 """
 
@@ -38,6 +39,9 @@ class Output(ABC):
 
     kind = "output"
     latency = 0.0
+    # False for an output that writes the logical times it is handed (the recorder): when it
+    # gets an event does not matter, so the sender never spins for one of its deadlines.
+    punctual = True
 
     def __init__(self) -> None:
         self.clock: Clock | None = None

@@ -1,7 +1,8 @@
 """The recorder: everything played, as a MIDI file, at the times it was scheduled for.
 
 It is an output like the others (latency 0), so it sees exactly the events the MIDI ports
-see, but it writes their *logical* times, not when they were sent: the file is the
+see, but it writes their *logical* times, not when they were sent (so it is not
+``punctual``: the sender never spins for its events): the file is the
 reference the timing measurements compare against. The file is written with mido at one
 tempo (the session's when recording started), so beats line up until the tempo changes;
 times in seconds are exact either way. ``maintain`` rewrites it every few seconds, so a
@@ -52,6 +53,7 @@ def keep_earlier_take(path: Path) -> Path | None:
 
 class FileRecorder(MidiBytesOutput):
     kind = "recorder"
+    punctual = False  # it writes logical times: the sender need not spin for its events
 
     def __init__(self, path: str | Path, bpm: float | None = None) -> None:
         super().__init__()

@@ -7,6 +7,7 @@ test command installs them, and CI must notice when it did not.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import os
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -320,6 +322,20 @@ def _registry_mapped() -> bool:
         except OSError:
             continue
     return False
+
+
+@contextlib.contextmanager
+def jack_env() -> Iterator[None]:
+    """Give back the session's JACK server settings that ``start_jack`` changes for a private one."""
+    saved = {key: os.environ.get(key) for key in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def start_jack(tmpdir: Path, name: str | None = None, period: int = JACK_PERIOD) -> JackServer:

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from livernn.outputs import midi
-from peers import ProcessMidiProbe, start_jack, stop_process, wait_for
+from peers import ProcessMidiProbe, jack_env, start_jack, stop_process, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -39,17 +39,10 @@ while True:
 
 
 @pytest.fixture(scope="module")
-def jack(tmp_path_factory):
-    """A JACK server of this module's own, stopped after it: the clients a replacement retires
-    are never closed (a deaf client may not close safely), and on the session's server
-    (32-frame periods) they ran every period for the rest of the suite (7 of them took
-    about a third of a CPU, in real-time threads, through the soak test)."""
-    from test_soak import jack_env
-
-    with jack_env():
-        server = start_jack(tmp_path_factory.mktemp("deafjack"))
-        yield server
-        stop_process(server.proc)
+def jack(module_jack):
+    """This module's own server: the clients a heal retires are never closed, and 7 of them
+    on the session's (0.67 ms periods) took a third of a CPU through the soak test."""
+    return module_jack
 
 
 def _poller(server: str, every: float) -> subprocess.Popen:
@@ -95,8 +88,6 @@ def test_outputs_opened_beside_a_polling_patchbay_all_deliver(tmp_path, monkeypa
     20 ms: every note sent BOUND s or more after a start arrives at the probe, in every start
     (a deaf client is replaced within a second or two). Before the heal a few starts in 16
     heard nothing at all."""
-    from test_soak import jack_env
-
     monkeypatch.setenv("LIVERNN_MIDI_FAULT", "second")
     with jack_env():
         jack = start_jack(tmp_path, name=f"lvdeaf{os.getpid() % 100000}")

@@ -17,7 +17,7 @@ import pytest
 
 from livernn.controls.bus import ControlBus
 from livernn.controls.midi_in import MidiIn
-from peers import start_jack, stop_process, wait_for
+from peers import stop_process, wait_for
 from test_duet_jack import Player
 
 pytestmark = pytest.mark.integration
@@ -29,17 +29,10 @@ SETTLE = 0.05  # seconds after the heal from which every note sent must arrive
 
 
 @pytest.fixture(scope="module")
-def jack(tmp_path_factory):
-    """A JACK server of this module's own, stopped after it: the clients a replacement retires
-    are never closed (a deaf client may not close safely), and on the session's server
-    (32-frame periods) they ran every period for the rest of the suite (7 of them took
-    about a third of a CPU, in real-time threads, through the soak test)."""
-    from test_soak import jack_env
-
-    with jack_env():
-        server = start_jack(tmp_path_factory.mktemp("deafjack"))
-        yield server
-        stop_process(server.proc)
+def jack(module_jack):
+    """This module's own server: the clients a heal retires are never closed, and 7 of them
+    on the session's (0.67 ms periods) took a third of a CPU through the soak test."""
+    return module_jack
 
 
 class Heard:

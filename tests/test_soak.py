@@ -20,7 +20,6 @@ after warm-up must stay flat while thousands of notes play.
 from __future__ import annotations
 
 import collections
-import contextlib
 import gc
 import json
 import math
@@ -28,7 +27,6 @@ import os
 import random
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -44,7 +42,7 @@ from livernn.model import ModelConfig
 from livernn.model.checkpoint import CONFIG_FILE, FORMAT, VERSION, WEIGHTS_FILE, expected_shapes
 from livernn.outputs import midi
 from livernn.outputs.base import Output
-from peers import ProcessMidiProbe, start_jack, stop_process
+from peers import ProcessMidiProbe, jack_env, start_jack, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -342,20 +340,6 @@ def quiet(probe: ProcessMidiProbe, still: float = 0.5, timeout: float = 10.0) ->
         if time.monotonic() > since + timeout:
             break
         time.sleep(0.05)
-
-
-@contextlib.contextmanager
-def jack_env() -> Iterator[None]:
-    """Give back the session's JACK server settings that ``start_jack`` changes for a private one."""
-    saved = {key: os.environ.get(key) for key in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ for _kind in ("MODELS", "PATCHES"):
 
 # Fixtures that are (or start) a real peer; a test using any of them, directly or through
 # another fixture, is an integration test.
-PEER_FIXTURES = {"jack", "module_jack", "scsynth", "fluidsynth", "midi_probe", "hands_dir", "soak_jack"}
+PEER_FIXTURES = {"jack", "scsynth", "fluidsynth", "midi_probe", "hands_dir", "soak_jack"}
 # What a test's source (or its fixtures', or the module helpers either calls) names when it
 # starts a peer itself: a peer program, or a process it talks to while that runs (Popen: a
 # `livernn perform` fed OSC, a MIDI sender; torch.distributed.run: DDP workers; a browser; a
@@ -161,18 +161,6 @@ def jack(tmp_path_factory):
     server = start_jack(tmp_path_factory.mktemp("jack"))
     yield server
     stop_process(server.proc)
-
-
-@pytest.fixture(scope="module")
-def module_jack(tmp_path_factory):
-    """A JACK server of the module's own (as ``jack``), stopped after the module, with the
-    session's server settings given back: for a module whose tests leave clients open by
-    design (a deaf client is never closed), which on the session's server would run every
-    period for the rest of the suite."""
-    with peers.jack_env():
-        server = start_jack(tmp_path_factory.mktemp("modjack"))
-        yield server
-        stop_process(server.proc)
 
 
 @pytest.fixture(scope="session")

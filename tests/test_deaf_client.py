@@ -38,13 +38,6 @@ while True:
 """
 
 
-@pytest.fixture(scope="module")
-def jack(module_jack):
-    """This module's own server: the clients a heal retires are never closed, and 7 of them
-    on the session's (0.67 ms periods) took a third of a CPU through the soak test."""
-    return module_jack
-
-
 def _poller(server: str, every: float) -> subprocess.Popen:
     """A process asking the server for its ports through a new ``jack_lsp`` client each time."""
     return subprocess.Popen([sys.executable, "-c", _POLLER, server, str(every)], start_new_session=True)

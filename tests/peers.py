@@ -515,7 +515,7 @@ class MidiProbe:
     def close(self) -> None:
         self._in.cancel_callback()
         self._in.close_port()
-        del self._in
+        self._in.delete()  # not ``del``: python-rtmidi objects are never freed (livernn.midi_system.free_client)
 
 
 _PROBE_SCRIPT = r"""

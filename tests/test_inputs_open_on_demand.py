@@ -203,6 +203,7 @@ def test_a_midi_cc_moves_a_parameter_from_a_bare_prompt(jack, sink, monkeypatch,
         play(monkeypatch, tmp_path, script)
     finally:
         controller.close_port()
+        controller.delete()
         controller.delete()  # the JACK client goes now, not whenever the closure is collected
     out = capsys.readouterr().out
     hint = next(line for line in out.splitlines() if "no MIDI input is open" in line)

@@ -29,6 +29,7 @@ def test_midi_message_crosses_jack(jack, midi_probe):
         assert midi_probe.note_balance() == {}
     finally:
         out.close_port()
+        out.delete()
 
 
 def test_scsynth_answers_status(scsynth):
@@ -52,6 +53,7 @@ def test_fluidsynth_renders_midi_as_sound(jack, fluidsynth):
         time.sleep(0.1)
     finally:
         out.close_port()
+        out.delete()
     raw = fluidsynth.stop()
     assert raw_rms(raw) > 0.001
 

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     import rtmidi
 
     from livernn.errors import LivernnError
-    from livernn.midi_system import choose_api
+    from livernn.midi_system import choose_api, free_client
 
     kind, _, out_name = args.out.partition(":")
     if kind != "midi" or not out_name:
@@ -86,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
         time.sleep(0.2)
     finally:
         inp.cancel_callback()
-        inp.close_port()
-        out.close_port()
+        free_client(inp)
+        free_client(out)
     if not trips:
         raise LivernnError(f"nothing came back on {args.input} within {args.timeout:g} s: "
                            f"patch {out_name} to {args.input} (`livernn devices` lists the ports)")

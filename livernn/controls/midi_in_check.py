@@ -67,14 +67,14 @@ class InputCheck:
         new ``livernn-ping[-NN]:ping``; raises rtmidi's errors, or RuntimeError)."""
         import rtmidi
 
-        from livernn.midi_system import list_ports, quiet_stderr
+        from livernn.midi_system import free_client, list_ports, quiet_stderr
 
         before = set(list_ports(self.api, outputs=False))
         with quiet_stderr():
             out = rtmidi.MidiOut(self.api, name=CLIENT)
             ports = out.get_ports()
             if self.port not in ports:
-                del out
+                free_client(out)
                 raise RuntimeError(f"{self.port} is not visible to the check's client")
             out.open_port(ports.index(self.port), name="ping")
         return out, new_port(self.api, False, before, CLIENT, "ping") or ""
@@ -145,7 +145,9 @@ class InputCheck:
         DEAD_CLIENTS.append(self._out)
 
     def close(self) -> None:
-        self._out.close_port()
+        from livernn.midi_system import free_client
+
+        free_client(self._out)
 
 
 def new_port(api: int, outputs: bool, before: set[str], client: str, label: str) -> str | None:
@@ -340,7 +342,7 @@ class CheckedInput(ABC):
     def _close_clients(self) -> None:
         """Close the input's client and its check's; on a server that is gone, keep them unclosed
         (closing a client of a dead server crashes the process)."""
-        from livernn.midi_system import DEAD_CLIENTS, jack_server_id
+        from livernn.midi_system import DEAD_CLIENTS, free_client, jack_server_id
 
         with self._lock:
             rt, self._rt = self._rt, None
@@ -356,8 +358,7 @@ class CheckedInput(ABC):
             DEAD_CLIENTS.append(rt)
             return
         rt.cancel_callback()
-        rt.close_port()
-        del rt
+        free_client(rt)
 
 
 def _drop(_event, _data=None) -> None:

@@ -28,6 +28,7 @@ from livernn.midi_system import (
     CLIENT_NAME,
     DEAD_CLIENTS,
     choose_api,
+    free_client,
     jack_connect,
     jack_connections,
     jack_disconnect,
@@ -68,7 +69,7 @@ class MidiOutput(MidiBytesOutput):
         try:
             match = match_port(ports, name)
         except LivernnError:  # two ports fit the name: say which, pick none
-            del self._out
+            free_client(self._out)
             raise
         self.target: str | None = None
         self.connected = True
@@ -87,7 +88,7 @@ class MidiOutput(MidiBytesOutput):
                     f"ports: {', '.join(ports) or 'none'}"
                 ) from None
         else:
-            del self._out
+            free_client(self._out)
             raise LivernnError(
                 f"no MIDI port matches {name!r} ({self.api_name}); ports: {', '.join(ports) or 'none'}"
             )
@@ -281,8 +282,7 @@ class MidiOutput(MidiBytesOutput):
         if out is not None:
             if self.api == rtmidi.API_UNIX_JACK:
                 time.sleep(JACK_DRAIN)  # JACK sends from a ringbuffer once per period: let it empty
-            out.close_port()
-            del out
+            free_client(out)
 
 
 def _port_label(name: str) -> str:

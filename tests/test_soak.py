@@ -48,7 +48,8 @@ pytestmark = pytest.mark.integration
 
 REF_BPM = 120.0  # the shipped model's reference tempo: musical time is measured at it
 LOOKAHEAD = 0.25  # seconds: room for the shared 2-core test machine's scheduling stalls
-SEND_P99 = 0.010  # seconds: the sender's p99 lateness bound with the whole suite beside it (5.4 ms seen there)
+SEND_P99 = 0.010  # seconds: the sender's p99 lateness bound with the whole suite beside it (1.7 ms seen there;
+# 8.5 and 29.8 ms while the suite left ~60 JACK clients running in this process, session 5)
 RSS_GROWTH_MB = 40.0  # after warm-up: a leak of buffers or arrays
 OBJECT_GROWTH = 1000  # Python containers after warm-up, while thousands of notes play: a leak per note
 

@@ -43,9 +43,9 @@ def free_client(client: Any) -> None:
     python-rtmidi object holds its default error callback, a bound method of itself, from C++,
     so neither ``del`` nor the garbage collector ever frees it, and its JACK client stays
     active, run by the server every period, for the rest of the process (10 such clients
-    took 10 % of a CPU in our process and 6 % more in jackd at 0.67 ms periods; a REPL
-    that reopened an input on each patch reload gained two every time). Only for a client
-    of a server that still runs (see DEAD_CLIENTS)."""
+    took 10 % of a CPU in our process and 6 % more in jackd at 0.67 ms periods; every MIDI
+    input closed, by a reload that changes the patch's [midi] table or another
+    ``listen_midi``, left two). Only for a client of a server that still runs (see DEAD_CLIENTS)."""
     try:
         client.close_port()
     finally:

@@ -157,10 +157,11 @@ def test_a_held_note_does_not_hold_back_the_phrase_for_ever():
 def test_closed_midi_inputs_and_outputs_leave_no_jack_client_running(jack, controller):
     """python-rtmidi objects are never freed by ``del`` or the garbage collector, and their
     JACK clients stayed active, run by the server every period, for the rest of the process:
-    a REPL reopening its MIDI input on each patch reload gained two (the input's and its
-    ping's), and the suite's closed probes and inputs left about 60 running through the soak
-    test. Inputs and in-process outputs opened and closed leave the process's threads as
-    they were (each active JACK client keeps two)."""
+    every MIDI input closed (a reload that changes the patch's [midi] table, another
+    ``listen_midi``) left two (the input's and its ping's), and the suite's closed probes
+    and inputs left about 60 running through the soak test. Inputs and in-process outputs
+    opened and closed leave the process's threads as they were (each active JACK client
+    keeps two)."""
     import os
 
     from livernn.midi_system import list_ports

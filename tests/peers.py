@@ -513,9 +513,10 @@ class MidiProbe:
         return {k: v for k, v in open_.items() if v}
 
     def close(self) -> None:
+        from livernn.midi_system import free_client  # ``del`` never frees an rtmidi client
+
         self._in.cancel_callback()
-        self._in.close_port()
-        self._in.delete()  # not ``del``: python-rtmidi objects are never freed (livernn.midi_system.free_client)
+        free_client(self._in)
 
 
 _PROBE_SCRIPT = r"""

@@ -13,6 +13,7 @@ from livernn.controls.midi_in import MidiIn, NoteListener
 from livernn.controls.runtime import ControlRuntime
 from livernn.engine import Session
 from livernn.errors import LivernnError
+from livernn.midi_system import free_client
 
 
 def wait_until(predicate, timeout: float = 3.0) -> bool:
@@ -31,8 +32,7 @@ def controller(jack, request):
     out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=name)
     out.open_virtual_port("out")
     yield out, f"{name}:out"
-    out.close_port()
-    out.delete()  # ``del`` never frees it (livernn.midi_system.free_client)
+    free_client(out)  # ``del`` never frees it
 
 
 
@@ -60,8 +60,7 @@ def test_an_input_named_as_part_of_another_gets_its_own(jack):
             MidiIn(ControlBus(), "lvkey")
     finally:
         for out in keys:
-            out.close_port()
-            out.delete()
+            free_client(out)
 
 
 def test_cc_bend_and_notes_reach_the_bus(jack, controller):

@@ -36,14 +36,13 @@ def _close_retired_clients(jack):
     would keep busy every 0.67 ms period for the rest of the suite: 7 of them took about a
     third of a CPU, in real-time threads, through the soak test. (A module server of its
     own is no way out: libjack in one process with clients of two servers crashed.)"""
-    from livernn.midi_system import DEAD_CLIENTS
+    from livernn.midi_system import DEAD_CLIENTS, free_client
 
     before = len(DEAD_CLIENTS)
     yield
     retired, DEAD_CLIENTS[before:] = DEAD_CLIENTS[before:], []
     for client in retired:
-        client.close_port()
-        client.delete()
+        free_client(client)
 
 
 class Heard:

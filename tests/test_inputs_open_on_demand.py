@@ -26,6 +26,7 @@ from pythonosc.udp_client import SimpleUDPClient
 from livernn import api
 from livernn.api import DEFAULT_OSC
 from livernn.engine import Session
+from livernn.midi_system import free_client
 from livernn.patch import Show
 from peers import wait_for
 from test_repl_engine import play, wait_until
@@ -202,8 +203,7 @@ def test_a_midi_cc_moves_a_parameter_from_a_bare_prompt(jack, sink, monkeypatch,
     try:
         play(monkeypatch, tmp_path, script)
     finally:
-        controller.close_port()
-        controller.delete()
+        free_client(controller)
         controller.delete()  # the JACK client goes now, not whenever the closure is collected
     out = capsys.readouterr().out
     hint = next(line for line in out.splitlines() if "no MIDI input is open" in line)

@@ -11,6 +11,7 @@ import rtmidi
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
+from livernn.midi_system import free_client
 from peers import raw_rms, wait_for
 
 pytestmark = pytest.mark.integration
@@ -28,8 +29,7 @@ def test_midi_message_crosses_jack(jack, midi_probe):
         assert midi_probe.messages() == [[0x90, 60, 100], [0x80, 60, 0]]
         assert midi_probe.note_balance() == {}
     finally:
-        out.close_port()
-        out.delete()
+        free_client(out)
 
 
 def test_scsynth_answers_status(scsynth):
@@ -52,8 +52,7 @@ def test_fluidsynth_renders_midi_as_sound(jack, fluidsynth):
         out.send_message([0x80, 64, 0])
         time.sleep(0.1)
     finally:
-        out.close_port()
-        out.delete()
+        free_client(out)
     raw = fluidsynth.stop()
     assert raw_rms(raw) > 0.001
 

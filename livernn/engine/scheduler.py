@@ -117,12 +117,16 @@ class Scheduler:
         if self._heap[0] is item:
             self._cond.notify()
 
+    def _shift(self, out: Output) -> float:
+        """From an event's logical time to when ``out`` is handed it: its latency offset, less
+        its latency (handed over early), plus ``AFTER`` for an output that is not punctual."""
+        return self.offsets.get(out, 0.0) - out.latency + (0.0 if out.punctual else AFTER)
+
     def schedule_note(self, note: Note) -> None:
         """Hand a note to every one of its outputs: note-on and note-off, both at birth."""
-        offsets = self.offsets
         with self._cond:
             for out in note.outputs:
-                shift = offsets.get(out, 0.0) - out.latency + (0.0 if out.punctual else AFTER)
+                shift = self._shift(out)
                 self._push(note.t_on + shift, ON, note, out)
                 self._push(note.t_off + shift, OFF, note, out)
 
@@ -157,8 +161,7 @@ class Scheduler:
                     note.t_off = note.t_on + 1e-3
                     targets = []
                 for out in targets:
-                    self._push(note.t_off + self.offsets.get(out, 0.0) - out.latency
-                               + (0.0 if out.punctual else AFTER), OFF, note, out)
+                    self._push(note.t_off + self._shift(out), OFF, note, out)
         return count
 
     def panic(self, outputs: Iterable[Output] = (), all_notes_off: bool = True) -> None:

@@ -80,9 +80,11 @@ class MidiOutput(MidiBytesOutput):
         elif create:
             try:
                 self._out.open_virtual_port(name)
-            # python-rtmidi raises NotImplementedError on Windows MultiMedia ("Virtual ports are
-            # not supported by the Windows MultiMedia API"), RtMidiError where the API fails to
             except (rtmidi.RtMidiError, NotImplementedError):
+                # python-rtmidi raises NotImplementedError on Windows MultiMedia ("Virtual ports
+                # are not supported by the Windows MultiMedia API"), RtMidiError where the API
+                # fails to make one: either way the name matched nothing we can open.
+                free_client(self._out)
                 raise LivernnError(
                     f"MIDI port {name!r} not found and {self.api_name} cannot create virtual ports; "
                     f"ports: {', '.join(ports) or 'none'}"
